@@ -1,0 +1,20 @@
+"""`workbench ...`: everything the UI does, from a shell."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from workbench.commands.models import models_group
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Court hearing recordings to speaker-labelled, searchable transcripts and court records."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(models_group)

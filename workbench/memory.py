@@ -1,0 +1,112 @@
+"""Loaded models, memory readings, and unloading that really gives memory back.
+
+Every model the pipeline loads goes through `load()`, which keeps one instance per key for the
+process (CLI, worker and pages share it) and notes roughly how much memory it took. `unload_all()`
+drops them, collects garbage, asks glibc to return freed heap to the system (`malloc_trim`) and
+empties the CUDA cache, so RSS falls back instead of staying at its peak.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+log = logging.getLogger("workbench.memory")
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    key: tuple[Any, ...]
+    name: str
+    path: Path
+    instance: Any
+    approx_bytes: int
+
+
+_lock = threading.RLock()
+_loaded: dict[tuple[Any, ...], LoadedModel] = {}
+
+
+def rss_bytes() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def load(key: tuple[Any, ...], name: str, path: Path, loader: Callable[[], T]) -> T:
+    """The cached instance for `key`, loading it once with `loader()`."""
+    with _lock:
+        hit = _loaded.get(key)
+        if hit is not None:
+            return hit.instance
+        before = rss_bytes()
+        instance = loader()
+        _loaded[key] = LoadedModel(key, name, Path(path), instance, max(rss_bytes() - before, 0))
+        log.info("loaded %s (%s)", name, key[0])
+        return instance
+
+
+def loaded() -> list[LoadedModel]:
+    with _lock:
+        return list(_loaded.values())
+
+
+def is_loaded(path: Path) -> bool:
+    resolved = Path(path).resolve()
+    return any(m.path.resolve() == resolved for m in loaded())
+
+
+def trim() -> None:
+    """Collects garbage and returns freed heap pages to the OS (glibc only)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
+
+
+def unload_all() -> list[str]:
+    """Drops every cached model and gives the memory back; returns the names unloaded."""
+    with _lock:
+        names = [m.name for m in _loaded.values()]
+        _loaded.clear()
+    trim()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryReading:
+    rss: int
+    system_used: int
+    system_total: int
+    gpu_used: int | None
+    gpu_total: int | None
+
+
+def reading() -> MemoryReading:
+    vm = psutil.virtual_memory()
+    gpu_used = gpu_total = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            gpu_used, gpu_total = total - free, total
+    except (ImportError, RuntimeError):
+        pass
+    return MemoryReading(rss_bytes(), vm.total - vm.available, vm.total, gpu_used, gpu_total)

@@ -1,0 +1,119 @@
+"""One registry of settings, feeding the CLI flags, the UI's system page and the README table.
+
+A value comes from, in order: an explicit argument (CLI flag, UI widget), the environment variable
+`WORKBENCH_<NAME>`, the saved overrides in `<data_dir>/settings.json`, then the default here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
+ENGINES = ("whisper", "funasr")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env(self) -> str:
+        return "WORKBENCH_" + self.name.upper()
+
+    def parse(self, raw: str) -> Any:
+        """Turns a string (environment, form field) into this setting's type."""
+        if isinstance(self.default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{self.name}: expected true or false, got {raw!r}")
+        if isinstance(self.default, int):
+            return int(raw)
+        if self.choices and raw not in self.choices:
+            raise ValueError(f"{self.name}: expected one of {', '.join(self.choices)}, got {raw!r}")
+        return raw
+
+
+REGISTRY: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        Setting("data_dir", "data", "Folder for runtime state: database, audio, models."),
+        Setting("models_dir", "", "Model folder; empty means <data_dir>/models."),
+        Setting("db", "", "DuckDB file; empty means <data_dir>/workbench.duckdb."),
+        Setting("engine", "whisper", "Speech recognition engine.", ENGINES),
+        Setting("asr_model", "", "Registered ASR model name; empty means the engine's default."),
+        Setting("language", "auto", "Spoken language; auto detects it per file.", LANGUAGES),
+        Setting("itn", True, "Inverse text normalisation: numbers, dates, money as digits."),
+        Setting("speakers", "auto", "Speaker count for diarization: auto, N, or MIN-MAX."),
+        Setting("diarize", True, "Find who spoke when."),
+        Setting("device", "auto", "Where models run: auto uses a GPU when present.", ("auto", "cpu", "cuda")),
+        Setting("cpu_threads", 2, "CPU threads for the models (0 = all cores)."),
+        Setting("batch_size", 8, "Speech segments decoded together by the Whisper engine."),
+        Setting("workers", 1, "Jobs processed at once by the server's worker."),
+    ]
+}
+
+
+def _saved(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / "settings.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def get(name: str) -> Any:
+    setting = REGISTRY[name]
+    raw = os.environ.get(setting.env)
+    if raw is not None and raw != "":
+        return setting.parse(raw)
+    if name != "data_dir":
+        saved = _saved(data_dir())
+        if name in saved:
+            return saved[name]
+    return setting.default
+
+
+def save(values: dict[str, Any]) -> None:
+    """Stores overrides (from the system page) in `<data_dir>/settings.json`."""
+    for name, value in values.items():
+        if name not in REGISTRY or name == "data_dir":
+            raise KeyError(f"not a saved setting: {name}")
+        setting = REGISTRY[name]
+        if setting.choices and value not in setting.choices:
+            raise ValueError(f"{name}: expected one of {', '.join(setting.choices)}, got {value!r}")
+    path = data_dir() / "settings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    merged = {**_saved(data_dir()), **values}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def data_dir() -> Path:
+    return Path(get("data_dir"))
+
+
+def models_dir() -> Path:
+    return Path(get("models_dir") or data_dir() / "models")
+
+
+def db_path() -> Path:
+    return Path(get("db") or data_dir() / "workbench.duckdb")
+
+
+def markdown_table() -> str:
+    """The settings table for the README (a test checks it is up to date)."""
+    rows = ["| setting | environment | default | what it does |", "| --- | --- | --- | --- |"]
+    for s in REGISTRY.values():
+        default = json.dumps(s.default) if not isinstance(s.default, str) else (s.default or "(empty)")
+        choices = f" One of: {', '.join(s.choices)}." if s.choices else ""
+        rows.append(f"| `{s.name}` | `{s.env}` | {default} | {s.help}{choices} |")
+    return "\n".join(rows)

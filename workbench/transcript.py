@@ -1,0 +1,158 @@
+"""The dataclasses that cross every stage boundary, and their JSON form.
+
+A `Transcript` is what `workbench transcribe` writes as `<stem>.json`; the store keeps the same
+segments, and the exporters read them. Times are seconds from the start of the recording.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    start: float
+    end: float
+    text: str
+    prob: float | None = None
+    speaker: str | None = None
+
+
+@dataclass(slots=True)
+class Segment:
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SpeakerSummary:
+    """One diarized voice: `id` is S1, S2, ... in order of first appearance."""
+
+    id: str
+    speech_time: float
+    first_appearance: float
+    embedding: list[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """Which engines and models made a transcript, and with which text options."""
+
+    asr: str
+    model: str
+    device: str = "cpu"
+    punctuation: str | None = None  # "model" (the ASR writes it), a punc model name, or None
+    itn: bool = True
+    hotwords: tuple[str, ...] = ()
+    diarization: str | None = None
+
+
+@dataclass(slots=True)
+class Transcript:
+    file: str
+    sha256: str
+    duration: float
+    language: str
+    engine: EngineInfo
+    segments: list[Segment] = field(default_factory=list)
+    speakers: list[SpeakerSummary] | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(s.text for s in self.segments)
+
+    def to_dict(self, *, embeddings: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["engine"]["hotwords"] = list(self.engine.hotwords)
+        for seg in data["segments"]:
+            for word in seg["words"]:
+                word.pop("speaker")
+        if data["speakers"] is not None and not embeddings:
+            for spk in data["speakers"]:
+                spk.pop("embedding")
+        return data
+
+    def to_json(self, *, embeddings: bool = False) -> str:
+        return json.dumps(self.to_dict(embeddings=embeddings), ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transcript:
+        engine = dict(data["engine"])
+        engine["hotwords"] = tuple(engine.get("hotwords", ()))
+        segments = [
+            Segment(
+                start=s["start"],
+                end=s["end"],
+                text=s["text"],
+                speaker=s.get("speaker"),
+                words=[Word(**w) for w in s.get("words", [])],
+            )
+            for s in data["segments"]
+        ]
+        speakers = data.get("speakers")
+        return cls(
+            file=data["file"],
+            sha256=data["sha256"],
+            duration=data["duration"],
+            language=data["language"],
+            engine=EngineInfo(**engine),
+            segments=segments,
+            speakers=None if speakers is None else [SpeakerSummary(**s) for s in speakers],
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Transcript:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+# --- what the court record needs beyond the transcript ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerLabel:
+    """The court role and name a clerk gave a diarized speaker (S1, S2, ...)."""
+
+    role: str | None = None  # 审判长, 审判员, 人民陪审员, 书记员, 原告, 被告, 第三人, 代理人, 公诉人, 辩护人, 证人, 鉴定人
+    name: str | None = None
+
+    def display(self, speaker_id: str) -> str:
+        """"审判长张三", "原告", "张三" or the bare id when nothing was assigned."""
+        return (self.role or "") + (self.name or "") or speaker_id
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    role: str  # 原告, 被告, 第三人, 公诉机关, ...
+    name: str
+    representatives: tuple[str, ...] = ()  # 委托诉讼代理人 / 辩护人, as written
+
+
+@dataclass(slots=True)
+class HearingRecord:
+    """Everything the court record (庭审笔录) and the interchange formats are made from."""
+
+    transcript: Transcript
+    labels: dict[str, SpeakerLabel] = field(default_factory=dict)
+    court: str = ""
+    case_number: str = ""
+    cause: str = ""  # 案由
+    start: str = ""  # ISO date-time, as stored
+    end: str = ""
+    place: str = ""  # courtroom
+    public: bool = True
+    panel: tuple[tuple[str, str], ...] = ()  # (role, name): 审判长, 审判员, 人民陪审员
+    clerk: str = ""
+    parties: tuple[Party, ...] = ()
+    verified: bool = False
+    original_text: bool = False  # the segments carry the original recognition, not the corrected text
+
+    def speaker_display(self, speaker_id: str | None) -> str:
+        if speaker_id is None:
+            return "?"
+        return self.labels.get(speaker_id, SpeakerLabel()).display(speaker_id)
