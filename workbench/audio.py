@@ -108,10 +108,7 @@ def blocks(path: str | Path, block_seconds: float = 30.0, info: AudioInfo | None
     block_len = int(block_seconds * SAMPLE_RATE)
     with _open(path) as container:
         found = _info(path, container)
-        if info is not None:
-            info.__dict__.update({k: getattr(found, k) for k in found.__slots__ if k != "warnings"})
-        else:
-            info = found
+        info = info or found  # the caller's copy collects the warnings
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
@@ -140,9 +137,9 @@ def blocks(path: str | Path, block_seconds: float = 30.0, info: AudioInfo | None
         if total == 0:
             raise AudioError(path, "no audio could be decoded from it (corrupt or truncated)")
         decoded = total / SAMPLE_RATE
-        if info.duration > 5 and decoded < info.duration * 0.98 - 1.0:
+        if found.duration > 5 and decoded < found.duration * 0.98 - 1.0:
             info.warnings.append(
-                f"only {decoded:.1f} s of the declared {info.duration:.1f} s could be decoded (truncated file?)"
+                f"only {decoded:.1f} s of the declared {found.duration:.1f} s could be decoded (truncated file?)"
             )
 
 

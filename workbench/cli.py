@@ -7,6 +7,7 @@ import logging
 import click
 
 from workbench.commands.models import models_group
+from workbench.commands.transcribe import transcribe_cmd
 
 
 @click.group()
@@ -18,3 +19,4 @@ def main(verbose: int) -> None:
 
 
 main.add_command(models_group)
+main.add_command(transcribe_cmd)

@@ -62,6 +62,7 @@ class Transcript:
     engine: EngineInfo
     segments: list[Segment] = field(default_factory=list)
     speakers: list[SpeakerSummary] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -104,6 +105,7 @@ class Transcript:
             engine=EngineInfo(**engine),
             segments=segments,
             speakers=None if speakers is None else [SpeakerSummary(**s) for s in speakers],
+            warnings=list(data.get("warnings", [])),
         )
 
     @classmethod
