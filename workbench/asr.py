@@ -326,4 +326,3 @@ def _default(kind: str, engine: str) -> models.ModelEntry:
             )
         raise AsrError(f"no {kind} model registered for the {engine} engine: run `workbench models pull`")
     return entry
-

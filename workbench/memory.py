@@ -8,6 +8,7 @@ empties the CUDA cache, so RSS falls back instead of staying at its peak.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import logging
@@ -67,10 +68,8 @@ def is_loaded(path: Path) -> bool:
 def trim() -> None:
     """Collects garbage and returns freed heap pages to the OS (glibc only)."""
     gc.collect()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to trim
 
 
 def unload_all() -> list[str]:

