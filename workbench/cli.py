@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from workbench.commands.export import export_cmd
 from workbench.commands.models import models_group
 from workbench.commands.transcribe import transcribe_cmd
 
@@ -20,3 +21,4 @@ def main(verbose: int) -> None:
 
 main.add_command(models_group)
 main.add_command(transcribe_cmd)
+main.add_command(export_cmd)
