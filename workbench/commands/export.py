@@ -28,7 +28,7 @@ def _from_json(path: Path, original: bool) -> HearingRecord:
 
 def _from_store(hearing: str, original: bool) -> HearingRecord:
     try:
-        from workbench import store  # the store opens DuckDB; --from-json must work without it
+        import workbench.store as store  # the store opens DuckDB; --from-json must work without it
     except ModuleNotFoundError as e:
         if e.name != "workbench.store":
             raise
