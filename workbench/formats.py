@@ -26,6 +26,7 @@ Writer = Callable[[Transcript, Labels], str]
 # Characters XML 1.0 forbids (C0 controls except tab/newline/CR, surrogates, U+FFFE/U+FFFF); a
 # single one makes Word refuse the whole file, and subtitle players choke on them too.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Languages whose text is written without spaces between words: segments join with no separator.
 _NO_SPACE_LANGUAGES = ("zh", "yue", "ja")
 
@@ -135,7 +136,8 @@ def write_json(transcript: Transcript, labels: Labels) -> str:
             label = labels.get(seg["speaker"]) if seg["speaker"] is not None else None
             seg["role"] = label.role if label else None
             seg["name"] = label.name if label else None
-    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+    # A lone surrogate (from a broken decoder upstream) cannot be written as UTF-8; nothing else is touched.
+    return _SURROGATE.sub("", json.dumps(data, ensure_ascii=False, indent=1)) + "\n"
 
 
 def write_srt(transcript: Transcript, labels: Labels) -> str:
