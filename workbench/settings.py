@@ -58,6 +58,8 @@ REGISTRY: dict[str, Setting] = {
         Setting("cpu_threads", 2, "CPU threads for the models (0 = all cores)."),
         Setting("batch_size", 8, "Speech segments decoded together by the Whisper engine."),
         Setting("workers", 1, "Jobs processed at once by the server's worker."),
+        Setting("db_lock_timeout", 10, "Seconds to wait for another process to release the database file."),
+        Setting("user", "", "Name recorded with each edit; empty means the login name."),
     ]
 }
 

@@ -1,0 +1,599 @@
+"""Keyword search across hearings, Chinese and English, over an inverted index kept in DuckDB.
+
+Why an index of our own and not `PRAGMA create_fts_index`: DuckDB's fts extension builds its index
+in one pass over the whole table and has no incremental update, so a new hearing (or one corrected
+word) would mean rebuilding the index of a million segments (tens of seconds), and its tokenizer
+splits on spaces, which Chinese does not have. Here the index is the `postings` table, written in the
+same transaction as the segments it describes, so a hearing is searchable the moment it commits and
+an edit the moment it is saved. BM25 is computed in SQL with the same formula as fts (k1=1.2,
+b=0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))); tests check the ranking against fts's own
+`match_bm25` on the same tokens (`fts_extension_path()` loads the pinned extension from its wheel).
+
+What is indexed, per segment, for the current text (`tf`) and the original recognition (`tf_orig`):
+- Latin words and numbers, NFKC-normalised and lowercased;
+- every CJK character bigram, so any Chinese substring of two or more characters can be found even
+  where the word segmenter cut the text differently;
+- jieba's search-mode words of three or more characters (人民法院, 起诉状), so long words are one
+  lookup and rank as words.
+A term is stored as a 64-bit hash (`term_id`): fixed width, no vocabulary table to keep in step.
+
+Queries: free words (jieba splits a Chinese query into words) are OR-ed and ranked by BM25; a
+"quoted phrase" must occur exactly (case-insensitive) and is found through its rarest indexed term,
+then checked with `contains`. A single Chinese character, which is not indexed, falls back to a scan.
+
+Speed: lookups rely on DuckDB's zone maps, which prune row groups only where `postings` is sorted by
+term. New hearings append an unsorted tail that every query scans; `optimize()` rewrites the table in
+term order and the worker calls it when the tail outgrows `TAIL_LIMIT`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import threading
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+log = logging.getLogger("workbench.search")
+
+K1 = 1.2
+B = 0.75
+TAIL_LIMIT = 2_000_000  # unsorted postings rows tolerated before optimize() pays off
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_RUN = re.compile(f"[{_CJK}]+|[a-z0-9]+")
+_IS_CJK = re.compile(f"[{_CJK}]")
+_QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”|「([^」]+)」')
+_jieba_lock = threading.Lock()
+
+
+# --- analysis ------------------------------------------------------------------------------------
+
+
+def _jieba() -> Any:
+    import jieba
+
+    with _jieba_lock:  # the dictionary loads once; two threads must not both build it
+        if not jieba.dt.initialized:
+            jieba.setLogLevel(logging.WARNING)
+            jieba.initialize()
+    return jieba
+
+
+def normalize(text: str) -> str:
+    """Full-width letters and digits to ASCII, lowercase: what both index and query see."""
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+@lru_cache(maxsize=1 << 20)
+def term_id(term: str) -> int:
+    """The postings key of a term: a signed 64-bit hash (collisions: ~1 in 10^10 for a million terms)."""
+    return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
+def analyze(text: str) -> Counter[str]:
+    """The indexed terms of one segment's text, with their counts."""
+    jieba = None
+    terms: Counter[str] = Counter()
+    for m in _RUN.finditer(normalize(text)):
+        run = m.group()
+        if not _IS_CJK.match(run):
+            terms[run] += 1
+            continue
+        if len(run) == 1:
+            terms[run] += 1
+            continue
+        for i in range(len(run) - 1):
+            terms[run[i : i + 2]] += 1
+        if len(run) >= 3:
+            jieba = jieba or _jieba()
+            for word in jieba.cut_for_search(run, HMM=False):
+                if len(word) >= 3:
+                    terms[word] += 1
+    return terms
+
+
+def doc_length(terms: Counter[str]) -> int:
+    return min(sum(terms.values()), 65535)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed query: free words (OR, ranked), exact phrases (all required) and scan-only fragments."""
+
+    words: tuple[str, ...]
+    phrases: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.words and not self.phrases
+
+
+def parse_query(text: str) -> Query:
+    phrases = [normalize(next(g for g in m.groups() if g)).strip() for m in _QUOTED.finditer(text)]
+    rest = normalize(_QUOTED.sub(" ", text))
+    words: list[str] = []
+    for m in _RUN.finditer(rest):
+        run = m.group()
+        if not _IS_CJK.match(run) or len(run) <= 2:
+            words.append(run)
+            continue
+        pieces = [w for w in _jieba().lcut(run) if w.strip()]
+        # Single characters (的, 了, 在) carry little meaning inside a longer query; alone, they are searched.
+        longer = [w for w in pieces if len(w) >= 2]
+        words.extend(longer or pieces)
+    seen: dict[str, None] = dict.fromkeys(words)
+    return Query(tuple(seen), tuple(p for p in dict.fromkeys(phrases) if p))
+
+
+def _phrase_terms(phrase: str) -> list[str]:
+    """Indexed terms every segment containing `phrase` must have."""
+    terms: list[str] = []
+    for m in _RUN.finditer(phrase):
+        run = m.group()
+        if _IS_CJK.match(run) and len(run) >= 2:
+            terms.extend(run[i : i + 2] for i in range(len(run) - 1))
+        elif not _IS_CJK.match(run):
+            terms.append(run)
+    # A Latin word at the phrase's edge may be part of a longer word in the text ("contract" in
+    # "contractor"): only inner Latin words and CJK bigrams are safe as required terms.
+    runs = [m.group() for m in _RUN.finditer(phrase)]
+    if runs and not _IS_CJK.match(runs[0]) and not phrase.startswith(runs[0] + " ") and runs[0] in terms:
+        terms.remove(runs[0])
+    if runs and not _IS_CJK.match(runs[-1]) and not phrase.endswith(" " + runs[-1]) and runs[-1] in terms:
+        terms.remove(runs[-1])
+    return list(dict.fromkeys(terms))
+
+
+# --- writing the index (called by the store inside its write transactions) ------------------------
+
+
+def posting_rows(segment_id: int, hearing_id: int, text: str, text_orig: str) -> tuple[list[tuple], int, int]:
+    """Postings rows for one segment, and its current and original lengths."""
+    cur = analyze(text)
+    orig = cur if text_orig == text else analyze(text_orig)
+    dl, dl_orig = doc_length(cur), doc_length(orig)
+    rows = [
+        (term_id(t), segment_id, hearing_id, min(cur.get(t, 0), 65535), min(orig.get(t, 0), 65535), dl, dl_orig)
+        for t in cur.keys() | orig.keys()
+    ]
+    return rows, dl, dl_orig
+
+
+def insert_postings(con: duckdb.DuckDBPyConnection, rows: Sequence[tuple]) -> None:
+    if not rows:
+        return
+    import pyarrow as pa
+
+    cols = list(zip(*rows, strict=True))
+    table = pa.table(
+        {
+            "term": pa.array(cols[0], pa.int64()),
+            "segment_id": pa.array(cols[1], pa.int64()),
+            "hearing_id": pa.array(cols[2], pa.int32()),
+            "tf": pa.array(cols[3], pa.uint16()),
+            "tf_orig": pa.array(cols[4], pa.uint16()),
+            "dl": pa.array(cols[5], pa.uint16()),
+            "dl_orig": pa.array(cols[6], pa.uint16()),
+        }
+    )
+    con.register("_new_postings", table)
+    try:
+        con.execute("INSERT INTO postings SELECT * FROM _new_postings")
+    finally:
+        con.unregister("_new_postings")
+
+
+def reindex_segment(con: duckdb.DuckDBPyConnection, segment_id: int) -> None:
+    """Rewrites one segment's postings after its text changed (inside the caller's transaction)."""
+    row = con.execute("SELECT hearing_id, text, text_orig FROM segments WHERE id = ?", [segment_id]).fetchone()
+    if row is None:
+        raise KeyError(f"segment {segment_id} does not exist")
+    rows, dl, dl_orig = posting_rows(segment_id, row[0], row[1], row[2])
+    con.execute("DELETE FROM postings WHERE segment_id = ?", [segment_id])
+    insert_postings(con, rows)
+    con.execute("UPDATE segments SET dl = ?, dl_orig = ? WHERE id = ?", [dl, dl_orig, segment_id])
+
+
+def reindex_all(con: duckdb.DuckDBPyConnection) -> int:
+    """Indexes every segment from scratch (migration to schema 2, repair); returns the segments indexed."""
+    con.execute("DELETE FROM postings")
+    segs = con.execute("SELECT id, hearing_id, text, text_orig FROM segments ORDER BY id").fetchall()
+    rows: list[tuple] = []
+    lengths: list[tuple[int, int, int]] = []
+    for seg_id, hearing_id, text, text_orig in segs:
+        r, dl, dl_orig = posting_rows(seg_id, hearing_id, text, text_orig)
+        rows.extend(r)
+        lengths.append((seg_id, dl, dl_orig))
+    insert_postings(con, rows)
+    if lengths:
+        import pyarrow as pa
+
+        ids, dls, dlos = zip(*lengths, strict=True)
+        con.register("_lengths", pa.table({"id": ids, "dl": dls, "dl_orig": dlos}))
+        try:
+            con.execute("UPDATE segments SET dl = l.dl, dl_orig = l.dl_orig FROM _lengths l WHERE segments.id = l.id")
+        finally:
+            con.unregister("_lengths")
+    _sort_postings(con)
+    return len(segs)
+
+
+def _sort_postings(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("CREATE TEMP TABLE _sorted AS SELECT * FROM postings ORDER BY term, segment_id")
+    con.execute("DELETE FROM postings")
+    con.execute("INSERT INTO postings SELECT * FROM _sorted")
+    con.execute("DROP TABLE _sorted")
+    n = con.execute("SELECT count(*) FROM postings").fetchone()[0]
+    con.execute("UPDATE search_meta SET value = ? WHERE key = 'sorted_rows'", [n])
+    return int(n)
+
+
+def unsorted_tail(con: duckdb.DuckDBPyConnection) -> int:
+    total = con.execute("SELECT count(*) FROM postings").fetchone()[0]
+    done = con.execute("SELECT value FROM search_meta WHERE key = 'sorted_rows'").fetchone()[0]
+    return max(int(total) - int(done), 0)
+
+
+def optimize(store: Store, *, force: bool = False) -> bool:
+    """Rewrites `postings` in term order when its unsorted tail is large (or `force`); True if it did.
+
+    Readers keep reading the old version meanwhile (MVCC); the rewrite holds the store's write lock.
+    """
+    with store.reading() as con:
+        if not force and unsorted_tail(con) < TAIL_LIMIT:
+            return False
+    started = time.monotonic()
+    with store.writing() as con:
+        n = _sort_postings(con)
+    with store.reading() as con:
+        con.execute("CHECKPOINT")
+    log.info("search index sorted: %d postings in %.1f s", n, time.monotonic() - started)
+    return True
+
+
+def fts_extension_path() -> Path:
+    """The fts extension shipped in the pinned `duckdb-extension-fts` wheel (loaded with LOAD, no network)."""
+    import duckdb_extension_fts
+
+    path = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "fts.duckdb_extension"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: duckdb-extension-fts must match duckdb {duckdb.__version__}; "
+            f"install duckdb-extension-fts=={duckdb.__version__}"
+        )
+    return path
+
+
+# --- searching -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    case: str | None = None  # case number, or the case id as text
+    date_from: date | None = None
+    date_to: date | None = None
+    role: str | None = None
+    speaker: str | None = None  # display name or label (S1)
+    hearing_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    segment_id: int
+    hearing_id: int
+    case_id: int
+    case_number: str
+    hearing_start: str  # ISO date-time of the hearing, "" when unknown
+    start: float  # seconds into the recording
+    end: float
+    speaker: str | None  # label S1..
+    role: str | None
+    name: str | None
+    score: float
+    text: str  # the whole segment, current text (or the original with original=True)
+    snippet: str
+    marks: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # hit spans in `snippet`
+    edited: bool = False  # the current text differs from the recognition
+
+    def marked(self, before: str = "【", after: str = "】") -> str:
+        """The snippet with each hit wrapped in `before`/`after` (e.g. "<mark>", "</mark>")."""
+        out, pos = [], 0
+        for a, b in self.marks:
+            out += [self.snippet[pos:a], before, self.snippet[a:b], after]
+            pos = b
+        out.append(self.snippet[pos:])
+        return "".join(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["marks"] = [list(m) for m in self.marks]
+        data["snippet_marked"] = self.marked()
+        return data
+
+
+def snippet(text: str, needles: Iterable[str], width: int = 40) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A window of `text` around its first hit, and the hit spans inside that window."""
+    low = normalize(text) if len(normalize(text)) == len(text) else text.lower()
+    spans: list[tuple[int, int]] = []
+    for needle in needles:
+        if not needle:
+            continue
+        pattern = re.escape(needle)
+        if not _IS_CJK.search(needle):  # Latin words match whole words only
+            pattern = rf"(?<![a-z0-9]){pattern}(?![a-z0-9])"
+        spans += [(m.start(), m.end()) for m in re.finditer(pattern, low)]
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    if len(text) <= 2 * width or not merged:
+        lo, hi = 0, min(len(text), 2 * width)
+    else:
+        lo = max(0, merged[0][0] - width // 2)
+        hi = min(len(text), lo + 2 * width)
+    prefix = "…" if lo > 0 else ""
+    suffix = "…" if hi < len(text) else ""
+    shift = len(prefix) - lo
+    inside = tuple((a + shift, min(b, hi) + shift) for a, b in merged if a >= lo and a < hi)
+    return prefix + text[lo:hi] + suffix, inside
+
+
+def _sql_list(values: Iterable[int]) -> str:
+    return ",".join(str(int(v)) for v in values)
+
+
+class Searcher:
+    """Runs queries against a store; keeps N and the mean segment length for a few seconds."""
+
+    STATS_TTL = 30.0
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._stats: dict[bool, tuple[float, int, float]] = {}
+        self._lock = threading.Lock()
+
+    def _collection(self, con: duckdb.DuckDBPyConnection, original: bool) -> tuple[int, float]:
+        with self._lock:
+            hit = self._stats.get(original)
+            if hit and time.monotonic() - hit[0] < self.STATS_TTL:
+                return hit[1], hit[2]
+        col = "dl_orig" if original else "dl"
+        n, avg = con.execute(f"SELECT count(*), coalesce(avg({col}), 1) FROM segments").fetchone()
+        with self._lock:
+            self._stats[original] = (time.monotonic(), int(n), float(avg) or 1.0)
+        return int(n), float(avg) or 1.0
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._stats.clear()
+
+    def _hearing_ids(self, con: duckdb.DuckDBPyConnection, f: Filters) -> list[int] | None:
+        """The hearings the filters allow, or None when no hearing-level filter is set."""
+        where, params = [], []
+        if f.case:
+            where.append("(c.number = ? OR CAST(c.id AS VARCHAR) = ?)")
+            params += [f.case, f.case]
+        if f.date_from:
+            where.append("CAST(h.starts_at AS DATE) >= ?")
+            params.append(f.date_from)
+        if f.date_to:
+            where.append("CAST(h.starts_at AS DATE) <= ?")
+            params.append(f.date_to)
+        if f.hearing_id is not None:
+            where.append("h.id = ?")
+            params.append(f.hearing_id)
+        if not where:
+            return None
+        rows = con.execute(
+            "SELECT h.id FROM hearings h JOIN cases c ON c.id = h.case_id WHERE " + " AND ".join(where), params
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def search(
+        self, query: str, filters: Filters | None = None, *, limit: int = 20, original: bool = False
+    ) -> list[Hit]:
+        """Segments matching `query`, best first. `original` searches the recognition instead of the corrected text."""
+        f = filters or Filters()
+        q = parse_query(query)
+        if q.empty or limit <= 0:
+            return []
+        tf, dl, text_col = ("tf_orig", "dl_orig", "text_orig") if original else ("tf", "dl", "text")
+        with self.store.reading() as con:
+            hearings = self._hearing_ids(con, f)
+            if hearings is not None and not hearings:
+                return []
+            hearing_cond = f" AND hearing_id IN ({_sql_list(hearings)})" if hearings is not None else ""
+            n, avgdl = self._collection(con, original)
+            n = max(n, 1)
+
+            # Free words: indexed words are looked up; a word the index never saw as a whole (a
+            # rare long word, a single character) is matched as a substring instead.
+            lookups: dict[str, int] = {}
+            for w in q.words:
+                lookups[w] = term_id(w)
+            phrase_terms = {p: _phrase_terms(p) for p in q.phrases}
+            for terms in phrase_terms.values():
+                for t in terms:
+                    lookups[t] = term_id(t)
+            df = self._dfs(con, lookups, tf)
+
+            def idf(d: int) -> float:
+                return math.log(1 + (n - d + 0.5) / (d + 0.5))
+
+            norm = f"{K1} * (1 - {B} + {B} * {dl} / {avgdl!r})"
+            parts: list[str] = []
+            params: list[Any] = []
+            substrings: list[str] = []
+            for w in q.words:
+                if df.get(w):
+                    parts.append(
+                        f"SELECT segment_id, hearing_id, {idf(df[w])!r} * {tf} * {K1 + 1} / ({tf} + {norm}) AS s "
+                        f"FROM postings WHERE term = {lookups[w]} AND {tf} > 0{hearing_cond}"
+                    )
+                elif _IS_CJK.search(w) and (len(w) >= 3 or len(w) == 1):
+                    substrings.append(w)
+            for w in substrings:  # scored like a phrase but optional (OR)
+                sql, p = self._substring_sql(con, w, df, original, hearing_cond, n, avgdl)
+                parts.append(sql.replace("$needle", "?"))
+                params += p * sql.count("$needle")
+            required: list[str] = []
+            for p in q.phrases:
+                sql, prm = self._substring_sql(con, p, df, original, hearing_cond, n, avgdl)
+                required.append(sql.replace("$needle", "?"))
+                params += prm * sql.count("$needle")
+            if not parts and not required:
+                return []
+
+            ctes, joins = [], []
+            if parts:
+                ctes.append(
+                    "free AS (SELECT segment_id, sum(s) AS s FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1)"
+                )
+            for i, sql in enumerate(required):
+                ctes.append(f"ph{i} AS ({sql})")
+            if required:
+                base = "ph0"
+                score = " + ".join(f"ph{i}.s" for i in range(len(required)))
+                for i in range(1, len(required)):
+                    joins.append(f"JOIN ph{i} USING (segment_id)")
+                if parts:
+                    joins.append("LEFT JOIN free USING (segment_id)")
+                    score += " + coalesce(free.s, 0)"
+            else:
+                base, score = "free", "free.s"
+            speaker_join, speaker_where = "", []
+            if f.role or f.speaker:
+                speaker_join = (
+                    "JOIN segments sg ON sg.id = r.segment_id "
+                    "LEFT JOIN speakers sp ON sp.hearing_id = sg.hearing_id AND sp.label = sg.speaker"
+                )
+                if f.role:
+                    speaker_where.append("sp.role = ?")
+                    params.append(f.role)
+                if f.speaker:
+                    speaker_where.append("(sp.name = ? OR sg.speaker = ?)")
+                    params += [f.speaker, f.speaker]
+            sql = (
+                "WITH "
+                + ", ".join(ctes)
+                + f", ranked AS (SELECT segment_id, {score} AS score FROM {base} {' '.join(joins)})"
+                + f" SELECT r.segment_id, r.score FROM ranked r {speaker_join}"
+                + (" WHERE " + " AND ".join(speaker_where) if speaker_where else "")
+                + f" ORDER BY r.score DESC, r.segment_id LIMIT {int(limit)}"
+            )
+            top = con.execute(sql, params).fetchall()
+            if not top:
+                return []
+            scores = dict(top)
+            rows = con.execute(
+                f"""SELECT s.id, s.hearing_id, h.case_id, c.number, strftime(h.starts_at, '%Y-%m-%dT%H:%M:%S'),
+                           s.start_s, s.end_s, s.speaker, sp.role, sp.name, s.{text_col}, s.text <> s.text_orig
+                    FROM segments s JOIN hearings h ON h.id = s.hearing_id JOIN cases c ON c.id = h.case_id
+                    LEFT JOIN speakers sp ON sp.hearing_id = s.hearing_id AND sp.label = s.speaker
+                    WHERE s.id IN ({_sql_list(scores)})"""
+            ).fetchall()
+        needles = list(q.phrases) + list(q.words)
+        hits = []
+        for r in rows:
+            snip, marks = snippet(r[10], needles)
+            hits.append(
+                Hit(
+                    segment_id=r[0],
+                    hearing_id=r[1],
+                    case_id=r[2],
+                    case_number=r[3],
+                    hearing_start=r[4] or "",
+                    start=r[5],
+                    end=r[6],
+                    speaker=r[7],
+                    role=r[8],
+                    name=r[9],
+                    score=float(scores[r[0]]),
+                    text=r[10],
+                    snippet=snip,
+                    marks=marks,
+                    edited=bool(r[11]),
+                )
+            )
+        hits.sort(key=lambda h: (-h.score, h.segment_id))
+        return hits
+
+    def _dfs(self, con: duckdb.DuckDBPyConnection, lookups: dict[str, int], tf: str) -> dict[str, int]:
+        if not lookups:
+            return {}
+        items = list(lookups.items())
+        sql = " UNION ALL ".join(
+            f"SELECT {i} AS i, count(*) AS n FROM postings WHERE term = {tid} AND {tf} > 0"
+            for i, (_, tid) in enumerate(items)
+        )
+        return {items[i][0]: int(c) for i, c in con.execute(sql).fetchall()}
+
+    def _substring_sql(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        needle: str,
+        df: dict[str, int],
+        original: bool,
+        hearing_cond: str,
+        n: int,
+        avgdl: float,
+    ) -> tuple[str, list[Any]]:
+        """Segments whose text contains `needle` (case-insensitive), with a BM25 score of its occurrences."""
+        tf, dl, text_col = ("tf_orig", "dl_orig", "text_orig") if original else ("tf", "dl", "text")
+        terms = _phrase_terms(needle)
+        missing = {t: term_id(t) for t in terms if t not in df}
+        df.update(self._dfs(con, missing, tf))
+        if any(df[t] == 0 for t in terms):
+            return "SELECT NULL::BIGINT AS segment_id, NULL::DOUBLE AS s WHERE false", []
+        if terms:
+            # Candidates: segments holding the two rarest required terms; then the exact check.
+            rare = sorted(terms, key=lambda t: df[t])[:2]
+            cand = " INTERSECT ".join(
+                f"SELECT segment_id FROM postings WHERE term = {term_id(t)} AND {tf} > 0{hearing_cond}" for t in rare
+            )
+            source = f"segments s SEMI JOIN ({cand}) c ON c.segment_id = s.id WHERE"
+        else:  # nothing indexed narrows it (a single Chinese character): scan
+            source = f"segments s WHERE true{hearing_cond.replace('hearing_id', 's.hearing_id')} AND"
+        text = f"lower(s.{text_col})"
+        occ = f"(length({text}) - length(replace({text}, $needle, ''))) // {len(needle)}"
+        sql = (
+            f"SELECT segment_id, ln(1 + ({n} - count(*) OVER () + 0.5) / (count(*) OVER () + 0.5)) "
+            f"* occ * {K1 + 1} / (occ + {K1} * (1 - {B} + {B} * dlen / {avgdl!r})) AS s FROM ("
+            f"SELECT s.id AS segment_id, {occ} AS occ, s.{dl} AS dlen FROM {source} contains({text}, $needle))"
+        )
+        return sql, [needle]
+
+
+def search(
+    store: Store,
+    query: str,
+    *,
+    case: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    role: str | None = None,
+    speaker: str | None = None,
+    hearing_id: int | None = None,
+    limit: int = 20,
+    original: bool = False,
+) -> list[Hit]:
+    """One-call search: `search(store, '"张三" 证据', case='（2024）京0105民初1234号', limit=10)`."""
+    filters = Filters(case, date_from, date_to, role, speaker, hearing_id)
+    return store.searcher.search(query, filters, limit=limit, original=original)
