@@ -1,0 +1,334 @@
+"""The court record (.docx): read back with python-docx, and drawn by LibreOffice (one conversion per session)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import docx
+import pytest
+from click.testing import CliRunner
+from docx.oxml.ns import qn
+from docx.shared import Pt
+from hearing_samples import sample_record, transcript_from_reference
+
+from workbench import export, formats
+from workbench.cli import main
+from workbench.transcript import EngineInfo, HearingRecord, Segment, Transcript
+
+HOSTILE = {
+    "control": "控制\x00字符\x07与\x1b转义\x0b\x0c\ufffe\ud800完",
+    "emoji": "表情 😀👨‍⚖️⚖️ 结束",
+    "long": "长" * 20_000,
+    "rtl": "عربي: المحكمة منعقدة — עברית: בית המשפט",
+}
+TURN_PREFIXES = ("审判长张明：", "原告委托诉讼代理人李华：")
+
+
+def _hostile_record() -> HearingRecord:
+    segs = [Segment(i * 2.0, i * 2.0 + 1.5, text, speaker=f"S{i % 2 + 1}") for i, text in enumerate(HOSTILE.values())]
+    transcript = Transcript("hostile.wav", "0" * 64, 10.0, "zh", EngineInfo("test", "none"), segs)
+    return HearingRecord(transcript, court="测试\x01法院", case_number="（2024）\x02测1号", clerk="刘洋")
+
+
+def _empty_record() -> HearingRecord:
+    transcript = Transcript("silence.wav", "0" * 64, 30.0, "zh", EngineInfo("test", "none"), [])
+    return HearingRecord(transcript, court="北京市朝阳区人民法院", case_number="（2024）京0105民初1号")
+
+
+def _court_template(path: Path) -> Path:
+    """A court's own template: placeholders split over runs, in a table and a footer, no {{draft}}."""
+    doc = docx.Document()
+    table = doc.add_table(rows=1, cols=2)
+    table.cell(0, 0).text = "{{court}}"
+    table.cell(0, 1).text = "{{title}}"
+    p = doc.add_paragraph()
+    for piece in ("案号：{{case", "_number}}，案由：{", "{cause}}，{{unknown_field}}"):
+        p.add_run(piece)
+    doc.add_paragraph("{{parties}}")
+    body = doc.add_paragraph()
+    run = body.add_run("{{body}}")
+    run.italic = True
+    run.font.size = Pt(11)
+    doc.add_paragraph("{{signatures}}")
+    doc.sections[0].header.paragraphs[0].text = "某某法院专用笔录纸"
+    doc.sections[0].footer.paragraphs[0].text = "{{page}}/{{pages}}"
+    doc.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every variant exported once; the tests read them back."""
+    out = tmp_path_factory.mktemp("records")
+    template = _court_template(out / "court_template.docx")
+    sample = sample_record()
+    variants = {
+        "sample": (sample, export.RecordOptions()),
+        "verified": (sample_record(verified=True), export.RecordOptions()),
+        "options": (dataclasses.replace(sample, original_text=True), export.RecordOptions(True, True)),
+        "unlabelled": (sample_record(labels=False), export.RecordOptions()),
+        "empty": (_empty_record(), export.RecordOptions()),
+        "hostile": (_hostile_record(), export.RecordOptions(line_numbers=True)),
+        "template": (sample, export.RecordOptions(template=template)),
+        "jfk": (HearingRecord(transcript_from_reference("asr/en_jfk.flac")), export.RecordOptions()),
+    }
+    return {name: export.export_docx(rec, out / f"{name}.docx", opts) for name, (rec, opts) in variants.items()}
+
+
+def _texts(path: Path) -> list[str]:
+    return [p.text for p in docx.Document(str(path)).paragraphs]
+
+
+def _turns(path: Path) -> list[str]:
+    return [t for t in _texts(path) if t.startswith(TURN_PREFIXES) or t.startswith("S1：") or t.startswith("S2：")]
+
+
+def _header_xml(path: Path) -> str:
+    with zipfile.ZipFile(path) as z:
+        return "".join(z.read(n).decode() for n in z.namelist() if re.fullmatch(r"word/header\d*\.xml", n))
+
+
+def _footer_xml(path: Path) -> str:
+    with zipfile.ZipFile(path) as z:
+        return "".join(z.read(n).decode() for n in z.namelist() if re.fullmatch(r"word/footer\d*\.xml", n))
+
+
+def test_header_block(records: dict[str, Path]) -> None:
+    texts = _texts(records["sample"])
+    assert texts[:2] == ["北京市朝阳区人民法院", "庭 审 笔 录"]
+    for line in (
+        "时间：2024年3月5日 9时30分至11时10分",
+        "地点：第十二法庭",
+        "案号：（2024）京0105民初12345号",
+        "案由：买卖合同纠纷",
+        "审理方式：公开审理",
+        "审判长：张明",
+        "审判员：王芳",
+        "人民陪审员：赵强",
+        "书记员：刘洋",
+        "原告：北京某某科技有限公司，委托诉讼代理人：李华",
+        "被告：陈某",
+    ):
+        assert line in texts
+    assert not any("{{" in t for t in texts)
+
+
+def test_turns_are_role_labelled_and_merged(records: dict[str, Path]) -> None:
+    turns = _turns(records["sample"])
+    # Ten RTTM rows, two consecutive ones by the same speaker: nine turns.
+    assert len(turns) == 9
+    assert turns[0] == "审判长张明：现在开庭。"
+    assert turns[1] == "原告委托诉讼代理人李华：审判长好。"
+    assert turns[7].startswith("原告委托诉讼代理人李华：有。原告与被告于二〇二三年三月签订买卖合同")
+    doc = docx.Document(str(records["sample"]))
+    first = next(p for p in doc.paragraphs if p.text == turns[0])
+    assert first.runs[0].text == "审判长张明：" and first.runs[0].bold
+    assert not first.runs[1].bold
+    unlabelled = _turns(records["unlabelled"])
+    assert unlabelled[0] == "S1：现在开庭。" and unlabelled[1] == "S2：审判长好。"
+
+
+def test_signature_block(records: dict[str, Path]) -> None:
+    texts = _texts(records["sample"])
+    for who in ("原告：北京某某科技有限公司", "委托诉讼代理人：李华", "被告：陈某", "审判长：张明", "书记员：刘洋"):
+        assert f"{who}\t签名：" + "＿" * 8 in texts
+    assert texts.index("（闭庭）") < texts.index("书记员：刘洋\t签名：" + "＿" * 8)
+
+
+def test_draft_mark_until_verified(records: dict[str, Path]) -> None:
+    draft = docx.Document(str(records["sample"]))
+    assert draft.sections[0].header.paragraphs[0].text == export.DRAFT_MARK
+    assert f'string="{export.DRAFT_MARK}"' in _header_xml(records["sample"])  # the watermark
+    assert draft.core_properties.content_status == export.DRAFT_MARK
+    assert "未经核对" in draft.core_properties.comments
+    verified = docx.Document(str(records["verified"]))
+    assert "DRAFT" not in _header_xml(records["verified"]) and "未经核对" not in _header_xml(records["verified"])
+    assert verified.core_properties.content_status == "已核对 / Verified"
+    assert "未经核对" not in verified.core_properties.comments
+
+
+def test_page_number_fields(records: dict[str, Path]) -> None:
+    footer = docx.Document(str(records["sample"])).sections[0].footer
+    instr = [el.text.strip() for el in footer._element.iter(qn("w:instrText"))]
+    assert instr == ["PAGE", "NUMPAGES"]
+    assert footer.paragraphs[0].text == "第 1 页 共 1 页"  # cached values; Word and LibreOffice recompute
+    assert "PAGE" in _footer_xml(records["template"]) and "NUMPAGES" in _footer_xml(records["template"])
+
+
+def test_east_asian_fonts(records: dict[str, Path]) -> None:
+    doc = docx.Document(str(records["sample"]))
+    fonts = {s.name: s.element.rPr.rFonts.get(qn("w:eastAsia")) for s in doc.styles if s.name.startswith("Record")}
+    assert fonts["Record Turn"] == "仿宋" and fonts["Record Title"] == "宋体"
+    with zipfile.ZipFile(records["sample"]) as z:
+        table = z.read("word/fontTable.xml").decode()
+    assert 'w:name="仿宋"' in table and 'w:val="FangSong"' in table
+
+
+def test_options(records: dict[str, Path]) -> None:
+    path = records["options"]
+    turns = [t for t in _texts(path) if t.startswith("[00:")]
+    assert turns[0] == "[00:00:06] 审判长张明：现在开庭。"
+    assert len(turns) == 9
+    doc = docx.Document(str(path))
+    ln = doc.sections[0]._sectPr.find(qn("w:lnNumType"))
+    assert ln is not None and ln.get(qn("w:restart")) == "newPage"
+    assert doc.sections[0].header.paragraphs[0]._p.find(f"{qn('w:pPr')}/{qn('w:suppressLineNumbers')}") is not None
+    assert "注：以下为语音识别的原始结果，未经人工校对。" in _texts(path)
+
+
+def test_empty_transcript_says_so(records: dict[str, Path]) -> None:
+    texts = _texts(records["empty"])
+    assert export.NO_SPEECH in texts
+    assert "案号：（2024）京0105民初1号" in texts
+
+
+def test_hostile_text_kept_but_made_safe(records: dict[str, Path]) -> None:
+    texts = _texts(records["hostile"])
+    assert "S1：控制字符与转义完" in texts
+    assert "S2：表情 😀👨‍⚖️⚖️ 结束" in texts
+    assert "S1：" + "长" * 20_000 in texts  # one paragraph, intact
+    assert "S2：" + HOSTILE["rtl"] in texts
+    assert texts[0] == "测试法院" and "案号：（2024）测1号" in texts
+
+
+def test_court_template(records: dict[str, Path]) -> None:
+    doc = docx.Document(str(records["template"]))
+    cells = [c.text for c in doc.tables[0].rows[0].cells]
+    assert cells == ["北京市朝阳区人民法院", "庭审笔录"]
+    texts = [p.text for p in doc.paragraphs]
+    assert "案号：（2024）京0105民初12345号，案由：买卖合同纠纷，{{unknown_field}}" in texts
+    turn = next(p for p in doc.paragraphs if p.text == "审判长张明：现在开庭。")
+    assert turn.runs[1].italic and turn.runs[1].font.size == Pt(11)  # formatted like the {{body}} run
+    header = doc.sections[0].header
+    assert [p.text for p in header.paragraphs] == [export.DRAFT_MARK, "某某法院专用笔录纸"]
+
+
+def test_template_without_body_appends_dialogue(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    template = tmp_path / "plain.docx"
+    d = docx.Document()
+    d.add_paragraph("案号：{{case_number}}")
+    d.save(str(template))
+    path = export.export_docx(sample_record(), tmp_path / "out.docx", export.RecordOptions(template=template))
+    assert "no {{body}} placeholder" in caplog.text
+    assert _texts(path)[-1] == "审判长张明：下面进行法庭调查，由被告答辩。"
+
+
+def test_bad_template(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.docx"
+    bad.write_text("not a docx")
+    with pytest.raises(export.ExportError, match=r"bad\.docx: not a readable Word \.docx template"):
+        export.build_record(sample_record(), export.RecordOptions(template=bad))
+
+
+def test_default_template_ships_with_every_placeholder() -> None:
+    with zipfile.ZipFile(export.DEFAULT_TEMPLATE) as z:
+        xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("word/") and n.endswith(".xml"))
+    for name in ("court", "time", "place", "case_number", "cause", "public", "panel", "clerk", "parties", "body"):
+        assert "{{" + name + "}}" in xml
+    for name in ("signatures", "note", "draft", "page", "pages"):
+        assert "{{" + name + "}}" in xml
+    assert set(re.findall(r"\{\{(\w+)\}\}", xml)) <= set(export.PLACEHOLDERS)
+
+
+def test_export_zip(tmp_path: Path) -> None:
+    records = [sample_record(), sample_record(verified=True), _empty_record()]
+    path = export.export_zip(records, tmp_path / "batch.zip", formats_=("docx", "srt"))
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        assert names == [
+            "（2024）京0105民初12345号.docx",
+            "（2024）京0105民初12345号.srt",
+            "（2024）京0105民初12345号-2.docx",
+            "（2024）京0105民初12345号-2.srt",
+            "（2024）京0105民初1号.docx",
+            "（2024）京0105民初1号.srt",
+        ]
+        z.extract(names[2], tmp_path)
+    assert docx.Document(str(tmp_path / names[2])).core_properties.content_status == "已核对 / Verified"
+    with pytest.raises(export.ExportError, match="unknown export format"):
+        export.export_zip(records, tmp_path / "x.zip", formats_=("pdf",))
+
+
+def test_cli_from_json(tmp_path: Path) -> None:
+    record = sample_record()
+    source = formats.write("json", record.transcript, tmp_path / "t.json", record.labels)
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["export", "--from-json", str(source), "--out", str(tmp_path / "r.docx"), "--timestamps"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "[00:00:06] 审判长张明：现在开庭。" in _texts(tmp_path / "r.docx")  # labels carried by the JSON
+    result = runner.invoke(
+        main, ["export", "--from-json", str(source), "--format", "vtt", "--out", str(tmp_path / "r.vtt")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+    result = runner.invoke(main, ["export", "--out", str(tmp_path / "x.docx")])
+    assert result.exit_code == 2 and "--from-json" in result.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"segments": []}))
+    result = runner.invoke(main, ["export", "--from-json", str(bad), "--out", str(tmp_path / "x.docx")])
+    assert result.exit_code == 1 and "bad.json: not a transcript JSON" in result.output
+
+
+# --- drawn by LibreOffice ------------------------------------------------------------------------
+
+needs_libreoffice = pytest.mark.skipif(
+    shutil.which("soffice") is None or shutil.which("pdftoppm") is None,
+    reason="LibreOffice (soffice) or poppler-utils (pdftoppm, pdftotext) not installed: "
+    "apt-get install libreoffice-writer-nogui poppler-utils fonts-noto-cjk (scripts/setup.sh does)",
+)
+
+
+@pytest.fixture(scope="session")
+def pdfs(records: dict[str, Path]) -> dict[str, Path]:
+    names = ["sample", "verified", "hostile", "empty"]
+    converted = export.to_pdf([records[n] for n in names], records["sample"].parent / "pdf")
+    return dict(zip(names, converted, strict=True))
+
+
+def _pdf_text(pdf: Path, page: int | None = None) -> str:
+    pages = ["-f", str(page), "-l", str(page)] if page else []
+    text = subprocess.run(["pdftotext", *pages, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    # pdftotext adds or drops spaces between Chinese and Latin text as it likes: compare without them.
+    return re.sub(r"\s+", "", text)
+
+
+def _pages(pdf: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
+
+
+@needs_libreoffice
+def test_libreoffice_draws_the_record(pdfs: dict[str, Path]) -> None:
+    pdf = pdfs["sample"]
+    assert _pages(pdf) == 2
+    page1, page2 = _pdf_text(pdf, 1), _pdf_text(pdf, 2)
+    assert "北京市朝阳区人民法院" in page1 and "庭审笔录" in page1
+    assert "案号：（2024）京0105民初12345号" in page1
+    assert "审判长张明：现在开庭。" in page1
+    assert "第1页共2页" in page1 and "第2页共2页" in page2
+    assert "未经核对/DRAFT" in page1 and "未经核对/DRAFT" in page2
+    assert "书记员：刘洋" in page2 and "签名：" in page2
+    png = pdf.with_suffix("")
+    subprocess.run(
+        ["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(png)], check=True
+    )
+    assert png.with_suffix(".png").stat().st_size > 10_000  # a drawn page, not a blank one
+
+
+@needs_libreoffice
+def test_libreoffice_verified_and_edge_cases(pdfs: dict[str, Path]) -> None:
+    assert "未经核对" not in _pdf_text(pdfs["verified"]) and "DRAFT" not in _pdf_text(pdfs["verified"])
+    assert export.NO_SPEECH in _pdf_text(pdfs["empty"])
+    assert "未经核对/DRAFT" in _pdf_text(pdfs["empty"])
+    hostile = _pdf_text(pdfs["hostile"])
+    assert "表情" in hostile and "控制字符与转义完" in hostile
+    assert "בית" in hostile or "תיב" in hostile  # logical or visual order, as the PDF stores it
+    assert _pages(pdfs["hostile"]) >= 10  # the 20,000-character turn runs over many pages
