@@ -332,3 +332,36 @@ def test_libreoffice_verified_and_edge_cases(pdfs: dict[str, Path]) -> None:
     assert "表情" in hostile and "控制字符与转义完" in hostile
     assert "בית" in hostile or "תיב" in hostile  # logical or visual order, as the PDF stores it
     assert _pages(pdfs["hostile"]) >= 10  # the 20,000-character turn runs over many pages
+
+
+def test_cli_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hearing in a real DuckDB store: corrected text by default, --original the recognition, then verified."""
+    from workbench.store import Store
+
+    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "wb.duckdb"))
+    record = sample_record()
+    with Store() as st:
+        case = st.add_case(record.case_number, cause=record.cause, court=record.court, parties=record.parties)
+        hid = st.add_hearing(case.id, courtroom=record.place, clerk=record.clerk, panel=record.panel)
+        st.save_transcript(hid, record.transcript)
+        st.set_speaker(hid, "S1", role="审判长", name="张明")
+        first = st.segments(hid)[0]
+        st.edit_segment(first.id, text="现在开庭！")
+    runner = CliRunner()
+    out = tmp_path / "r.docx"
+    result = runner.invoke(main, ["export", str(hid), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    texts = _texts(out)
+    assert "案号：（2024）京0105民初12345号" in texts and "书记员：刘洋" in texts
+    assert "审判长张明：现在开庭！" in texts and "S2：审判长好。" in texts
+    assert docx.Document(str(out)).sections[0].header.paragraphs[0].text == export.DRAFT_MARK
+    result = runner.invoke(main, ["export", str(hid), "--original", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "审判长张明：现在开庭。" in _texts(out)
+    with Store() as st:
+        st.set_status(hid, "verified")
+    result = runner.invoke(main, ["export", str(hid), "--out", str(out)])
+    assert result.exit_code == 0 and "not verified" not in result.output
+    assert "DRAFT" not in _header_xml(out)
+    result = runner.invoke(main, ["export", "999", "--out", str(out)])
+    assert result.exit_code == 1 and "no hearing 999" in result.output

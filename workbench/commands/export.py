@@ -28,15 +28,20 @@ def _from_json(path: Path, original: bool) -> HearingRecord:
 
 def _from_store(hearing: str, original: bool) -> HearingRecord:
     try:
-        import workbench.store as store  # the store opens DuckDB; --from-json must work without it
+        import workbench.store as store  # opens DuckDB; --from-json must work without it
     except ModuleNotFoundError as e:
         if e.name != "workbench.store":
             raise
         raise click.ClickException("this installation has no hearing store yet: use --from-json TRANSCRIPT.json") from e
+    if not hearing.isdigit():
+        raise click.UsageError(
+            f"HEARING is a hearing id (a number), got {hearing!r}; `workbench hearings list` shows them"
+        )
     try:
-        return store.hearing_record(int(hearing) if hearing.isdigit() else hearing, original=original)
-    except LookupError as e:
-        raise click.ClickException(f"hearing {hearing}: not in the store ({e}); `workbench hearings` lists them") from e
+        with store.Store() as st:
+            return st.hearing_record(int(hearing), original=original)
+    except store.StoreError as e:
+        raise click.ClickException(str(e)) from e
 
 
 @click.command("export")
