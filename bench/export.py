@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import export
+from workbench import export, formats
 from workbench.transcript import EngineInfo, HearingRecord, Party, Segment, SpeakerLabel, Transcript
 
 PHRASES = [
@@ -96,7 +96,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     record = synthetic_record(args.segments, args.hours)
-    turns = sum(1 for _ in export.formats.turns(record.transcript))
+    turns = sum(1 for _ in formats.turns(record.transcript))
     chars = sum(len(s.text) for s in record.transcript.segments)
     variants = {
         "default": export.RecordOptions(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 import shutil
@@ -251,6 +252,10 @@ def test_export_zip(tmp_path: Path) -> None:
         ]
         z.extract(names[2], tmp_path)
     assert docx.Document(str(tmp_path / names[2])).core_properties.content_status == "已核对 / Verified"
+    stream = io.BytesIO()
+    export.export_zip(records[:1], stream, formats_=("txt",))
+    with zipfile.ZipFile(stream) as z:
+        assert z.namelist() == ["（2024）京0105民初12345号.txt"]
     with pytest.raises(export.ExportError, match="unknown export format"):
         export.export_zip(records, tmp_path / "x.zip", formats_=("pdf",))
 

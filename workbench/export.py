@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import docx
 from docx.document import Document
@@ -526,18 +527,20 @@ def _entry_name(record: HearingRecord) -> str:
 
 def export_zip(
     records: Iterable[HearingRecord],
-    path: Path,
+    path: Path | IO[bytes],
     options: RecordOptions | None = None,
     formats_: tuple[str, ...] = ("docx",),
-) -> Path:
+) -> Path | IO[bytes]:
     """Several hearings in one .zip: `<case number>.docx` (and any of `formats.FORMATS`) per hearing.
 
-    Two hearings with the same case number get `-2`, `-3`, ... so nothing is overwritten.
+    `path` may be a binary stream (a page's download button takes `io.BytesIO().getvalue()`). Two
+    hearings with the same case number get `-2`, `-3`, ... so nothing is overwritten.
     """
     unknown = [f for f in formats_ if f != "docx" and f not in formats.FORMATS]
     if unknown:
         raise ExportError(f"unknown export format(s) {', '.join(unknown)}: choose docx or {', '.join(formats.FORMATS)}")
-    path = Path(path)
+    if isinstance(path, str | Path):
+        path = Path(path)
     used: set[str] = set()
     try:
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
