@@ -83,6 +83,28 @@ def resolve_device(device: str) -> str:
         return "cpu"
 
 
+def speech_windows(chunk: np.ndarray, max_window: float = 30.0, vad_slice: float = 60.0) -> list[dict[str, float]]:
+    """Speech regions (Silero VAD) merged into windows of at most `max_window` seconds.
+
+    faster-whisper would run its VAD over the whole chunk at once, and its memory grows with the
+    chunk (about 3 MB per second of audio); running it over 60 s slices keeps that flat.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(max_speech_duration_s=max_window, min_silence_duration_ms=160)
+    step = int(vad_slice * SAMPLE_RATE)
+    limit = max_window * SAMPLE_RATE
+    windows: list[list[int]] = []
+    for begin in range(0, chunk.shape[0], step):
+        for region in get_speech_timestamps(chunk[begin : begin + step], vad):
+            start, end = begin + region["start"], begin + region["end"]
+            if windows and end - windows[-1][0] <= limit:
+                windows[-1][1] = end
+            else:
+                windows.append([start, end])
+    return [{"start": s / SAMPLE_RATE, "end": e / SAMPLE_RATE} for s, e in windows]
+
+
 # --- Whisper ------------------------------------------------------------------------------------
 
 
@@ -105,9 +127,11 @@ class WhisperEngine:
         self.pipeline = BatchedInferencePipeline(self.model)
         self.batch_size = batch_size
 
-    def detect_language(self, audio: np.ndarray) -> str:
-        """The most likely of the court's languages in the first 30 s of speech."""
-        _, _, probs = self.model.detect_language(audio, vad_filter=True)
+    def detect_language(self, chunk: np.ndarray, windows: list[dict[str, float]]) -> str:
+        """The most likely of the court's languages in the first speech window."""
+        first = windows[0]
+        speech = chunk[int(first["start"] * SAMPLE_RATE) : int(first["end"] * SAMPLE_RATE)]
+        _, _, probs = self.model.detect_language(speech, vad_filter=False)
         allowed = [(p, lang) for lang, p in probs if lang in LANGUAGES]
         return max(allowed)[1] if allowed else "zh"
 
@@ -131,11 +155,16 @@ class WhisperEngine:
     ) -> Iterator[Segment]:
         hotwords = " ".join(h.term for h in options.hotwords) or None
         for offset, chunk in chunks:
+            windows = speech_windows(chunk)
+            if not windows:  # silence: nothing to decode, nothing to hallucinate
+                progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
+                continue
             if box.value is None:
-                box.value = self.detect_language(chunk)
+                box.value = self.detect_language(chunk, windows)
             language = box.value
             segments, _ = self.pipeline.transcribe(
                 chunk,
+                clip_timestamps=windows,
                 language=language,
                 initial_prompt=_ZH_PROMPT if language == "zh" else None,
                 hotwords=hotwords,
@@ -151,10 +180,55 @@ class WhisperEngine:
                     Word(offset + w.start, offset + w.end, _script(w.word, language), w.probability)
                     for w in seg.words or ()
                 ]
-                line = text.finish(seg.text.strip(), language, itn=options.itn)
-                if line:
-                    yield Segment(offset + seg.start, offset + seg.end, line, None, words)
+                if not words:
+                    line = text.finish(seg.text.strip(), language, itn=options.itn)
+                    if line:
+                        yield Segment(offset + seg.start, offset + seg.end, line, None, [])
+                    continue
+                for sentence in split_sentences(words):
+                    line = text.finish("".join(w.text for w in sentence).strip(), language, itn=options.itn)
+                    if line:
+                        yield Segment(sentence[0].start, sentence[-1].end, line, None, sentence)
             progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
+
+
+_SENTENCE_END = tuple("。！？!?；;")
+_CLAUSE_END = tuple("，,、：:")
+
+
+def split_sentences(words: list[Word], max_seconds: float = 20.0) -> Iterator[list[Word]]:
+    """Cuts a batched decoding window (up to 30 s) into sentences, so a transcript line is one.
+
+    A cut follows sentence-final punctuation; a sentence still longer than `max_seconds` is cut at
+    its last clause punctuation, or at the longest pause between words.
+    """
+    piece: list[Word] = []
+    for word in words:
+        piece.append(word)
+        stripped = word.text.strip()
+        if stripped.endswith(_SENTENCE_END) or (stripped.endswith(".") and not _ABBREVIATION.search(stripped)):
+            yield from _limit(piece, max_seconds)
+            piece = []
+    if piece:
+        yield from _limit(piece, max_seconds)
+
+
+_ABBREVIATION = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|No|vs)\.$")
+
+
+def _limit(piece: list[Word], max_seconds: float) -> Iterator[list[Word]]:
+    if piece[-1].end - piece[0].start <= max_seconds or len(piece) < 2:
+        yield piece
+        return
+    clause = [i for i, w in enumerate(piece[:-1]) if w.text.strip().endswith(_CLAUSE_END)]
+    if clause:
+        cut = clause[-1] + 1 if piece[clause[-1]].end - piece[0].start <= max_seconds else clause[0] + 1
+    else:
+        # The longest pause; among equal pauses the one nearest the middle.
+        mid = (len(piece) - 1) / 2
+        cut = 1 + max(range(len(piece) - 1), key=lambda i: (piece[i + 1].start - piece[i].end, -abs(i - mid)))
+    yield from _limit(piece[:cut], max_seconds)
+    yield from _limit(piece[cut:], max_seconds)
 
 
 def _script(word: str, language: str | None) -> str:

@@ -56,7 +56,7 @@ REGISTRY: dict[str, Setting] = {
         Setting("diarize", True, "Find who spoke when."),
         Setting("device", "auto", "Where models run: auto uses a GPU when present.", ("auto", "cpu", "cuda")),
         Setting("cpu_threads", 2, "CPU threads for the models (0 = all cores)."),
-        Setting("batch_size", 8, "Speech segments decoded together by the Whisper engine."),
+        Setting("batch_size", 4, "Speech windows decoded together by the Whisper engine (memory grows with it)."),
         Setting("workers", 1, "Jobs processed at once by the server's worker."),
         Setting("db_lock_timeout", 10, "Seconds to wait for another process to release the database file."),
         Setting("user", "", "Name recorded with each edit; empty means the login name."),
