@@ -8,10 +8,15 @@ every old file must still open).
 Foreign keys are deliberately not declared: DuckDB checks them eagerly and forbids updating a
 referenced row's columns and altering a referenced table, which would make later migrations and plain
 status updates fail. The store's write functions keep the references consistent instead.
+
+Columns are added as `ADD COLUMN x T` + `ALTER COLUMN x SET DEFAULT` + `UPDATE`, never `ADD COLUMN x T
+DEFAULT v`: DuckDB 1.5.5 fails to commit a transaction that adds several columns with defaults to a
+table holding rows ("another transaction has altered this table"), which the v1-file test caught.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,8 +125,10 @@ CREATE TABLE jobs (
 
 # Version 2: the keyword index (see workbench/search.py for why it is a table of our own).
 V2_DDL = """
-ALTER TABLE segments ADD COLUMN dl USMALLINT DEFAULT 0;       -- indexed terms in text
-ALTER TABLE segments ADD COLUMN dl_orig USMALLINT DEFAULT 0;  -- indexed terms in text_orig
+ALTER TABLE segments ADD COLUMN dl USMALLINT;       -- indexed terms in text (filled by the reindex below)
+ALTER TABLE segments ADD COLUMN dl_orig USMALLINT;  -- indexed terms in text_orig
+ALTER TABLE segments ALTER COLUMN dl SET DEFAULT 0;
+ALTER TABLE segments ALTER COLUMN dl_orig SET DEFAULT 0;
 CREATE TABLE postings (
     term BIGINT NOT NULL,         -- 64-bit hash of the term (search.term_id)
     segment_id BIGINT NOT NULL,
@@ -143,14 +150,27 @@ INSERT INTO search_meta VALUES ('sorted_rows', 0);
 V3_DDL = """
 ALTER TABLE jobs ADD COLUMN worker VARCHAR;                 -- host:pid:start-time of the process running it
 ALTER TABLE jobs ADD COLUMN heartbeat_at TIMESTAMP;
-ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN DEFAULT false;
-ALTER TABLE hearings ADD COLUMN language VARCHAR DEFAULT '';
-ALTER TABLE hearings ADD COLUMN engine VARCHAR DEFAULT '{}';  -- JSON EngineInfo
-ALTER TABLE hearings ADD COLUMN public BOOLEAN DEFAULT true;
-ALTER TABLE hearings ADD COLUMN panel VARCHAR DEFAULT '[]';   -- JSON [[role, name], ...]
+ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN;
+ALTER TABLE jobs ALTER COLUMN cancel_requested SET DEFAULT false;
+UPDATE jobs SET cancel_requested = false;
+ALTER TABLE hearings ADD COLUMN language VARCHAR;
+ALTER TABLE hearings ADD COLUMN engine VARCHAR;  -- JSON EngineInfo
+ALTER TABLE hearings ALTER COLUMN language SET DEFAULT '';
+ALTER TABLE hearings ALTER COLUMN engine SET DEFAULT '{}';
+UPDATE hearings SET language = '', engine = '{}';
 ALTER TABLE edits ADD COLUMN hearing_id INTEGER;
 ALTER TABLE edits ALTER COLUMN segment_id DROP NOT NULL;
 UPDATE edits SET hearing_id = (SELECT s.hearing_id FROM segments s WHERE s.id = edits.segment_id);
+"""
+
+
+# Version 4: the rest of what the court record needs.
+V4_DDL = """
+ALTER TABLE hearings ADD COLUMN public BOOLEAN;
+ALTER TABLE hearings ADD COLUMN panel VARCHAR;   -- JSON [[role, name], ...]
+ALTER TABLE hearings ALTER COLUMN public SET DEFAULT true;
+ALTER TABLE hearings ALTER COLUMN panel SET DEFAULT '[]';
+UPDATE hearings SET public = true, panel = '[]';
 """
 
 
@@ -172,6 +192,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "cases, hearings, recordings, speakers, hotwords, segments, edits, jobs", V1_DDL),
     Migration(2, "keyword index: postings with BM25 statistics", V2_DDL, _index_existing),
     Migration(3, "job heartbeat and cancel, transcript provenance, speaker-label edits", V3_DDL),
+    Migration(4, "hearing panel and public flag", V4_DDL),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -207,7 +228,8 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
             con.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", [m.version, m.description])
             con.execute("COMMIT")
         except Exception as e:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.TransactionException):  # a failed COMMIT has rolled back already
+                con.execute("ROLLBACK")
             raise RuntimeError(f"schema migration to version {m.version} ({m.description}) failed: {e}") from e
         log.info("database migrated to schema version %d: %s", m.version, m.description)
         applied.append(m.version)

@@ -355,6 +355,11 @@ def snippet(text: str, needles: Iterable[str], width: int = 40) -> tuple[str, tu
     return prefix + text[lo:hi] + suffix, inside
 
 
+def _f(x: float) -> str:
+    """A float literal DuckDB reads as DOUBLE (a bare 1.2 is a DECIMAL, which overflows in products)."""
+    return f"{float(x)!r}::DOUBLE"
+
+
 def _sql_list(values: Iterable[int]) -> str:
     return ",".join(str(int(v)) for v in values)
 
@@ -437,14 +442,14 @@ class Searcher:
             def idf(d: int) -> float:
                 return math.log(1 + (n - d + 0.5) / (d + 0.5))
 
-            norm = f"{K1} * (1 - {B} + {B} * {dl} / {avgdl!r})"
+            norm = f"{_f(K1)} * (1 - {_f(B)} + {_f(B)} * {dl} / {_f(avgdl)})"
             parts: list[str] = []
             params: list[Any] = []
             substrings: list[str] = []
             for w in q.words:
                 if df.get(w):
                     parts.append(
-                        f"SELECT segment_id, hearing_id, {idf(df[w])!r} * {tf} * {K1 + 1} / ({tf} + {norm}) AS s "
+                        f"SELECT segment_id, hearing_id, {_f(idf(df[w]))} * {tf} * {_f(K1 + 1)} / ({tf} + {norm}) AS s "
                         f"FROM postings WHERE term = {lookups[w]} AND {tf} > 0{hearing_cond}"
                     )
                 elif _IS_CJK.search(w) and (len(w) >= 3 or len(w) == 1):
@@ -575,7 +580,7 @@ class Searcher:
         occ = f"(length({text}) - length(replace({text}, $needle, ''))) // {len(needle)}"
         sql = (
             f"SELECT segment_id, ln(1 + ({n} - count(*) OVER () + 0.5) / (count(*) OVER () + 0.5)) "
-            f"* occ * {K1 + 1} / (occ + {K1} * (1 - {B} + {B} * dlen / {avgdl!r})) AS s FROM ("
+            f"* occ * {_f(K1 + 1)} / (occ + {_f(K1)} * (1 - {_f(B)} + {_f(B)} * dlen / {_f(avgdl)})) AS s FROM ("
             f"SELECT s.id AS segment_id, {occ} AS occ, s.{dl} AS dlen FROM {source} contains({text}, $needle))"
         )
         return sql, [needle]

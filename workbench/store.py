@@ -520,9 +520,10 @@ class Store:
 
         if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
             raise NotFound(f"no hearing {hearing_id}")
-        con.execute("DELETE FROM postings WHERE hearing_id = ?", [hearing_id])
-        old = con.execute("SELECT id FROM segments WHERE hearing_id = ?", [hearing_id]).fetchall()
-        if old:
+        if con.execute("SELECT 1 FROM segments WHERE hearing_id = ? LIMIT 1", [hearing_id]).fetchone():
+            # A new transcript of a hearing (retry, other engine) replaces the old one; edits made to
+            # the old segments stay in `edits` as history.
+            con.execute("DELETE FROM postings WHERE hearing_id = ?", [hearing_id])
             con.execute("DELETE FROM segments WHERE hearing_id = ?", [hearing_id])
         n = len(transcript.segments)
         ids = [r[0] for r in con.execute(f"SELECT nextval('segment_ids') FROM range({n})").fetchall()] if n else []
@@ -683,7 +684,10 @@ class Store:
                 "SELECT role, name FROM speakers WHERE hearing_id = ? AND label = ?", [hearing_id, label]
             ).fetchone()
             if row is None:
-                known = [r[0] for r in con.execute("SELECT label FROM speakers WHERE hearing_id = ?", [hearing_id])]
+                known = [
+                    r[0]
+                    for r in con.execute("SELECT label FROM speakers WHERE hearing_id = ?", [hearing_id]).fetchall()
+                ]
                 raise NotFound(f"hearing {hearing_id} has no speaker {label}; it has: {', '.join(known) or 'none'}")
             for field, value, old in (("role", role, row[0]), ("name", name, row[1])):
                 if value is None:

@@ -1,0 +1,50 @@
+"""Small hearings for the store, search and jobs tests (no models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench.store import Store
+from workbench.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
+
+CASE = "（2024）京0105民初1234号"
+
+LINES = [
+    ("S1", "现在开庭，请原告陈述诉讼请求。"),
+    ("S2", "The plaintiff submits Exhibit A-3 as evidence of the breach of contract."),
+    ("S3", "被告张三丰对证据三的真实性有异议，认为借条并非本人签字。"),
+    ("S2", "原告请求判令被告支付货款人民币十二万元及逾期利息。"),
+    ("S1", "Objection noted. The contract was signed in Shanghai."),
+]
+
+
+def transcript(lines: list[tuple[str, str]] | None = None, *, step: float = 5.0) -> Transcript:
+    lines = lines or LINES
+    segments = []
+    for i, (spk, text) in enumerate(lines):
+        start = i * step
+        segments.append(Segment(start, start + step - 0.5, text, spk, [Word(start, start + 0.5, text[:2], 0.9)]))
+    labels = sorted({s for s, _ in lines}, key=lambda s: int(s[1:]))
+    return Transcript(
+        file="hearing.wav",
+        sha256="0" * 64,
+        duration=len(lines) * step,
+        language="zh",
+        engine=EngineInfo("whisper", "test-model"),
+        segments=segments,
+        speakers=[SpeakerSummary(s, 1.0, float(i), [0.1 * i, 0.2, 0.3]) for i, s in enumerate(labels)],
+    )
+
+
+def hearing(store: Store, lines: list[tuple[str, str]] | None = None, *, case: str = CASE, **kw: object) -> int:
+    """A stored hearing with a transcript; returns its id."""
+    c = store.ensure_case(case)
+    hid = store.add_hearing(c.id, **kw)  # type: ignore[arg-type]
+    store.save_transcript(hid, transcript(lines))
+    return hid
+
+
+def audio_file(folder: Path, name: str = "a.wav", content: bytes = b"RIFF....WAVEfake") -> Path:
+    path = folder / name
+    path.write_bytes(content)
+    return path

@@ -1,0 +1,237 @@
+"""The hearing store: records, transcripts, edits, atomic writes, migrations, locking."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from store_samples import CASE, LINES, audio_file, hearing, transcript
+
+from workbench import jobs, migrations, search
+from workbench.store import NotFound, Store, StoreError, StoreLocked
+from workbench.transcript import Party
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "wb.duckdb") as s:
+        yield s
+
+
+def test_new_file_is_at_latest_schema(store: Store) -> None:
+    assert store.schema_version() == migrations.LATEST
+    with store.reading() as con:
+        versions = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()]
+    assert versions == list(range(1, migrations.LATEST + 1))
+
+
+def test_cases_and_hearings(store: Store) -> None:
+    case = store.add_case(CASE, cause="买卖合同纠纷", court="北京市朝阳区人民法院", parties=[Party("原告", "甲公司")])
+    assert store.case(CASE) == case == store.case(case.id)
+    assert case.parties == (Party("原告", "甲公司"),)
+    with pytest.raises(StoreError, match="already exists"):
+        store.add_case(CASE)
+    with pytest.raises(NotFound, match="cases list"):
+        store.case("（2099）京0105民初1号")
+    hid = store.add_hearing(case.id, starts_at=datetime(2024, 3, 5, 9, 30), courtroom="第三法庭", clerk="王五")
+    h = store.hearing(hid)
+    assert (h.case_number, h.status, h.courtroom, h.segments) == (CASE, "queued", "第三法庭", 0)
+    assert [x.id for x in store.hearings(case=CASE)] == [hid]
+    assert store.hearings(date_from=datetime(2024, 3, 6).date()) == []
+
+
+def test_transcript_round_trip_and_hearing_record(store: Store) -> None:
+    store.add_case(CASE, cause="买卖合同纠纷", court="北京市朝阳区人民法院")
+    hid = hearing(store, starts_at=datetime(2024, 3, 5, 9, 30), courtroom="第三法庭", presiding_judge="李四")
+    tr = store.transcript(hid)
+    src = transcript()
+    assert [(s.start, s.end, s.text, s.speaker) for s in tr.segments] == [
+        (s.start, s.end, s.text, s.speaker) for s in src.segments
+    ]
+    assert tr.segments[0].words == src.segments[0].words
+    assert [s.id for s in tr.speakers or []] == ["S1", "S2", "S3"]
+    assert tr.speakers[1].embedding == pytest.approx([0.1, 0.2, 0.3])
+    assert (tr.engine.asr, tr.engine.model, tr.language) == ("whisper", "test-model", "zh")
+    store.set_speaker(hid, "S1", role="审判长", name="李四", user="书记员")
+    rec = store.hearing_record(hid)
+    assert rec.case_number == CASE and rec.cause == "买卖合同纠纷" and rec.place == "第三法庭"
+    assert rec.start == "2024-03-05T09:30" and rec.panel == (("审判长", "李四"),)
+    assert rec.speaker_display("S1") == "审判长李四" and rec.speaker_display("S2") == "S2"
+    assert store.hearing(hid).status == "transcribed"
+
+
+def test_speaker_roles_survive_a_new_transcript(store: Store) -> None:
+    hid = hearing(store)
+    store.set_speaker(hid, "S2", role="原告", name="甲公司")
+    store.save_transcript(hid, transcript(LINES[:2]))
+    assert {s.label: s.role for s in store.speakers(hid)}["S2"] == "原告"
+    assert len(store.segments(hid)) == 2
+    with pytest.raises(NotFound, match="has no speaker S9"):
+        store.set_speaker(hid, "S9", role="证人")
+
+
+def test_edits_are_logged_and_current_text_is_derivable(store: Store) -> None:
+    hid = hearing(store)
+    seg = store.segments(hid)[0]
+    store.edit_segment(seg.id, text="现在开庭，请原告代理人陈述诉讼请求。", user="书记员王五")
+    store.edit_segment(seg.id, text="现在开庭。请原告代理人陈述诉讼请求。", speaker="S2", user="审判员赵六")
+    after = store.segment(seg.id)
+    assert after.text_orig == seg.text and after.text.startswith("现在开庭。") and after.speaker == "S2"
+    assert store.derived_text(seg.id) == after.text
+    rows = [(e.field, e.user) for e in store.edits(segment_id=seg.id)]
+    assert rows == [("text", "书记员王五"), ("text", "审判员赵六"), ("speaker", "审判员赵六")]
+    assert store.edits(segment_id=seg.id)[-1].before == "S1"
+    assert store.hearing(hid).status == "in review"
+    assert store.hearing_record(hid).transcript.segments[0].text == after.text
+    original = store.hearing_record(hid, original=True)
+    assert original.original_text and original.transcript.segments[0].text == seg.text
+    assert original.transcript.segments[0].speaker == "S1"
+
+
+def test_same_upload_twice_is_recognised(store: Store, tmp_path: Path) -> None:
+    a = audio_file(tmp_path, "a.wav")
+    b = audio_file(tmp_path, "copy of a.wav")  # same bytes, other name
+    first = jobs.submit(store, [a], case_number=CASE)
+    second = jobs.submit(store, [b], case_number=CASE)
+    assert not first[0].duplicate and second[0].duplicate
+    assert second[0].hearing_id == first[0].hearing_id and second[0].job_id is None
+    stored = [p for p in store.audio_dir.rglob("*") if p.is_file()]
+    assert len(stored) == 1 and stored[0].name.startswith(store.recordings(first[0].hearing_id)[0].sha256)
+    assert len(store.hearings()) == 1
+
+
+def test_a_failed_save_leaves_no_half_written_hearing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    hid = hearing(store, LINES[:1])
+
+    def broken(con: duckdb.DuckDBPyConnection, rows: list) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(search, "insert_postings", broken)
+    with pytest.raises(OSError, match="disk full"):
+        store.save_transcript(hid, transcript())
+    assert [s.text for s in store.segments(hid)] == [LINES[0][1]]  # the old transcript, whole
+
+
+def test_readers_never_see_part_of_a_hearing(store: Store) -> None:
+    hid = store.add_hearing(store.ensure_case(CASE).id)
+    big = transcript(LINES * 200)  # 1,000 segments
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            with store.reading() as con:
+                seen.add(con.execute("SELECT count(*) FROM segments WHERE hearing_id = ?", [hid]).fetchone()[0])
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for _ in range(3):
+            store.save_transcript(hid, big)
+    finally:
+        stop.set()
+        t.join()
+    assert seen <= {0, 1000}
+
+
+def _v1_file(path: Path) -> None:
+    con = duckdb.connect(str(path))
+    con.execute(migrations.V1_DDL)
+    con.execute("INSERT INTO schema_version (version, description) VALUES (1, 'v1')")
+    con.execute(f"INSERT INTO cases (number, cause) VALUES ('{CASE}', '民间借贷纠纷')")
+    con.execute("INSERT INTO hearings (case_id, starts_at, status) VALUES (1, '2023-06-01 09:00', 'in review')")
+    con.execute(
+        "INSERT INTO recordings (hearing_id, file_name, stored_path, sha256) VALUES (1, 'old.wav', '/x/old.wav', 'ab')"
+    )
+    for i, (spk, text) in enumerate(LINES):
+        con.execute(
+            "INSERT INTO segments VALUES (nextval('segment_ids'), 1, ?, ?, ?, ?, ?, ?, ?, '[]', 'whisper', 'base')",
+            [i, i * 5.0, i * 5.0 + 4, spk, spk, text, text],
+        )
+    con.execute("UPDATE segments SET text = '现在开庭，请原告代理人陈述诉讼请求。' WHERE idx = 0")
+    con.execute(
+        "INSERT INTO edits (segment_id, field, before, after, user_name) VALUES (1, 'text', ?, ?, '王五')",
+        [LINES[0][1], "现在开庭，请原告代理人陈述诉讼请求。"],
+    )
+    con.execute("INSERT INTO speakers (hearing_id, label, role, name) VALUES (1, 'S1', '审判长', '李四')")
+    con.execute("INSERT INTO jobs (hearing_id, recording_id, state, progress) VALUES (1, 1, 'done', 1)")
+    con.execute("INSERT INTO hotwords VALUES (NULL, '张三丰', 2.0)")
+    con.close()
+
+
+def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    _v1_file(path)
+    with Store(path) as store:
+        assert store.schema_version() == migrations.LATEST
+        with store.reading() as con:
+            counts = {
+                t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("cases", "hearings", "recordings", "segments", "edits", "speakers", "jobs", "hotwords")
+            }
+        assert counts == dict(cases=1, hearings=1, recordings=1, segments=5, edits=1, speakers=1, jobs=1, hotwords=1)
+        assert store.hearing(1).status == "in review"
+        assert store.edits()[0].hearing_id == 1 and store.edits()[0].user == "王五"
+        assert store.derived_text(1) == store.segment(1).text
+        hits = search.search(store, "代理人")  # indexed by the migration, current text
+        assert [h.segment_id for h in hits] == [1]
+        assert search.search(store, "代理人", original=True) == []
+        assert store.hotwords()[0].term == "张三丰"
+        assert store.hearing_record(1).labels["S1"].name == "李四"
+        new = hearing(store, LINES[:1])  # new rows get ids after the old ones
+        assert new == 2 and store.segments(new)[0].id == 6
+
+
+def test_a_file_from_a_newer_program_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.duckdb"
+    with Store(path) as s, s.writing() as con:
+        con.execute("INSERT INTO schema_version (version, description) VALUES (99, 'future')")
+    with pytest.raises(RuntimeError, match="newer than this program"):
+        Store(path).schema_version()
+
+
+_HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("open", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_locked_file_waits_then_names_the_problem(tmp_path: Path) -> None:
+    path = tmp_path / "wb.duckdb"
+    Store(path).close()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        started = time.monotonic()
+        with pytest.raises(StoreLocked, match="in use by another process"):
+            Store(path, lock_timeout=0.5).schema_version()
+        assert time.monotonic() - started >= 0.5
+    finally:
+        holder.kill()
+        holder.wait()
+    assert Store(path, lock_timeout=5).schema_version() == migrations.LATEST  # released when the holder died
+
+
+def test_idle_close_lets_another_process_in(tmp_path: Path) -> None:
+    path = tmp_path / "wb.duckdb"
+    store = Store(path, idle_close_s=0.2)
+    hearing(store)
+    time.sleep(0.6)
+    code = textwrap.dedent(f"""
+        import duckdb
+        con = duckdb.connect({str(path)!r})
+        print(con.execute("SELECT count(*) FROM segments").fetchone()[0])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == str(len(LINES)), out.stderr
+    assert len(store.segments(1)) == len(LINES)  # and it reopens on the next use
+    store.close()
