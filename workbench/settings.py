@@ -22,10 +22,11 @@ class Setting:
     default: Any
     help: str
     choices: tuple[str, ...] | None = None
+    env_name: str | None = None  # when not WORKBENCH_<NAME>
 
     @property
     def env(self) -> str:
-        return "WORKBENCH_" + self.name.upper()
+        return self.env_name or "WORKBENCH_" + self.name.upper()
 
     def parse(self, raw: str) -> Any:
         """Turns a string (environment, form field) into this setting's type."""
@@ -45,8 +46,8 @@ class Setting:
 REGISTRY: dict[str, Setting] = {
     s.name: s
     for s in [
-        Setting("data_dir", "data", "Folder for runtime state: database, audio, models."),
-        Setting("models_dir", "", "Model folder; empty means <data_dir>/models."),
+        Setting("data_dir", "data", "Folder for runtime state: database, audio, models.", env_name="WORKBENCH_DATA"),
+        Setting("models_dir", "", "Model folder; empty means <data_dir>/models.", env_name="WORKBENCH_MODELS"),
         Setting("db", "", "DuckDB file; empty means <data_dir>/workbench.duckdb."),
         Setting("engine", "whisper", "Speech recognition engine.", ENGINES),
         Setting("asr_model", "", "Registered ASR model name; empty means the engine's default."),

@@ -1,0 +1,67 @@
+"""Shared fixtures: real models loaded once per session, a private data folder per test session.
+
+The models come from the repository's `data/models` (laid out by `workbench models pull`, which
+the test command runs first); everything else a test writes goes to a temporary data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TESTDATA = REPO.parent / "shared" / "testdata"
+MODELS = Path(os.environ.get("WORKBENCH_MODELS") or REPO / "data" / "models")
+WHEEL_CACHE = REPO / "data" / "cache" / "wheels"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Points the workbench at a temporary data folder, keeping the pulled models."""
+    data = tmp_path_factory.mktemp("data")
+    os.environ["WORKBENCH_DATA"] = str(data)
+    os.environ["WORKBENCH_MODELS"] = str(MODELS)
+    os.environ.pop("WORKBENCH_DB", None)
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    from workbench import models
+
+    missing = [a.name for a in models.DEFAULT_ARTIFACTS if not (MODELS / a.name / models.MANIFEST).exists()]
+    if missing:
+        pytest.fail(f"models not pulled ({', '.join(missing)}): run `make test`, which runs `workbench models pull`")
+    return MODELS
+
+
+@pytest.fixture(scope="session")
+def whisper_engine(models_dir: Path):
+    from workbench import asr
+
+    return asr.load_engine("whisper", device="cpu", cpu_threads=2, batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_paraformer(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
+    """A registered random Paraformer in a models folder of its own, beside a copy of fsmn-vad."""
+    import tiny_paraformer as builder
+
+    from workbench import models
+
+    root = tmp_path_factory.mktemp("funasr-models")
+    shutil.copytree(models_dir / "fsmn-vad", root / "fsmn-vad")
+    built = builder.build(tmp_path_factory.mktemp("tiny-paraformer-src") / "tiny-paraformer")
+    models.import_model(built, models_dir=root)
+    return root
+
+
+def clip(name: str) -> Path:
+    """A test recording by file name, from ../shared/testdata/{asr,diarization}."""
+    for folder in ("asr", "diarization"):
+        path = TESTDATA / folder / name
+        if path.exists():
+            return path
+    raise FileNotFoundError(name)

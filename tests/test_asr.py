@@ -1,0 +1,130 @@
+"""Recognition with the real Whisper base model on real clips, and `workbench transcribe` on a bad batch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import clip
+from media import video_without_audio, write_wav
+
+from workbench import asr, audio, text
+from workbench.cli import main
+from workbench.pipeline import TranscribeOptions, transcribe
+
+OPTIONS = TranscribeOptions(engine="whisper", diarize=False, device="cpu")
+
+
+def _check_invariants(result, duration: float) -> None:
+    for a, b in zip(result.segments, result.segments[1:], strict=False):
+        assert a.start <= b.start
+    for seg in result.segments:
+        assert 0 <= seg.start < seg.end <= duration + 0.5
+        for word in seg.words:
+            assert seg.start - 0.01 <= word.start <= word.end <= seg.end + 0.01
+
+
+def test_english(whisper_engine) -> None:
+    result = transcribe(clip("en_jfk.flac"), OPTIONS)
+    ref = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+    errors = text.edit_distance(text.normalise_wer(ref), text.normalise_wer(result.text))
+    assert errors <= 1, result.text
+    assert result.language == "en"
+    assert result.engine.asr == "whisper" and result.engine.model == "whisper-base"
+    assert result.engine.punctuation == "model"
+    assert all(seg.words for seg in result.segments)
+    _check_invariants(result, 11.0)
+
+
+def test_mandarin_comes_out_in_simplified_characters(whisper_engine) -> None:
+    result = transcribe(clip("zh_aishell1_BAC009S0764W0121.wav"), TranscribeOptions(**{**_opts(), "itn": False}))
+    assert result.language == "zh"
+    assert result.text and text.to_simplified(result.text) == result.text
+    ref = text.normalise_cer("甚至出现交易几乎停滞的情况")
+    assert text.edit_distance(ref, text.normalise_cer(result.text)) <= 3, result.text
+
+
+def test_silence_gives_an_empty_transcript(whisper_engine, tmp_path: Path) -> None:
+    path = write_wav(np.zeros(20 * audio.SAMPLE_RATE, dtype=np.float32), tmp_path / "silence.wav")
+    result = transcribe(path, OPTIONS)
+    assert result.segments == [] and result.duration == pytest.approx(20.0)
+
+
+def test_quiet_noise_is_not_hallucinated_into_words(whisper_engine, tmp_path: Path) -> None:
+    noise = np.random.default_rng(3).normal(0, 0.003, 15 * audio.SAMPLE_RATE).astype(np.float32)
+    result = transcribe(write_wav(noise, tmp_path / "room-tone.wav"), OPTIONS)
+    assert result.text == ""
+
+
+def test_a_fifth_of_a_second(whisper_engine, tmp_path: Path) -> None:
+    speech = audio.load(clip("en_jfk.flac"))
+    result = transcribe(write_wav(speech[16000:19200], tmp_path / "blip.wav"), OPTIONS)
+    assert result.duration == pytest.approx(0.2)
+
+
+def test_hotwords_and_language_are_honoured(whisper_engine) -> None:
+    options = TranscribeOptions(
+        **{**_opts(), "language": "en", "hotwords": (text.Hotword("Americans"), text.Hotword("Kennedy", 2.0))}
+    )
+    result = transcribe(clip("en_jfk.flac"), options)
+    assert result.language == "en"
+    assert result.engine.hotwords == ("Americans", "Kennedy")
+    assert "country" in result.text
+
+
+def test_split_sentences_keeps_every_word() -> None:
+    from workbench.transcript import Word
+
+    words = [Word(i * 0.5, i * 0.5 + 0.4, w) for i, w in enumerate(" Mr. Smith came. He said, yes! 好 的。".split(" "))]
+    pieces = list(asr.split_sentences(words))
+    assert [w for p in pieces for w in p] == words
+    assert ["".join(w.text for w in p) for p in pieces] == ["Mr.Smithcame.", "Hesaid,yes!", "好的。"]
+
+
+def _opts() -> dict:
+    return {"engine": "whisper", "diarize": False, "device": "cpu"}
+
+
+# --- the CLI on a batch with bad files ---------------------------------------------------------
+
+
+def test_transcribe_cli_batch_with_bad_files(whisper_engine, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = inputs / "庭审 录音 \"第1次\" 'a'.flac"
+    shutil.copy(clip("en_jfk.flac"), good)
+    (inputs / "empty.wav").write_bytes(b"")
+    (inputs / "random.wav").write_bytes(np.random.default_rng(0).bytes(40_000))
+    video_without_audio(inputs / "no-audio.mp4")
+    silence = write_wav(np.zeros(5 * audio.SAMPLE_RATE, dtype=np.float32), inputs / "silence.wav")
+    files = [inputs / "empty.wav", good, inputs / "random.wav", inputs / "no-audio.mp4", silence]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["transcribe", *map(str, files), "--out", str(out), "--no-diarize", "--formats", "json,srt,vtt,txt"],
+    )
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3
+    assert any("empty.wav" in e and "empty" in e for e in errors)
+    assert any("random.wav" in e and "not a recording" in e for e in errors)
+    assert any("no-audio.mp4" in e and "no audio track" in e for e in errors)
+    assert "3 of 5 file(s) failed" in result.stderr
+    for suffix in ("json", "srt", "vtt", "txt"):
+        assert (out / f"{good.stem}.{suffix}").exists()
+    data = json.loads((out / f"{good.stem}.json").read_text(encoding="utf-8"))
+    assert set(data) >= {"file", "sha256", "duration", "language", "engine", "segments"}
+    assert data["engine"]["asr"] == "whisper" and data["engine"]["model"] == "whisper-base"
+    seg = data["segments"][0]
+    assert set(seg) >= {"start", "end", "text", "speaker", "words"} and seg["speaker"] is None
+    assert set(seg["words"][0]) >= {"start", "end", "text", "prob"}
+    assert json.loads((out / "silence.json").read_text())["segments"] == []
+
+
+def test_transcribe_cli_rejects_unknown_formats(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["transcribe", "x.wav", "--out", str(tmp_path), "--formats", "json,doc"])
+    assert result.exit_code == 2 and "unknown format" in result.output

