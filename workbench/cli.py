@@ -9,7 +9,7 @@ import click
 from workbench.commands.export import export_cmd
 from workbench.commands.models import models_group
 from workbench.commands.store import COMMANDS as STORE_COMMANDS
-from workbench.commands.transcribe import transcribe_cmd
+from workbench.commands.transcribe import diarize_cmd, transcribe_cmd
 
 
 @click.group()
@@ -22,6 +22,7 @@ def main(verbose: int) -> None:
 
 main.add_command(models_group)
 main.add_command(transcribe_cmd)
+main.add_command(diarize_cmd)
 main.add_command(export_cmd)
 for _command in STORE_COMMANDS:
     main.add_command(_command)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from workbench import settings
 from workbench.text import read_hotwords
+
+if TYPE_CHECKING:
+    from workbench.diarize import SpeakerCount  # imports torch: only when diarizing
 
 log = logging.getLogger("workbench.cli")
 
@@ -96,17 +100,58 @@ def transcribe_cmd(
         for fmt in chosen:
             writers.write(fmt, transcript, out_dir / f"{path.stem}.{fmt}")
         click.echo(f"{path.name}: {len(transcript.segments)} segments, {transcript.duration:.1f} s → {out_dir}")
+    _report(failures, len(files))
+
+
+def _report(failures: list[str], total: int) -> None:
+    """One line per failed file, then exit 1 if any failed."""
     for failure in failures:
         click.echo(f"error: {failure}", err=True)
     if failures:
-        click.echo(f"{len(failures)} of {len(files)} file(s) failed", err=True)
+        click.echo(f"{len(failures)} of {total} file(s) failed", err=True)
         sys.exit(1)
 
 
-def _check_speakers(value: str) -> None:
+def _check_speakers(value: str) -> SpeakerCount:
     from workbench.diarize import SpeakerCount
 
     try:
-        SpeakerCount.parse(value)
+        return SpeakerCount.parse(value)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--speakers") from e
+
+
+@click.command("diarize")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option("--speakers", help=_setting_help("speakers"))
+@click.option("--model", help="A registered pyannote pipeline folder to use instead of the embedded default.")
+@click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), help=_setting_help("device"))
+def diarize_cmd(
+    files: tuple[Path, ...], out_dir: Path, speakers: str | None, model: str | None, device: str | None
+) -> None:
+    """Who spoke when, alone: DIR/<stem>.rttm for each recording."""
+    from workbench import diarize
+    from workbench.asr import resolve_device
+    from workbench.progress import TqdmHook
+
+    count = _check_speakers(speakers or settings.get("speakers"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures: list[str] = []
+    for i, path in enumerate(files, 1):
+        bar = TqdmHook(f"[{i}/{len(files)}] {path.name}")
+        try:
+            result = diarize.diarize_file(
+                path, count, model=model, device=resolve_device(device or settings.get("device")), progress=bar
+            )
+        except Exception as e:  # one bad file fails alone; the batch goes on
+            log.debug("diarizing %s failed", path, exc_info=True)
+            failures.append(f"{path.name}: {e}")
+            continue
+        finally:
+            bar.close()
+        (out_dir / f"{path.stem}.rttm").write_text(diarize.to_rttm(result, path.stem), encoding="utf-8")
+        click.echo(f"{path.name}: {len(result.speakers)} speaker(s), {len(result.turns)} turns → {out_dir}")
+    _report(failures, len(files))
