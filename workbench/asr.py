@@ -171,8 +171,6 @@ class WhisperEngine:
                 batch_size=self.batch_size,
                 word_timestamps=True,
                 beam_size=5,
-                # Without this, Whisper repeats its last line over long stretches of noise.
-                condition_on_previous_text=False,
             )
             for seg in segments:
                 # Words keep their spoken form (ITN needs the whole line); only the script is converted.
