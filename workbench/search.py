@@ -6,7 +6,7 @@ word) would mean rebuilding the index of a million segments (tens of seconds), a
 splits on spaces, which Chinese does not have. Here the index is the `postings` table, written in the
 same transaction as the segments it describes, so a hearing is searchable the moment it commits and
 an edit the moment it is saved. BM25 is computed in SQL with the same formula as fts (k1=1.2,
-b=0.75, idf = ln(1 + (N - df + 0.5) / (df + 0.5))); tests check the ranking against fts's own
+b=0.75, idf = log10(1 + (N - df + 0.5) / (df + 0.5))); tests check the scores against fts's own
 `match_bm25` on the same tokens (`fts_extension_path()` loads the pinned extension from its wheel).
 
 What is indexed, per segment, for the current text (`tf`) and the original recognition (`tf_orig`):
@@ -440,7 +440,7 @@ class Searcher:
             df = self._dfs(con, lookups, tf)
 
             def idf(d: int) -> float:
-                return math.log(1 + (n - d + 0.5) / (d + 0.5))
+                return math.log10(1 + (n - d + 0.5) / (d + 0.5))
 
             norm = f"{_f(K1)} * (1 - {_f(B)} + {_f(B)} * {dl} / {_f(avgdl)})"
             parts: list[str] = []
@@ -579,7 +579,7 @@ class Searcher:
         text = f"lower(s.{text_col})"
         occ = f"(length({text}) - length(replace({text}, $needle, ''))) // {len(needle)}"
         sql = (
-            f"SELECT segment_id, ln(1 + ({n} - count(*) OVER () + 0.5) / (count(*) OVER () + 0.5)) "
+            f"SELECT segment_id, log10(1 + ({n} - count(*) OVER () + 0.5) / (count(*) OVER () + 0.5)) "
             f"* occ * {_f(K1 + 1)} / (occ + {_f(K1)} * (1 - {_f(B)} + {_f(B)} * dlen / {_f(avgdl)})) AS s FROM ("
             f"SELECT s.id AS segment_id, {occ} AS occ, s.{dl} AS dlen FROM {source} contains({text}, $needle))"
         )

@@ -240,7 +240,10 @@ class Store:
                 delay = min(delay * 2, 0.5)
         try:
             with self._write:
-                migrations.migrate(con)
+                if migrations.migrate(con):
+                    # Schema changes go to the main file at once: DuckDB 1.5.5 cannot replay a WAL holding
+                    # CREATE TABLE ... DEFAULT nextval(...) after a crash ("no default database set").
+                    con.execute("CHECKPOINT")
         except Exception:
             con.close()
             raise

@@ -1,0 +1,269 @@
+"""The job queue: run, fail, retry, cancel, resume after a crash (SIGKILL), the worker thread, the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from store_samples import CASE, LINES, audio_file, transcript
+
+from workbench import jobs, search
+from workbench.cli import main
+from workbench.jobs import JobState
+from workbench.progress import ProgressHook
+from workbench.store import Store, StoreError
+from workbench.text import Hotword
+from workbench.transcript import Transcript
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = ROOT.parent / "shared" / "testdata"
+
+
+class FakePipeline:
+    """Stands in for workbench.pipeline.transcribe: reports progress, returns a fixed transcript."""
+
+    def __init__(self, result: Transcript | None = None, fail: Exception | None = None, steps: int = 3) -> None:
+        self.result = result or transcript()
+        self.fail = fail
+        self.steps = steps
+        self.calls: list[tuple[Path, Any]] = []
+
+    def __call__(self, path: Path, options: Any, progress: ProgressHook) -> Transcript:
+        self.calls.append((path, options))
+        for i in range(self.steps):
+            progress("recognition", i + 1, self.steps)
+        if self.fail:
+            raise self.fail
+        return self.result
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    with Store(tmp_path / "wb.duckdb") as s:
+        yield s
+
+
+def queue(store: Store, tmp_path: Path, n: int = 1, **params: Any) -> list[jobs.Submission]:
+    files = [audio_file(tmp_path, f"r{i}.wav", f"audio {i}".encode()) for i in range(n)]
+    return jobs.submit(store, files, case_number=CASE, params=params or None)
+
+
+def test_a_job_runs_to_done_with_the_case_hotwords(store: Store, tmp_path: Path) -> None:
+    sub = queue(store, tmp_path, language="zh", speakers="2", hotwords=[Hotword("借条", 2.0)])[0]
+    case = store.case(CASE)
+    store.set_hotwords([Hotword("张三丰"), Hotword("借条", 5.0)], case_id=case.id)
+    store.set_hotwords([Hotword("审判长"), Hotword("张三丰", 1.0)])
+    fake = FakePipeline()
+    info = jobs.run_next(store, fake)
+    assert info is not None and info.state == JobState.DONE and info.progress == 1.0 and info.attempts == 1
+    path, options = fake.calls[0]
+    assert path == store.recordings(sub.hearing_id)[0].stored_path and path.exists()
+    assert (options.language, options.speakers) == ("zh", "2")
+    # the job's own list first, then the case's, then the global one; first weight wins
+    assert options.hotwords == (Hotword("借条", 2.0), Hotword("张三丰", None), Hotword("审判长", None))
+    h = store.hearing(sub.hearing_id)
+    assert (h.status, h.segments) == ("transcribed", len(LINES))
+    assert search.search(store, "借条")[0].hearing_id == sub.hearing_id
+    assert jobs.run_next(store, fake) is None
+
+
+def test_failure_is_recorded_and_retry_runs_it_again(store: Store, tmp_path: Path) -> None:
+    sub = queue(store, tmp_path)[0]
+    info = jobs.run_next(store, FakePipeline(fail=RuntimeError("en_x.wav: cannot decode: truncated file")))
+    assert info.state == JobState.FAILED and "truncated file" in info.error and info.finished_at is not None
+    assert store.hearing(sub.hearing_id).status == "queued"
+    with pytest.raises(StoreError, match="only queued or running"):
+        jobs.cancel(store, info.id)
+    assert jobs.retry(store, info.id).state == JobState.QUEUED
+    assert jobs.run_next(store, FakePipeline()).state == JobState.DONE
+
+
+def test_cancel_queued_and_running(store: Store, tmp_path: Path) -> None:
+    first, second = queue(store, tmp_path, n=2)
+    assert jobs.cancel(store, second.job_id).state == JobState.CANCELLED
+
+    class CancelsItself(FakePipeline):
+        def __call__(self, path: Path, options: Any, progress: ProgressHook) -> Transcript:
+            progress("recognition", 0.1, 1.0)
+            jobs.cancel(store, first.job_id)  # as the UI would, from another thread
+            time.sleep(jobs.PROGRESS_EVERY_S)
+            progress("recognition", 0.5, 1.0)
+            raise AssertionError("the hook should have stopped the job")
+
+    info = jobs.run_next(store, CancelsItself())
+    assert info.id == first.job_id and info.state == JobState.CANCELLED
+    assert store.hearing(first.hearing_id).segments == 0
+    assert jobs.run_next(store, FakePipeline()) is None  # the cancelled one is not picked up
+    assert jobs.retry(store, second.job_id).state == JobState.QUEUED
+
+
+def test_a_job_left_running_by_a_dead_process_is_resumed(store: Store, tmp_path: Path) -> None:
+    sub = queue(store, tmp_path)[0]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ghost = f"{socket.gethostname()}:{dead.stdout.strip()}:12345.00"
+    claimed = jobs.claim(store, worker=ghost)
+    assert claimed.state == JobState.RUNNING and claimed.worker == ghost
+    info = jobs.run_next(store, FakePipeline())
+    assert info.id == sub.job_id and info.state == JobState.DONE and info.attempts == 2
+
+
+def test_a_job_that_keeps_killing_its_worker_fails(store: Store, tmp_path: Path) -> None:
+    queue(store, tmp_path)
+    for _ in range(jobs.MAX_ATTEMPTS):
+        jobs.claim(store, worker=f"{socket.gethostname()}:1:1.00")  # pid 1, started at another time
+    assert jobs.run_next(store, FakePipeline()) is None
+    (info,) = jobs.jobs(store)
+    assert info.state == JobState.FAILED and "died 3 times" in info.error
+
+
+def test_worker_thread_drains_the_queue(store: Store, tmp_path: Path) -> None:
+    subs = queue(store, tmp_path, n=3)
+    worker = jobs.Worker(store, concurrency=2, pipeline=FakePipeline(), poll_s=0.05).start()
+    try:
+        deadline = time.monotonic() + 30
+        while any(j.active for j in jobs.jobs(store)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop(timeout=10)
+    assert [j.state for j in jobs.jobs(store)] == [JobState.DONE] * 3
+    assert all(store.hearing(s.hearing_id).segments == len(LINES) for s in subs)
+    assert not worker.alive and worker.last_error is None
+
+
+# --- SIGKILL in the middle of `hearings add --wait` ---------------------------------------------------
+
+_KILLED = """
+import sys, time
+from pathlib import Path
+import workbench.pipeline as pipeline
+from workbench import search
+sys.path.insert(0, {tests!r})
+from store_samples import transcript
+
+marker = Path({marker!r})
+
+def slow_transcribe(path, options, progress):
+    progress("recognition", 0.5, 1.0)
+    return transcript()
+
+real_insert = search.insert_postings
+
+def insert_then_hang(con, rows):
+    real_insert(con, rows)
+    if rows:  # the hearing's save (not the empty reindex of a new file's migration)
+        marker.write_text("inside")  # segments and postings are written, the transaction still open
+        time.sleep(120)
+
+pipeline.transcribe = slow_transcribe
+search.insert_postings = insert_then_hang
+from workbench.cli import main
+main(["hearings", "add", {audio!r}, "--case", {case!r}, "--db", {db!r}, "--wait"])
+"""
+
+
+def test_sigkill_mid_job_leaves_no_half_hearing_and_the_job_resumes(tmp_path: Path) -> None:
+    db, marker = tmp_path / "wb.duckdb", tmp_path / "inside"
+    audio = audio_file(tmp_path, "hearing.wav", b"some audio bytes")
+    code = _KILLED.format(tests=str(Path(__file__).parent), marker=str(marker), audio=str(audio), case=CASE, db=str(db))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the subprocess never reached the save"
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with Store(db) as store:
+        (h,) = store.hearings()
+        assert h.segments == 0 and h.status == "processing"
+        with store.reading() as con:
+            assert con.execute("SELECT count(*) FROM postings").fetchone()[0] == 0
+        (job,) = jobs.jobs(store)
+        assert job.state == JobState.RUNNING and str(proc.pid) in job.worker
+    runner = CliRunner()
+    import workbench.pipeline as pipeline
+
+    fake = FakePipeline()
+    original = pipeline.transcribe
+    pipeline.transcribe = fake
+    try:
+        out = runner.invoke(main, ["jobs", "work", "--db", str(db)])
+    finally:
+        pipeline.transcribe = original
+    assert out.exit_code == 0, out.output
+    with Store(db) as store:
+        (job,) = jobs.jobs(store)
+        assert job.state == JobState.DONE and job.attempts == 2
+        assert store.hearing(h.id).segments == len(LINES) and store.hearing(h.id).status == "transcribed"
+
+
+def test_cli_queue_verbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = str(tmp_path / "wb.duckdb")
+    audio = audio_file(tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(main, ["cases", "add", CASE, "--cause", "买卖合同纠纷", "--db", db])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(main, ["hearings", "add", str(audio), "--case", CASE, "--date", "2024-03-05T09:30", "--db", db])
+    assert "job 1 queued" in out.output
+    out = runner.invoke(main, ["hearings", "add", str(audio), "--case", CASE, "--db", db])
+    assert "already stored as hearing 1" in out.output
+    assert json.loads(runner.invoke(main, ["jobs", "list", "--json", "--db", db]).output)[0]["state"] == "queued"
+    assert "cancelled" in runner.invoke(main, ["jobs", "cancel", "1", "--db", db]).output
+    assert "queued" in runner.invoke(main, ["jobs", "retry", "1", "--db", db]).output
+    import workbench.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "transcribe", FakePipeline())
+    out = runner.invoke(main, ["jobs", "work", "--db", db])
+    assert "done" in out.output, out.output
+    out = runner.invoke(main, ["speakers", "set", "1", "S3", "--role", "被告", "--name", "张三丰", "--db", db])
+    assert "被告张三丰" in out.output
+    out = runner.invoke(main, ["hearings", "show", "1", "--db", db])
+    assert "被告张三丰: 被告张三丰对证据三" in out.output
+    hot = tmp_path / "hot.txt"
+    hot.write_text("张三丰 2\n借条\n", encoding="utf-8")
+    assert "2 hotwords" in runner.invoke(main, ["hotwords", "set", str(hot), "--case", CASE, "--db", db]).output
+    assert runner.invoke(main, ["hotwords", "show", "--case", CASE, "--db", db]).output == "张三丰 2\n借条\n"
+    out = runner.invoke(main, ["hearings", "list", "--db", db])
+    assert "2024-03-05 09:30" in out.output and "transcribed" in out.output
+    out = runner.invoke(main, ["search", "张三丰", "--role", "被告", "--db", db])
+    assert "hearing 1 0:00:10" in out.output
+
+
+_PIPELINE = importlib.util.find_spec("workbench.pipeline") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _PIPELINE, reason="workbench.pipeline is not written yet")
+def test_keyword_found_after_hearings_add_wait_on_testdata(tmp_path: Path) -> None:
+    """The real pipeline on a real clip: JFK's 'ask not what your country can do for you'."""
+    db = str(tmp_path / "wb.duckdb")
+    clip = TESTDATA / "asr" / "en_jfk.flac"
+    runner = CliRunner()
+    out = runner.invoke(main, ["hearings", "add", str(clip), "--case", CASE, "--language", "en", "--wait", "--db", db])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(main, ["search", "country", "--json", "--db", db])
+    hits = json.loads(out.output)
+    assert hits and hits[0]["hearing_id"] == 1 and 0.0 <= hits[0]["start"] < 11.0
+    assert "country" in hits[0]["text"].lower()
+
+
+def test_worker_is_a_daemon_thread_per_concurrency(store: Store) -> None:
+    worker = jobs.Worker(store, concurrency=2, pipeline=FakePipeline(), poll_s=0.05).start()
+    try:
+        names = sorted(t.name for t in threading.enumerate() if t.name.startswith("workbench-worker"))
+        assert names == ["workbench-worker-0", "workbench-worker-1"]
+    finally:
+        worker.stop(timeout=10)
