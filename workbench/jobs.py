@@ -400,6 +400,7 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
             "heartbeat_at = current_timestamp WHERE id = ?",
             [info.id],
         )
+    store.segments_changed()
     log.info("job %d done: hearing %d, %d segments", info.id, info.hearing_id, n)
     return job(store, info.id)
 

@@ -53,6 +53,7 @@ log = logging.getLogger("workbench.search")
 K1 = 1.2
 B = 0.75
 TAIL_LIMIT = 2_000_000  # unsorted postings rows tolerated before optimize() pays off
+MAX_CHECKED = 20_000  # ranked candidates checked at most for phrases and speaker filters
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(f"[{_CJK}]+|[a-z0-9]+")
 _IS_CJK = re.compile(f"[{_CJK}]")
@@ -71,6 +72,11 @@ def _jieba() -> Any:
             jieba.setLogLevel(logging.WARNING)
             jieba.initialize()
     return jieba
+
+
+def prepare() -> None:
+    """Loads jieba's dictionary now (about a second) instead of in the first query; servers call it at start."""
+    _jieba()
 
 
 def normalize(text: str) -> str:
@@ -390,7 +396,11 @@ class Searcher:
             self._stats.clear()
 
     def _hearing_ids(self, con: duckdb.DuckDBPyConnection, f: Filters) -> list[int] | None:
-        """The hearings the filters allow, or None when no hearing-level filter is set."""
+        """The hearings the filters allow, or None when every hearing is allowed.
+
+        Role and speaker filters narrow to hearings having such a speaker here (a name is usually one
+        hearing); the segment's own speaker is checked after ranking.
+        """
         where, params = [], []
         if f.case:
             where.append("(c.number = ? OR CAST(c.id AS VARCHAR) = ?)")
@@ -404,6 +414,12 @@ class Searcher:
         if f.hearing_id is not None:
             where.append("h.id = ?")
             params.append(f.hearing_id)
+        if f.role:
+            where.append("h.id IN (SELECT hearing_id FROM speakers WHERE role = ?)")
+            params.append(f.role)
+        if f.speaker:
+            where.append("h.id IN (SELECT hearing_id FROM speakers WHERE name = ? OR label = ?)")
+            params += [f.speaker, f.speaker]
         if not where:
             return None
         rows = con.execute(
@@ -414,133 +430,198 @@ class Searcher:
     def search(
         self, query: str, filters: Filters | None = None, *, limit: int = 20, original: bool = False
     ) -> list[Hit]:
-        """Segments matching `query`, best first. `original` searches the recognition instead of the corrected text."""
+        """Segments matching `query`, best first. `original` searches the recognition instead of the corrected text.
+
+        Plan: (1) score candidates from `postings` in SQL — BM25 of the free words and of each phrase's
+        indexed terms, a phrase's terms all required; (2) fetch the best few candidates' rows by id;
+        (3) check what the index cannot (a phrase's characters adjacent, the segment's speaker and
+        role) in Python, asking for a larger batch while too few pass. Most queries need one batch.
+        """
         f = filters or Filters()
         q = parse_query(query)
         if q.empty or limit <= 0:
             return []
-        tf, dl, text_col = ("tf_orig", "dl_orig", "text_orig") if original else ("tf", "dl", "text")
+        tf, dl = ("tf_orig", "dl_orig") if original else ("tf", "dl")
         with self.store.reading() as con:
             hearings = self._hearing_ids(con, f)
             if hearings is not None and not hearings:
                 return []
-            hearing_cond = f" AND hearing_id IN ({_sql_list(hearings)})" if hearings is not None else ""
+            cond = f" AND hearing_id IN ({_sql_list(hearings)})" if hearings is not None else ""
             n, avgdl = self._collection(con, original)
             n = max(n, 1)
 
-            # Free words: indexed words are looked up; a word the index never saw as a whole (a
-            # rare long word, a single character) is matched as a substring instead.
-            lookups: dict[str, int] = {}
-            for w in q.words:
-                lookups[w] = term_id(w)
-            phrase_terms = {p: _phrase_terms(p) for p in q.phrases}
-            for terms in phrase_terms.values():
-                for t in terms:
-                    lookups[t] = term_id(t)
-            df = self._dfs(con, lookups, tf)
+            words = list(q.words)
+            phrases = list(q.phrases)
+            df = self._dfs(con, {w: term_id(w) for w in words}, tf)
+            # A Chinese word the index never saw whole (jieba cut the text differently) is matched as
+            # an exact substring: it becomes a phrase.
+            for w in [w for w in words if not df[w] and _IS_CJK.search(w)]:
+                words.remove(w)
+                phrases.append(w)
+            required = list(dict.fromkeys(t for p in phrases for t in _phrase_terms(p)))
+            df.update(self._dfs(con, {t: term_id(t) for t in required if t not in df}, tf))
+            if any(df[t] == 0 for t in required):
+                return []
+            unindexed = [p for p in phrases if not _phrase_terms(p)]  # a lone Chinese character
+            # Each phrase is narrowed by its two rarest terms only (the text check does the rest): the
+            # cost of the ranking grows with the postings it reads, and a phrase's common bigrams or
+            # single letters ("b" in "Exhibit B-12") would only add rows, not precision.
+            required = list(
+                dict.fromkeys(t for p in phrases for t in sorted(_phrase_terms(p), key=lambda t: df[t])[:2])
+            )
+            if unindexed and not required:
+                candidates = self._scan(con, unindexed, original, cond, limit)
+                return self._hits(con, candidates, q, phrases, f, original, limit)
 
             def idf(d: int) -> float:
                 return math.log10(1 + (n - d + 0.5) / (d + 0.5))
 
             norm = f"{_f(K1)} * (1 - {_f(B)} + {_f(B)} * {dl} / {_f(avgdl)})"
-            parts: list[str] = []
-            params: list[Any] = []
-            substrings: list[str] = []
-            for w in q.words:
-                if df.get(w):
-                    parts.append(
-                        f"SELECT segment_id, hearing_id, {_f(idf(df[w]))} * {tf} * {_f(K1 + 1)} / ({tf} + {norm}) AS s "
-                        f"FROM postings WHERE term = {lookups[w]} AND {tf} > 0{hearing_cond}"
-                    )
-                elif _IS_CJK.search(w) and (len(w) >= 3 or len(w) == 1):
-                    substrings.append(w)
-            for w in substrings:  # scored like a phrase but optional (OR)
-                sql, p = self._substring_sql(con, w, df, original, hearing_cond, n, avgdl)
-                parts.append(sql.replace("$needle", "?"))
-                params += p * sql.count("$needle")
-            required: list[str] = []
-            for p in q.phrases:
-                sql, prm = self._substring_sql(con, p, df, original, hearing_cond, n, avgdl)
-                required.append(sql.replace("$needle", "?"))
-                params += prm * sql.count("$needle")
-            if not parts and not required:
-                return []
-
-            ctes, joins = [], []
-            if parts:
-                ctes.append(
-                    "free AS (SELECT segment_id, sum(s) AS s FROM (" + " UNION ALL ".join(parts) + ") GROUP BY 1)"
+            bits = {t: 1 << i for i, t in enumerate(required[:62])}
+            parts = []
+            for t in dict.fromkeys([*required, *(w for w in words if df[w])]):
+                parts.append(
+                    f"SELECT segment_id, {_f(idf(df[t]))} * {tf} * {_f(K1 + 1)} / ({tf} + {norm}) AS s, "
+                    f"{bits.get(t, 0)}::BIGINT AS m FROM postings WHERE term = {term_id(t)} AND {tf} > 0{cond}"
                 )
-            for i, sql in enumerate(required):
-                ctes.append(f"ph{i} AS ({sql})")
-            if required:
-                base = "ph0"
-                score = " + ".join(f"ph{i}.s" for i in range(len(required)))
-                for i in range(1, len(required)):
-                    joins.append(f"JOIN ph{i} USING (segment_id)")
-                if parts:
-                    joins.append("LEFT JOIN free USING (segment_id)")
-                    score += " + coalesce(free.s, 0)"
+            if not parts:
+                return []
+            union = " UNION ALL ".join(parts)
+            if len(parts) == 1:
+                ranked = f"SELECT segment_id, s FROM ({union})"
             else:
-                base, score = "free", "free.s"
-            speaker_join, speaker_where = "", []
-            if f.role or f.speaker:
-                speaker_join = (
-                    "JOIN segments sg ON sg.id = r.segment_id "
-                    "LEFT JOIN speakers sp ON sp.hearing_id = sg.hearing_id AND sp.label = sg.speaker"
-                )
-                if f.role:
-                    speaker_where.append("sp.role = ?")
-                    params.append(f.role)
-                if f.speaker:
-                    speaker_where.append("(sp.name = ? OR sg.speaker = ?)")
-                    params += [f.speaker, f.speaker]
-            sql = (
-                "WITH "
-                + ", ".join(ctes)
-                + f", ranked AS (SELECT segment_id, {score} AS score FROM {base} {' '.join(joins)})"
-                + f" SELECT r.segment_id, r.score FROM ranked r {speaker_join}"
-                + (" WHERE " + " AND ".join(speaker_where) if speaker_where else "")
-                + f" ORDER BY r.score DESC, r.segment_id LIMIT {int(limit)}"
-            )
-            top = con.execute(sql, params).fetchall()
-            if not top:
-                return []
-            scores = dict(top)
-            rows = con.execute(
-                f"""SELECT s.id, s.hearing_id, h.case_id, c.number, strftime(h.starts_at, '%Y-%m-%dT%H:%M:%S'),
-                           s.start_s, s.end_s, s.speaker, sp.role, sp.name, s.{text_col}, s.text <> s.text_orig
-                    FROM segments s JOIN hearings h ON h.id = s.hearing_id JOIN cases c ON c.id = h.case_id
-                    LEFT JOIN speakers sp ON sp.hearing_id = s.hearing_id AND sp.label = s.speaker
-                    WHERE s.id IN ({_sql_list(scores)})"""
+                having = f" HAVING bit_or(m) = {sum(bits.values())}" if bits else ""
+                ranked = f"SELECT segment_id, sum(s) AS s FROM ({union}) GROUP BY segment_id{having}"
+            # Checks the index cannot make (phrase adjacency, the segment's speaker) are made on the
+            # best-scored candidates in growing batches; the ranking itself runs once, or twice when
+            # the first few thousand candidates do not give enough hits.
+            post = bool(phrases or f.role or f.speaker)
+            caps = (max(2000, limit * 4), MAX_CHECKED) if post else (limit,)
+            hits: list[Hit] = []
+            checked, batch = 0, limit * 4 if post else limit
+            for cap in caps:
+                top = con.execute(f"{ranked} ORDER BY s DESC, segment_id LIMIT {cap}").fetchall()
+                while checked < len(top) and len(hits) < limit:
+                    chunk = top[checked : checked + batch]
+                    checked += len(chunk)
+                    hits += self._hits(con, chunk, q, phrases, f, original, limit - len(hits))
+                    batch *= 4
+                if len(hits) >= limit or len(top) < cap:
+                    return hits
+            log.info("search %r: stopped checking after %d candidates", query, checked)
+            return hits
+
+    def _scan(
+        self, con: duckdb.DuckDBPyConnection, needles: list[str], original: bool, cond: str, limit: int
+    ) -> list[tuple[int, float]]:
+        """Segments containing every needle, by scanning the text (nothing in the index narrows them)."""
+        col = "text_orig" if original else "text"
+        where = " AND ".join(f"contains(lower({col}), ?)" for _ in needles)
+        rows = con.execute(
+            f"SELECT id, 1.0 FROM segments WHERE {where}{cond.replace('hearing_id', 'segments.hearing_id')} "
+            f"ORDER BY id LIMIT {int(limit) * 4}",
+            needles,
+        ).fetchall()
+        return [(r[0], float(r[1])) for r in rows]
+
+    def _hits(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        ranked: list[tuple[int, float]],
+        q: Query,
+        phrases: list[str],
+        f: Filters,
+        original: bool,
+        limit: int,
+    ) -> list[Hit]:
+        """The candidates that pass the checks the index cannot make, as Hits, best first."""
+        if not ranked:
+            return []
+        col = "text_orig" if original else "text"
+        speakers: dict[tuple[int, str], tuple[str | None, str | None]] = {}
+        if f.role or f.speaker:
+            # speaker first (small columns), text only for the segments whose speaker passes
+            who = con.execute(
+                f"SELECT id, hearing_id, speaker FROM segments WHERE id IN ({_sql_list(i for i, _ in ranked)})"
             ).fetchall()
-        needles = list(q.phrases) + list(q.words)
-        hits = []
-        for r in rows:
-            snip, marks = snippet(r[10], needles)
+            speakers = self._speakers(con, {r[1] for r in who})
+            keep = set()
+            for seg_id, hearing_id, label in who:
+                role, name = speakers.get((hearing_id, label), (None, None))
+                if (not f.role or role == f.role) and (not f.speaker or f.speaker in (name, label)):
+                    keep.add(seg_id)
+            ranked = [(i, sc) for i, sc in ranked if i in keep]
+            if not ranked:
+                return []
+        rows = {
+            r[0]: r
+            for r in con.execute(
+                f"SELECT id, hearing_id, start_s, end_s, speaker, {col}, text <> text_orig FROM segments "
+                f"WHERE id IN ({_sql_list(i for i, _ in ranked)})"
+            ).fetchall()
+        }
+        hearing_ids = {r[1] for r in rows.values()}
+        meta = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT h.id, h.case_id, c.number, strftime(h.starts_at, '%Y-%m-%dT%H:%M:%S') FROM hearings h "
+                f"JOIN cases c ON c.id = h.case_id WHERE h.id IN ({_sql_list(hearing_ids)})"
+            ).fetchall()
+        }
+        if not speakers:
+            speakers = self._speakers(con, hearing_ids)
+        needles = list(phrases) + list(q.words)
+        hits: list[Hit] = []
+        for seg_id, score in ranked:
+            r = rows.get(seg_id)
+            if r is None or r[1] not in meta:
+                continue
+            _, hearing_id, start, end, label, text, edited = r
+            if phrases:
+                norm = normalize(text)
+                if not all(p in norm for p in phrases):
+                    continue
+            role, name = speakers.get((hearing_id, label), (None, None))
+            if f.role and role != f.role:
+                continue
+            if f.speaker and f.speaker not in (name, label):
+                continue
+            case_id, case_number, hearing_start = meta[hearing_id]
+            snip, marks = snippet(text, needles)
             hits.append(
                 Hit(
-                    segment_id=r[0],
-                    hearing_id=r[1],
-                    case_id=r[2],
-                    case_number=r[3],
-                    hearing_start=r[4] or "",
-                    start=r[5],
-                    end=r[6],
-                    speaker=r[7],
-                    role=r[8],
-                    name=r[9],
-                    score=float(scores[r[0]]),
-                    text=r[10],
+                    segment_id=seg_id,
+                    hearing_id=hearing_id,
+                    case_id=case_id,
+                    case_number=case_number,
+                    hearing_start=hearing_start or "",
+                    start=start,
+                    end=end,
+                    speaker=label,
+                    role=role,
+                    name=name,
+                    score=float(score),
+                    text=text,
                     snippet=snip,
                     marks=marks,
-                    edited=bool(r[11]),
+                    edited=bool(edited),
                 )
             )
-        hits.sort(key=lambda h: (-h.score, h.segment_id))
+            if len(hits) == limit:
+                break
         return hits
 
+    @staticmethod
+    def _speakers(
+        con: duckdb.DuckDBPyConnection, hearing_ids: set[int]
+    ) -> dict[tuple[int, str], tuple[str | None, str | None]]:
+        rows = con.execute(
+            f"SELECT hearing_id, label, role, name FROM speakers WHERE hearing_id IN ({_sql_list(hearing_ids)})"
+        ).fetchall()
+        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+
     def _dfs(self, con: duckdb.DuckDBPyConnection, lookups: dict[str, int], tf: str) -> dict[str, int]:
+        """Document frequency of each term (segments whose current, or original, text has it)."""
         if not lookups:
             return {}
         items = list(lookups.items())
@@ -549,41 +630,6 @@ class Searcher:
             for i, (_, tid) in enumerate(items)
         )
         return {items[i][0]: int(c) for i, c in con.execute(sql).fetchall()}
-
-    def _substring_sql(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        needle: str,
-        df: dict[str, int],
-        original: bool,
-        hearing_cond: str,
-        n: int,
-        avgdl: float,
-    ) -> tuple[str, list[Any]]:
-        """Segments whose text contains `needle` (case-insensitive), with a BM25 score of its occurrences."""
-        tf, dl, text_col = ("tf_orig", "dl_orig", "text_orig") if original else ("tf", "dl", "text")
-        terms = _phrase_terms(needle)
-        missing = {t: term_id(t) for t in terms if t not in df}
-        df.update(self._dfs(con, missing, tf))
-        if any(df[t] == 0 for t in terms):
-            return "SELECT NULL::BIGINT AS segment_id, NULL::DOUBLE AS s WHERE false", []
-        if terms:
-            # Candidates: segments holding the two rarest required terms; then the exact check.
-            rare = sorted(terms, key=lambda t: df[t])[:2]
-            cand = " INTERSECT ".join(
-                f"SELECT segment_id FROM postings WHERE term = {term_id(t)} AND {tf} > 0{hearing_cond}" for t in rare
-            )
-            source = f"segments s SEMI JOIN ({cand}) c ON c.segment_id = s.id WHERE"
-        else:  # nothing indexed narrows it (a single Chinese character): scan
-            source = f"segments s WHERE true{hearing_cond.replace('hearing_id', 's.hearing_id')} AND"
-        text = f"lower(s.{text_col})"
-        occ = f"(length({text}) - length(replace({text}, $needle, ''))) // {len(needle)}"
-        sql = (
-            f"SELECT segment_id, log10(1 + ({n} - count(*) OVER () + 0.5) / (count(*) OVER () + 0.5)) "
-            f"* occ * {_f(K1 + 1)} / (occ + {_f(K1)} * (1 - {_f(B)} + {_f(B)} * dlen / {_f(avgdl)})) AS s FROM ("
-            f"SELECT s.id AS segment_id, {occ} AS occ, s.{dl} AS dlen FROM {source} contains({text}, $needle))"
-        )
-        return sql, [needle]
 
 
 def search(

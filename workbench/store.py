@@ -309,6 +309,9 @@ class Store:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+
+    def segments_changed(self) -> None:
+        """Search statistics (segment count, mean length) are recomputed on the next query."""
         if self._searcher is not None:
             self._searcher.invalidate()
 
@@ -518,7 +521,9 @@ class Store:
         """
         if con is None:
             with self.writing() as c:
-                return self.save_transcript(hearing_id, transcript, con=c)
+                n = self.save_transcript(hearing_id, transcript, con=c)
+            self.segments_changed()
+            return n
         from workbench import search
 
         if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
@@ -616,6 +621,7 @@ class Store:
             con.execute(
                 "UPDATE hearings SET status = 'in review' WHERE id = ? AND status = 'transcribed'", [hearing_id]
             )
+        self.segments_changed()
         return self.segment(segment_id)
 
     @staticmethod
