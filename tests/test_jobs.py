@@ -248,16 +248,21 @@ _PIPELINE = importlib.util.find_spec("workbench.pipeline") is not None
 @pytest.mark.slow
 @pytest.mark.skipif(not _PIPELINE, reason="workbench.pipeline is not written yet")
 def test_keyword_found_after_hearings_add_wait_on_testdata(tmp_path: Path) -> None:
-    """The real pipeline on a real clip: JFK's 'ask not what your country can do for you'."""
+    """The real pipeline on two real clips; each keyword is found in its own hearing, at its time."""
     db = str(tmp_path / "wb.duckdb")
-    clip = TESTDATA / "asr" / "en_jfk.flac"
+    jfk = TESTDATA / "asr" / "en_jfk.flac"  # "... ask not what your country can do for you ..."
+    libri = TESTDATA / "asr" / "en_librispeech_1995-1837-0001.wav"  # "... the loss of the cotton itself ..."
     runner = CliRunner()
-    out = runner.invoke(main, ["hearings", "add", str(clip), "--case", CASE, "--language", "en", "--wait", "--db", db])
+    add = ["hearings", "add", str(jfk), str(libri), "--case", CASE, "--language", "en", "--no-diarize", "--wait"]
+    out = runner.invoke(main, [*add, "--db", db])
     assert out.exit_code == 0, out.output
-    out = runner.invoke(main, ["search", "country", "--json", "--db", db])
-    hits = json.loads(out.output)
-    assert hits and hits[0]["hearing_id"] == 1 and 0.0 <= hits[0]["start"] < 11.0
-    assert "country" in hits[0]["text"].lower()
+    with Store(db) as store:
+        hearing_of = {store.recordings(h.id)[0].file_name: h.id for h in store.hearings()}
+    for word, clip, duration in (("country", jfk, 11.0), ("cotton", libri, 8.73)):
+        hits = json.loads(runner.invoke(main, ["search", word, "--json", "--db", db]).output)
+        assert hits, f"{word!r} not found"
+        assert {h["hearing_id"] for h in hits} == {hearing_of[clip.name]}
+        assert 0.0 <= hits[0]["start"] < duration and word in hits[0]["text"].lower()
 
 
 def test_worker_is_a_daemon_thread_per_concurrency(store: Store) -> None:

@@ -83,6 +83,7 @@ def test_exact_phrase(store: Store, two_hearings: tuple[int, int]) -> None:
     a, _ = two_hearings
     assert ids(search.search(store, '"breach of contract"')) == [(a, 5.0)]
     assert search.search(store, '"contract of breach"') == []
+    assert search.search(store, '"A-3 as evid"') == [] and len(search.search(store, '"A-3 as evidence"')) == 1
     assert ids(search.search(store, '"证据三的真实性"')) == [(a, 10.0)]
     assert search.search(store, '"证据三真实性"') == []  # the same characters, not adjacent
     # a phrase and a word: the phrase is required, the word only ranks

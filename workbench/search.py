@@ -154,17 +154,19 @@ def _phrase_terms(phrase: str) -> list[str]:
             terms.extend(run[i : i + 2] for i in range(len(run) - 1))
         elif not _IS_CJK.match(run):
             terms.append(run)
-    # A Latin word at the phrase's edge may be part of a longer word in the text ("contract" in
-    # "contractor"): only inner Latin words and CJK bigrams are safe as required terms.
-    runs = [m.group() for m in _RUN.finditer(phrase)]
-    if runs and not _IS_CJK.match(runs[0]) and not phrase.startswith(runs[0] + " ") and runs[0] in terms:
-        terms.remove(runs[0])
-    if runs and not _IS_CJK.match(runs[-1]) and not phrase.endswith(" " + runs[-1]) and runs[-1] in terms:
-        terms.remove(runs[-1])
     return list(dict.fromkeys(terms))
 
 
 # --- writing the index (called by the store inside its write transactions) ------------------------
+
+
+@lru_cache(maxsize=4096)
+def phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """Matches `phrase` in normalized text; a phrase that starts or ends with a Latin word or number
+    matches whole words there ("contract" not in "contractor", "B-12" not in "B-123")."""
+    head = r"(?<![a-z0-9])" if re.match(r"[a-z0-9]", phrase) else ""
+    tail = r"(?![a-z0-9])" if re.search(r"[a-z0-9]$", phrase) else ""
+    return re.compile(head + re.escape(phrase) + tail)
 
 
 def posting_rows(segment_id: int, hearing_id: int, text: str, text_orig: str) -> tuple[list[tuple], int, int]:
@@ -579,7 +581,7 @@ class Searcher:
             _, hearing_id, start, end, label, text, edited = r
             if phrases:
                 norm = normalize(text)
-                if not all(p in norm for p in phrases):
+                if not all(phrase_pattern(p).search(norm) for p in phrases):
                     continue
             role, name = speakers.get((hearing_id, label), (None, None))
             if f.role and role != f.role:

@@ -123,6 +123,7 @@ def hearings_group() -> None:
 @click.option("--engine", help="ASR engine (default: setting `engine`).")
 @click.option("--language", help="Spoken language (default: setting `language`).")
 @click.option("--speakers", help="Speaker count: auto, N or MIN-MAX.")
+@click.option("--diarize/--no-diarize", default=None, help="Find who spoke when (default: setting `diarize`).")
 @click.option(
     "--hotwords",
     "hotwords_file",
@@ -142,11 +143,12 @@ def hearings_add(
     engine: str | None,
     language: str | None,
     speakers: str | None,
+    diarize: bool | None,
     hotwords_file: Path | None,
     wait: bool,
 ) -> None:
     """Store recordings as hearings of a case and queue them for transcription."""
-    params: dict[str, Any] = {"engine": engine, "language": language, "speakers": speakers}
+    params: dict[str, Any] = {"engine": engine, "language": language, "speakers": speakers, "diarize": diarize}
     if hotwords_file:
         params["hotwords"] = parse_hotwords(hotwords_file.read_text(encoding="utf-8-sig"))
     subs = jobs_mod.submit(
