@@ -1,4 +1,8 @@
-"""The workbench in a browser: `workbench serve` (or `streamlit run app.py`). A router; pages are in pages/."""
+"""The workbench in a browser: `workbench serve` (or `streamlit run app.py`). A router; the pages are in views/.
+
+Not `pages/`: Streamlit treats a folder of that name beside the entry script as its older multipage
+mode and runs the page files by themselves, skipping this router and its sidebar.
+"""
 
 import streamlit as st
 
@@ -9,13 +13,13 @@ st.set_page_config(page_title="庭审转写工作台", page_icon="⚖️", layou
 page = st.navigation(
     {
         "庭审 Hearings": [
-            st.Page("pages/hearings.py", title="庭审列表", icon=":material/gavel:", url_path="hearings", default=True),
-            st.Page("pages/upload.py", title="上传录音", icon=":material/upload_file:", url_path="upload"),
-            st.Page("pages/review.py", title="审阅笔录", icon=":material/rate_review:", url_path="review"),
-            st.Page("pages/search.py", title="检索", icon=":material/search:", url_path="search"),
+            st.Page("views/hearings.py", title="庭审列表", icon=":material/gavel:", url_path="hearings", default=True),
+            st.Page("views/upload.py", title="上传录音", icon=":material/upload_file:", url_path="upload"),
+            st.Page("views/review.py", title="审阅笔录", icon=":material/rate_review:", url_path="review"),
+            st.Page("views/search.py", title="检索", icon=":material/search:", url_path="search"),
         ],
         "管理 Admin": [
-            st.Page("pages/system.py", title="系统设置", icon=":material/settings:", url_path="system"),
+            st.Page("views/system.py", title="系统设置", icon=":material/settings:", url_path="system"),
         ],
     }
 )

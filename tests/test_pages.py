@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workbench import jobs, memory
+from workbench import jobs, memory, settings
 from workbench.store import Store
 from workbench.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
 
@@ -32,11 +32,14 @@ SEGMENTS = [
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "wb.duckdb"))
-    monkeypatch.setenv("WORKBENCH_MODELS_DIR", str(MODELS if MODELS.is_dir() else tmp_path / "models"))
-    monkeypatch.setenv("WORKBENCH_WORKERS", "0")
-    monkeypatch.setenv("WORKBENCH_USER", "")
+    def env_of(name: str) -> str:
+        return settings.REGISTRY[name].env
+
+    monkeypatch.setenv(env_of("data_dir"), str(tmp_path))
+    monkeypatch.setenv(env_of("db"), str(tmp_path / "wb.duckdb"))
+    monkeypatch.setenv(env_of("models_dir"), str(MODELS if MODELS.is_dir() else tmp_path / "models"))
+    monkeypatch.setenv(env_of("workers"), "0")
+    monkeypatch.setenv(env_of("user"), "")
     yield tmp_path
     Store(tmp_path / "wb.duckdb").close()
 
@@ -82,7 +85,7 @@ def _ok(at: AppTest) -> AppTest:
 
 
 @pytest.mark.parametrize(
-    "page", ["pages/hearings.py", "pages/upload.py", "pages/review.py", "pages/search.py", "pages/system.py"]
+    "page", ["views/hearings.py", "views/upload.py", "views/review.py", "views/search.py", "views/system.py"]
 )
 def test_every_page_runs_on_an_empty_store(env: Path, page: str) -> None:
     at = _ok(_app(page).run())
@@ -99,15 +102,15 @@ def test_sidebar_has_the_gauge_and_unload(env: Path) -> None:
 
 
 def test_every_page_runs_with_a_hearing(hearing: int) -> None:
-    for page in ("pages/hearings.py", "pages/upload.py", "pages/search.py", "pages/system.py"):
+    for page in ("views/hearings.py", "views/upload.py", "views/search.py", "views/system.py"):
         _ok(_app(page).run())
-    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
+    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
     assert at.title[0].value == "（2024）京0105民初1234号"
     assert [ta.value for ta in at.text_area][: len(SEGMENTS)] == [s[2] for s in SEGMENTS]
 
 
 def test_upload_queues_a_job(env: Path) -> None:
-    at = _ok(_app("pages/upload.py").run())
+    at = _ok(_app("views/upload.py").run())
     at.text_input(key="case_number").set_value("（2024）京0105民初77号")
     at.text_input(key="courtroom").set_value("第一法庭")
     at.text_area(key="parties").set_value("原告：张三；代理人：李四\n被告：某某有限公司")
@@ -135,7 +138,7 @@ def test_upload_queues_a_job(env: Path) -> None:
 def test_upload_refuses_a_non_audio_server_path(env: Path, tmp_path: Path) -> None:
     secret = tmp_path / "notes.txt"
     secret.write_text("not audio")
-    at = _ok(_app("pages/upload.py").run())
+    at = _ok(_app("views/upload.py").run())
     at.text_input(key="case_number").set_value("X-1")
     at.text_area(key="server_paths").set_value(str(secret))
     at = _ok(at.run())
@@ -148,12 +151,12 @@ def test_upload_refuses_a_non_audio_server_path(env: Path, tmp_path: Path) -> No
 def test_edit_writes_an_edits_row(hearing: int, env: Path) -> None:
     store = Store(env / "wb.duckdb")
     seg = store.segments(hearing)[1]
-    at = _app("pages/review.py", hearing=str(hearing))
+    at = _app("views/review.py", hearing=str(hearing))
     at.session_state["user_name"] = "李书记员"
     at = _ok(at.run())
     at.text_area(key=f"text_{seg.id}").set_value("ask not what your country can do for you —")
     at = _ok(at.run())
-    at.selectbox(key=f"spk_{seg.id}").set_value("S1")
+    next(sb for sb in at.selectbox if sb.key.startswith(f"spk_{seg.id}_")).set_value("S1")
     at = _ok(at.run())
     edits = store.edits(segment_id=seg.id)
     assert [(e.field, e.before, e.after, e.user) for e in edits] == [
@@ -165,7 +168,7 @@ def test_edit_writes_an_edits_row(hearing: int, env: Path) -> None:
 
 
 def test_speaker_role_and_name_are_saved(hearing: int, env: Path) -> None:
-    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
+    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
     at.selectbox(key="role_S1").set_value("审判长")
     at.text_input(key="name_S1").set_value("张法官")
     at.button(key=f"FormSubmitter:speakers_{hearing}-保存说话人").click()
@@ -177,7 +180,7 @@ def test_speaker_role_and_name_are_saved(hearing: int, env: Path) -> None:
 
 def test_play_button_sets_the_start(hearing: int, env: Path) -> None:
     seg = Store(env / "wb.duckdb").segments(hearing)[2]
-    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
+    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
     at.button(key=f"play_{seg.id}").click()
     at = _ok(at.run())
     assert at.session_state[f"play_at_{hearing}"] == pytest.approx(seg.start)
@@ -185,14 +188,14 @@ def test_play_button_sets_the_start(hearing: int, env: Path) -> None:
 
 
 def test_mark_verified(hearing: int, env: Path) -> None:
-    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
+    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
     next(b for b in at.button if b.label == "标记已核对").click()
     _ok(at.run())
     assert Store(env / "wb.duckdb").hearing(hearing).status == "verified"
 
 
 def test_search_shows_results(hearing: int) -> None:
-    at = _ok(_app("pages/search.py").run())
+    at = _ok(_app("views/search.py").run())
     at.text_input(key="q").set_value("country")
     next(b for b in at.button if b.label == "检索").click()
     at = _ok(at.run())
@@ -202,7 +205,7 @@ def test_search_shows_results(hearing: int) -> None:
 
 
 def test_hearings_list_filters(hearing: int) -> None:
-    at = _ok(_app("pages/hearings.py").run())
+    at = _ok(_app("views/hearings.py").run())
     assert at.dataframe[0].value["案号"].tolist() == ["（2024）京0105民初1234号"]
     at.pills(key="f_status").set_value(["verified"])
     at = _ok(at.run())

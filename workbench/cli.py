@@ -8,6 +8,7 @@ import click
 
 from workbench.commands.export import export_cmd
 from workbench.commands.models import models_group
+from workbench.commands.serve import serve_cmd
 from workbench.commands.store import COMMANDS as STORE_COMMANDS
 from workbench.commands.transcribe import diarize_cmd, transcribe_cmd
 
@@ -24,5 +25,6 @@ main.add_command(models_group)
 main.add_command(transcribe_cmd)
 main.add_command(diarize_cmd)
 main.add_command(export_cmd)
+main.add_command(serve_cmd)
 for _command in STORE_COMMANDS:
     main.add_command(_command)

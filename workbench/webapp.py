@@ -80,7 +80,7 @@ def size(n: int | float | None) -> str:
         return "—"
     n = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
+        if abs(n) < 1000 or unit == "GB":  # 1000, not 1024: "1.0 GB" reads better than "1018.6 MB"
             return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"

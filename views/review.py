@@ -56,8 +56,7 @@ if play_key not in st.session_state:
 play_at: float | None = st.session_state[play_key]
 
 # --- header ----------------------------------------------------------------------------------------------------
-head, actions = st.columns([3, 2], vertical_alignment="bottom")
-with head:
+with st.container():
     st.title(hearing.case_number or f"庭审 #{hearing.id}")
     meta = [
         f"庭审 #{hearing.id}",
@@ -68,7 +67,6 @@ with head:
         f"时长 {webapp.clock(hearing.duration)}" if hearing.duration else "",
     ]
     st.caption(" · ".join(m for m in meta if m))
-    ui.status_badge(hearing.status)
 
 segments = store.segments(hearing_id)
 if not segments:
@@ -95,13 +93,13 @@ recording = store.recordings(hearing_id)[0]
 speakers = store.speakers(hearing_id)
 names = webapp.speaker_display(speakers)
 
-with actions:
-    a1, a2, a3 = st.columns(3)
+with st.container(horizontal=True, vertical_alignment="center"):
+    ui.status_badge(hearing.status)
     if hearing.status == "verified":
-        if a1.button("撤销核对", icon=":material/undo:", width="stretch"):
+        if st.button("撤销核对", icon=":material/undo:"):
             store.set_status(hearing_id, "in review")
             st.rerun()
-    elif a1.button("标记已核对", icon=":material/verified:", type="primary", width="stretch"):
+    elif st.button("标记已核对", icon=":material/verified:", type="primary"):
         store.set_status(hearing_id, "verified")
         st.rerun()
 
@@ -109,16 +107,15 @@ with actions:
         return export.render_docx(store.hearing_record(hearing_id))
 
     stem = f"{hearing.case_number or 'hearing'}-{hearing_id}"
-    a2.download_button(
+    st.download_button(
         "Word 笔录",
         data=_docx,
         file_name=f"{stem}.docx",
         mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         icon=":material/description:",
-        width="stretch",
         key="docx",
     )
-    with a3.popover("其他格式", icon=":material/download:", width="stretch"):
+    with st.popover("其他格式 SRT / TXT / …", icon=":material/download:"):
         for fmt in formats.FORMATS:
 
             def _render(fmt: str = fmt) -> bytes:
@@ -132,11 +129,13 @@ timeline = pd.DataFrame(webapp.timeline_rows(segments, names))
 pick = alt.selection_point(name="seg", fields=["t"], on="click")
 chart = (
     alt.Chart(timeline)
-    .mark_bar(height=14, cornerRadius=2)
+    .mark_bar(cornerRadius=2)
     .encode(
         x=alt.X("start:Q", title="时间（分钟）", scale=alt.Scale(domainMin=0)),
         x2="end:Q",
-        y=alt.Y("speaker:N", title=None, sort=list(dict.fromkeys(timeline["speaker"]))),
+        y=alt.Y(
+            "speaker:N", title=None, sort=list(dict.fromkeys(timeline["speaker"])), scale=alt.Scale(paddingInner=0.35)
+        ),
         color=alt.Color("speaker:N", legend=None, scale=alt.Scale(scheme="tableau10")),
         tooltip=[
             alt.Tooltip("at:N", title="时间"),
@@ -146,7 +145,7 @@ chart = (
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.75)),
     )
     .add_params(pick)
-    .properties(height=max(70, 34 * timeline["speaker"].nunique()))
+    .properties(height=alt.Step(26))
 )
 st.caption("发言时间轴 · 点击色块从该处播放")
 event = st.altair_chart(chart, on_select="rerun", key=f"timeline_{hearing_id}", width="stretch")
@@ -171,8 +170,8 @@ def _save_text(segment_id: int) -> None:
         st.toast(f"保存失败：{e}", icon=":material/error:")
 
 
-def _save_speaker(segment_id: int) -> None:
-    value = st.session_state[f"spk_{segment_id}"]
+def _save_speaker(segment_id: int, key: str) -> None:
+    value = st.session_state[key]
     if value:
         store.edit_segment(segment_id, speaker=value, user=ui.user())
         st.toast(f"说话人已改为 {value} · {ui.user()}")
@@ -183,6 +182,9 @@ new_label = f"S{len(labels) + 1}"
 while new_label in labels:
     new_label = f"S{int(new_label[1:]) + 1}"
 speaker_options = [*labels, new_label]
+# Part of each speaker box's key: when a name or role changes, the boxes are drawn anew with the new
+# names (a keyed selectbox would keep showing the label it was set with).
+names_version = abs(hash(tuple(names.items()))) % 10**8
 
 main, side = st.columns([3, 2], gap="large")
 with side:
@@ -260,7 +262,7 @@ with main:
     playing = webapp.active_segment(segments, play_at)
     for seg in segments[(page - 1) * PER_PAGE : page * PER_PAGE]:
         with st.container(border=seg.id == playing, key=f"seg_{seg.id}"):
-            c1, c2, c3 = st.columns([1.1, 1.6, 6], vertical_alignment="top")
+            c1, c2, c3 = st.columns([1.5, 1.9, 6], vertical_alignment="top")
             c1.button(
                 webapp.clock(seg.start),
                 key=f"play_{seg.id}",
@@ -278,9 +280,9 @@ with main:
                 index=speaker_options.index(seg.speaker) if seg.speaker in speaker_options else None,
                 format_func=lambda x: names.get(x, f"{x}（新）"),
                 placeholder="未分配",
-                key=f"spk_{seg.id}",
+                key=f"spk_{seg.id}_{names_version}",
                 on_change=_save_speaker,
-                args=(seg.id,),
+                args=(seg.id, f"spk_{seg.id}_{names_version}"),
                 label_visibility="collapsed",
             )
             c3.text_area(

@@ -61,7 +61,7 @@ for hit in hits:
             unsafe_allow_html=True,
         )
         c2.page_link(
-            "pages/review.py",
+            "views/review.py",
             label=f"▶ {webapp.clock(hit.start)}",
             query_params={"hearing": hit.hearing_id, "t": f"{hit.start:.2f}"},
             help="打开庭审并从此处播放",

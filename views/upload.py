@@ -148,7 +148,7 @@ if "upload_message" in st.session_state:
         st.success(f"已加入处理队列：{queued} 个文件")
     for name, hearing_id in dups:
         st.warning(f"{name} 与已存录音相同，未重复处理（庭审 #{hearing_id}）")
-        st.page_link("pages/review.py", label=f"打开庭审 #{hearing_id}", query_params={"hearing": hearing_id})
+        st.page_link("views/review.py", label=f"打开庭审 #{hearing_id}", query_params={"hearing": hearing_id})
 
 st.divider()
 
@@ -175,7 +175,7 @@ def queue_panel() -> None:
             else:
                 c2.caption(webapp.job_caption(info))
             if info.state == jobs.JobState.DONE:
-                c3.page_link("pages/review.py", label="打开审阅", icon=":material/open_in_new:",
+                c3.page_link("views/review.py", label="打开审阅", icon=":material/open_in_new:",
                              query_params={"hearing": info.hearing_id})  # fmt: skip
             elif info.active:
                 if c3.button("取消", key=f"cancel_{info.id}", help=f"{label}：取消这个任务"):

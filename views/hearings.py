@@ -36,7 +36,7 @@ hearings = hearings[:LIMIT]
 
 if not hearings:
     st.info("没有符合条件的庭审。可在“上传录音”页面上传庭审录音。")
-    st.page_link("pages/upload.py", label="上传录音", icon=":material/upload_file:")
+    st.page_link("views/upload.py", label="上传录音", icon=":material/upload_file:")
     st.stop()
 
 event = st.dataframe(
@@ -57,7 +57,7 @@ chosen = [hearings[i] for i in event.selection.rows] if event and event.selectio
 c1, c2, c3 = st.columns([2, 2, 6])
 if len(chosen) == 1:
     c1.page_link(
-        "pages/review.py",
+        "views/review.py",
         label=f"打开庭审 #{chosen[0].id}",
         icon=":material/open_in_new:",
         query_params={"hearing": chosen[0].id},

@@ -1,0 +1,225 @@
+"""The workbench in a real headless Chromium: upload → transcript → speaker role → edit → search → hearing.
+
+Starts `workbench serve` on a free port with a temporary data folder (the real models folder), drives
+it with Playwright, and saves a screenshot of each page under test-artifacts/screenshots (printed).
+Diarization runs when `workbench.align` is installed; without it the job runs with diarization off and
+the test gives the first segment to a new speaker S1 itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = Path("/work/shared/testdata/diarization/pyannote_sample.wav")
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CASE = "（2024）京0105民初1234号"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env[settings.REGISTRY["data_dir"].env] = str(data)
+    env[settings.REGISTRY["models_dir"].env] = str(ROOT / "data" / "models")
+    env.update(extra_env or {})
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("workbench")), "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(data / "server.log", "ab"),  # noqa: SIM115 - the server outlives this call
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise RuntimeError(f"the server did not start; see {data / 'server.log'}")
+
+
+def stop_server(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    proc = start_server(tmp_path, port)
+    try:
+        yield f"http://127.0.0.1:{port}", tmp_path, proc
+    finally:
+        stop_server(proc)
+
+
+def idle(page, timeout: float = 30_000) -> None:  # type: ignore[no-untyped-def]
+    """Waits until the app's script has finished its run."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_timeout(300)
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(1200)  # charts and media are drawn after the script run ends
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def choose(page, scope, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    """Picks `option` in the selectbox labelled `label` inside `scope`."""
+    scope.get_by_role("combobox", name=label, exact=True).first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+    idle(page)
+
+
+def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, data, proc = server
+    diarize = importlib.util.find_spec("workbench.align") is not None
+    print(f"\nscreenshots: {SHOTS}  (diarization {'on' if diarize else 'off: workbench.align is not there yet'})")
+    started = time.monotonic()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+        page.set_default_timeout(30_000)
+
+        # Upload: hearing details, one recording, straight into the queue.
+        page.goto(f"{url}/upload")
+        idle(page)
+        page.get_by_role("textbox", name="案号 Case number", exact=True).fill(CASE)
+        page.get_by_role("textbox", name="法庭 Courtroom", exact=True).fill("第三法庭")
+        page.get_by_role("textbox", name="审判长 Presiding judge", exact=True).fill("张法官")
+        page.get_by_role("textbox", name="当事人 Parties", exact=True).fill("原告：甲公司\n被告：乙公司")
+        page.get_by_role("textbox", name="热词 Hotwords", exact=True).fill("exhibit")
+        page.get_by_role("textbox", name="审判长 Presiding judge", exact=True).click()
+        idle(page)
+        if not diarize:
+            choose(page, page, "说话人数 Speakers", "不区分说话人 (diarization off)")
+        page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(CLIP))
+        submit = page.get_by_role("button", name="提交转写（1 个文件）")
+        expect(submit).to_be_enabled(timeout=30_000)
+        submit.click()
+        idle(page)
+        expect(page.get_by_text("已加入处理队列：1 个文件")).to_be_visible()
+        shot(page, "1-upload-queued")
+
+        # A second browser sees the same queue.
+        other = browser.new_page(viewport={"width": 1200, "height": 800})
+        other.goto(f"{url}/upload")
+        idle(other)
+        expect(other.get_by_text(CLIP.name).first).to_be_visible()
+        other.close()
+
+        # The transcript: wait for the job, open the hearing.
+        page.get_by_role("link", name="打开审阅").first.wait_for(timeout=150_000)
+        shot(page, "2-upload-done")
+        page.get_by_role("link", name="打开审阅").first.click()
+        idle(page)
+        expect(page.get_by_role("heading", name=CASE)).to_be_visible()
+        first = page.locator("[class*='st-key-seg_']").first
+        seg_class = next(c for c in first.get_attribute("class").split() if c.startswith("st-key-seg_"))
+        seg_id = int(seg_class.removeprefix("st-key-seg_"))
+        original = first.locator("textarea").input_value()
+        assert original.strip(), "the first segment has text"
+        shot(page, "3-review")
+
+        # Speaker role: with no diarization, give the first segment a speaker S1 first.
+        if not diarize:
+            choose(page, first, "说话人", "S1（新）")
+        panel = page.locator("[data-testid='stForm']").filter(has=page.get_by_text("保存说话人")).first
+        choose(page, panel, "角色 Role", "审判长")
+        panel.get_by_role("textbox", name="姓名 Name", exact=True).first.fill("张三")
+        panel.get_by_role("button", name="保存说话人").click()
+        idle(page)
+        expect(first.get_by_role("combobox", name="说话人")).to_have_value("S1 · 审判长张三")
+
+        # Edit the first segment's text in place; it is saved when the field loses focus.
+        edited = original.strip() + " zebra exhibit"
+        box = page.locator(f".st-key-seg_{seg_id} textarea")
+        box.fill(edited)
+        page.get_by_role("heading", name=CASE).click()
+        idle(page)
+        expect(page.locator(f".st-key-seg_{seg_id}").get_by_text("已修改")).to_be_visible()
+        # Clicking a segment's time plays from there.
+        page.locator(f".st-key-play_{seg_id} button").first.click()
+        idle(page)
+        expect(page.locator("audio").first).to_be_attached()
+        shot(page, "4-review-edited")
+
+        # Hearings list and system page.
+        page.goto(f"{url}/hearings")
+        idle(page)
+        expect(page.get_by_text("庭审列表").first).to_be_visible()
+        shot(page, "5-hearings")
+        page.goto(f"{url}/system")
+        idle(page)
+        shot(page, "6-system")
+
+        # Search for the edited word and land on the hearing at that moment.
+        page.goto(f"{url}/search")
+        idle(page)
+        page.get_by_role("textbox", name="关键词 Query", exact=True).fill("zebra")
+        page.get_by_role("button", name="检索").click()
+        idle(page)
+        expect(page.locator("mark").first).to_have_text("zebra")
+        shot(page, "7-search")
+        page.locator("[data-testid='stPageLink'] a").first.click()
+        idle(page)
+        assert "hearing=" in page.url and "t=" in page.url, page.url
+        expect(page.get_by_role("heading", name=CASE)).to_be_visible()
+        expect(page.locator("audio").first).to_be_attached()
+        expect(page.locator(f".st-key-seg_{seg_id} textarea")).to_have_value(edited)
+        shot(page, "8-search-opened-hearing")
+        browser.close()
+    print(f"browser part took {time.monotonic() - started:.0f} s")
+
+    # What the browser did is in the database: the edit with its user, the role.
+    stop_server(proc)
+    from workbench.store import Store
+
+    with Store(data / "workbench.duckdb") as store:
+        edits = store.edits(segment_id=seg_id)
+        assert [(e.field, e.after) for e in edits if e.field == "text"] == [("text", edited)]
+        assert store.segment(seg_id).text_orig == original
+        hearing_id = store.segment(seg_id).hearing_id
+        roles = {s.label: (s.role, s.name) for s in store.speakers(hearing_id)}
+        assert ("审判长", "张三") in roles.values()
+        assert store.case(CASE).parties[0].name == "甲公司"

@@ -1,0 +1,58 @@
+"""`workbench serve`: the web workbench for the court's LAN (Streamlit on app.py), with the URLs to open."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from workbench import settings
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+
+
+def lan_urls(address: str, port: int) -> list[str]:
+    """The URLs a clerk's browser can open: every IPv4 address of this machine when serving on all of them."""
+    if address not in ("0.0.0.0", "", "::"):
+        return [f"http://{address}:{port}"]
+    import psutil
+
+    hosts = []
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family == socket.AF_INET and not a.address.startswith("127."):
+                hosts.append(a.address)
+    return [f"http://{h}:{port}" for h in sorted(set(hosts))] + [f"http://localhost:{port}"]
+
+
+@click.command("serve")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@click.option(
+    "--address",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address to listen on: 0.0.0.0 for every network interface (the LAN), 127.0.0.1 for this machine only.",
+)
+def serve_cmd(port: int, address: str) -> None:
+    """Serve the workbench in the browser: upload, review, search. Jobs run in this server's process."""
+    if not APP.is_file():
+        raise click.ClickException(f"{APP}: the web app is missing; run `workbench serve` from a source checkout")
+    env = dict(os.environ)
+    # The data folder is resolved here, from where the command was typed, not from the app's folder.
+    env[settings.REGISTRY["data_dir"].env] = str(settings.data_dir().resolve())
+    click.echo("庭审转写工作台 · hearing workbench")
+    click.echo(f"  data: {settings.data_dir().resolve()}  database: {settings.db_path().resolve()}")
+    click.echo("  open in a browser:")
+    for url in lan_urls(address, port):
+        click.echo(f"    {url}")
+    sys.stdout.flush()
+    args = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port), "--server.address", address,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    os.chdir(APP.parent)  # .streamlit/config.toml beside app.py: upload limit, XSRF, no usage statistics
+    os.execve(sys.executable, args, env)
