@@ -169,3 +169,26 @@ def test_cli_search_json(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     out = runner.invoke(main, ["search", "代理人", "--db", str(db)])
     assert f"hearing {hid} 0:00:00" in out.output and "【代理人】" in out.output
+
+
+def test_rare_words_first_gives_the_same_top_hits(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MaxScore shortcut for queries mixing common and rare words ranks exactly like the full query."""
+    lines = [("S1", f"the court heard witness {i} about the contract") for i in range(60)]
+    lines += [("S2", f"the court admitted exhibit {i} and the invoice") for i in range(5)]
+    lines += [("S2", "exhibit invoice invoice court")]
+    hearing(store, lines)
+    used: list[bool] = []
+    real = search.Searcher._rare_first
+
+    def spy(*args: object, **kwargs: object) -> object:
+        out = real(*args, **kwargs)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(search.Searcher, "_rare_first", staticmethod(spy))
+    monkeypatch.setattr(search, "COMMON_SHARE", 10.0)  # nothing is common: the full ranking
+    full = [(h.segment_id, round(h.score, 9)) for h in search.search(store, "court invoice exhibit", limit=5)]
+    monkeypatch.setattr(search, "COMMON_SHARE", 0.5)  # "court" and "the" are common
+    quick = [(h.segment_id, round(h.score, 9)) for h in search.search(store, "court invoice exhibit", limit=5)]
+    assert used == [False, True] and quick == full
+    assert search.search(store, "court witness", limit=3)  # both common: no shortcut, still answered

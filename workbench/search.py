@@ -53,6 +53,7 @@ log = logging.getLogger("workbench.search")
 K1 = 1.2
 B = 0.75
 TAIL_LIMIT = 2_000_000  # unsorted postings rows tolerated before optimize() pays off
+COMMON_SHARE = 0.02  # a word in more segments than this share is "common" for Searcher._rare_first
 MAX_CHECKED = 20_000  # ranked candidates checked at most for phrases and speaker filters
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUN = re.compile(f"[{_CJK}]+|[a-z0-9]+")
@@ -480,14 +481,22 @@ class Searcher:
 
             norm = f"{_f(K1)} * (1 - {_f(B)} + {_f(B)} * {dl} / {_f(avgdl)})"
             bits = {t: 1 << i for i, t in enumerate(required[:62])}
-            parts = []
-            for t in dict.fromkeys([*required, *(w for w in words if df[w])]):
-                parts.append(
+
+            def part(t: str, extra: str = "") -> str:
+                return (
                     f"SELECT segment_id, {_f(idf(df[t]))} * {tf} * {_f(K1 + 1)} / ({tf} + {norm}) AS s, "
-                    f"{bits.get(t, 0)}::BIGINT AS m FROM postings WHERE term = {term_id(t)} AND {tf} > 0{cond}"
+                    f"{bits.get(t, 0)}::BIGINT AS m FROM postings WHERE term = {term_id(t)} AND {tf} > 0{cond}{extra}"
                 )
+
+            free = [w for w in words if df[w]]
+            parts = [part(t) for t in dict.fromkeys([*required, *free])]
             if not parts:
                 return []
+            post = bool(phrases or f.role or f.speaker)
+            if not post and len(free) > 1:
+                early = self._rare_first(con, free, df, n, part, tf, cond, limit, idf)
+                if early is not None:
+                    return self._hits(con, early, q, phrases, f, original, limit)
             union = " UNION ALL ".join(parts)
             if len(parts) == 1:
                 ranked = f"SELECT segment_id, s FROM ({union})"
@@ -497,7 +506,6 @@ class Searcher:
             # Checks the index cannot make (phrase adjacency, the segment's speaker) are made on the
             # best-scored candidates in growing batches; the ranking itself runs once, or twice when
             # the first few thousand candidates do not give enough hits.
-            post = bool(phrases or f.role or f.speaker)
             caps = (max(2000, limit * 4), MAX_CHECKED) if post else (limit,)
             hits: list[Hit] = []
             checked, batch = 0, limit * 4 if post else limit
@@ -512,6 +520,42 @@ class Searcher:
                     return hits
             log.info("search %r: stopped checking after %d candidates", query, checked)
             return hits
+
+    @staticmethod
+    def _rare_first(
+        con: duckdb.DuckDBPyConnection,
+        free: list[str],
+        df: dict[str, int],
+        n: int,
+        part: Any,
+        tf: str,
+        cond: str,
+        limit: int,
+        idf: Any,
+    ) -> list[tuple[int, float]] | None:
+        """Top hits of an OR query without aggregating every posting of its common words, when provable.
+
+        A segment holding only common words (in more than COMMON_SHARE of segments) scores at most
+        the sum of their idf * (k1 + 1). Score exactly the segments holding a rarer word; when the
+        last of the best `limit` beats that bound, no common-only segment can enter them (the
+        MaxScore idea). Otherwise None: the caller ranks everything.
+        """
+        common = [t for t in free if df[t] > n * COMMON_SHARE]
+        rare = [t for t in free if t not in common]
+        if not common or not rare:
+            return None
+        bound = sum(idf(df[t]) * (K1 + 1) for t in common)
+        holders = " UNION ALL ".join(
+            f"SELECT segment_id FROM postings WHERE term = {term_id(t)} AND {tf} > 0{cond}" for t in rare
+        )
+        narrowed = [part(t) for t in rare] + [part(t, f" AND segment_id IN ({holders})") for t in common]
+        top = con.execute(
+            f"SELECT segment_id, sum(s) AS s FROM ({' UNION ALL '.join(narrowed)}) GROUP BY segment_id "
+            f"ORDER BY s DESC, segment_id LIMIT {int(limit)}"
+        ).fetchall()
+        if len(top) == limit and top[-1][1] > bound:
+            return [(i, float(sc)) for i, sc in top]
+        return None
 
     def _scan(
         self, con: duckdb.DuckDBPyConnection, needles: list[str], original: bool, cond: str, limit: int
