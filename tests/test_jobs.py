@@ -89,6 +89,20 @@ def test_failure_is_recorded_and_retry_runs_it_again(store: Store, tmp_path: Pat
     assert jobs.run_next(store, FakePipeline()).state == JobState.DONE
 
 
+def test_a_failed_save_fails_the_job_and_stores_nothing(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = queue(store, tmp_path)[0]
+
+    def full_disk(con: object, rows: object) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(search, "insert_postings", full_disk)
+    info = jobs.run_next(store, FakePipeline())
+    assert info.state == JobState.FAILED and "storing the transcript failed" in info.error
+    assert store.hearing(sub.hearing_id).segments == 0 and store.hearing(sub.hearing_id).status == "queued"
+
+
 def test_cancel_queued_and_running(store: Store, tmp_path: Path) -> None:
     first, second = queue(store, tmp_path, n=2)
     assert jobs.cancel(store, second.job_id).state == JobState.CANCELLED

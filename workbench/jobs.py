@@ -389,17 +389,22 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
         log.exception("job %d (%s) failed", info.id, info.file_name)
         _finish(store, info, JobState.FAILED, f"{type(e).__name__}: {e}")
         return job(store, info.id)
-    with store.writing() as con:
-        row = con.execute("SELECT state, worker FROM jobs WHERE id = ?", [info.id]).fetchone()
-        if row is None or row[0] != JobState.RUNNING or row[1] != info.worker:
-            log.warning("job %d was taken over while it ran; its result is dropped", info.id)
-            return job(store, info.id)
-        n = store.save_transcript(info.hearing_id, transcript, con=con)
-        con.execute(
-            "UPDATE jobs SET state = 'done', progress = 1, eta_s = 0, step = 'done', finished_at = current_timestamp, "
-            "heartbeat_at = current_timestamp WHERE id = ?",
-            [info.id],
-        )
+    try:
+        with store.writing() as con:
+            row = con.execute("SELECT state, worker FROM jobs WHERE id = ?", [info.id]).fetchone()
+            if row is None or row[0] != JobState.RUNNING or row[1] != info.worker:
+                log.warning("job %d was taken over while it ran; its result is dropped", info.id)
+                return job(store, info.id)
+            n = store.save_transcript(info.hearing_id, transcript, con=con)
+            con.execute(
+                "UPDATE jobs SET state = 'done', progress = 1, eta_s = 0, step = 'done', "
+                "finished_at = current_timestamp, heartbeat_at = current_timestamp WHERE id = ?",
+                [info.id],
+            )
+    except Exception as e:  # nothing of the transcript was stored (one transaction); the job says why
+        log.exception("job %d: storing the transcript failed", info.id)
+        _finish(store, info, JobState.FAILED, f"storing the transcript failed: {type(e).__name__}: {e}")
+        return job(store, info.id)
     store.segments_changed()
     log.info("job %d done: hearing %d, %d segments", info.id, info.hearing_id, n)
     return job(store, info.id)
