@@ -1,0 +1,188 @@
+"""The web workbench under load, in a real headless Chromium; prints a table.
+
+    .venv/bin/python bench/ui.py [--minutes 30] [--hearings 1000] [--segments 100]
+
+1. Fills a database with N hearings (bench/search.py's generator) and times the hearings list and a
+   search in the browser (median of 5).
+2. Uploads the long recording (data/bench/long_all_<M>min_seed0.wav, built by `bench/inputs.py M`)
+   and, while it is processed, times every page (sidebar navigation: click → the page's script done)
+   while a second browser watches the progress bar move.
+3. Stops the server (SIGTERM) part way through the job, starts it again, and checks the job resumes
+   and finishes (attempts = 2).
+4. Reads the server's RSS before and after "Unload models" and the floor the server noted just before
+   its first model load (libraries imported).
+
+Diarization runs when `workbench.align` is installed, otherwise it is off (and the table says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_e2e import ARGS, CHROMIUM, _free_port, idle, start_server, stop_server  # noqa: E402
+
+from bench.search import fill  # noqa: E402
+from workbench import jobs  # noqa: E402
+from workbench.store import Store  # noqa: E402
+
+PAGES = ["庭审列表", "上传录音", "审阅笔录", "检索", "系统设置"]  # sidebar link = the page's heading
+
+
+def server_pid(proc) -> int:  # type: ignore[no-untyped-def]
+    return proc.pid  # `workbench serve` execs streamlit: the same process
+
+
+def navigate(page, link: str, heading: str | None) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from a sidebar click until the page's script finished and its heading is drawn."""
+    t0 = time.perf_counter()
+    page.get_by_role("link", name=link, exact=True).first.click()
+    if heading:
+        page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
+    return time.perf_counter() - t0
+
+
+def search_once(page, query: str) -> float:  # type: ignore[no-untyped-def]
+    page.get_by_role("textbox", name="关键词 Query", exact=True).fill(query)
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="检索").click()
+    page.get_by_text(re.compile(r"\d+ 条结果")).first.wait_for(timeout=30_000)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=int, default=30)
+    ap.add_argument("--hearings", type=int, default=1000)
+    ap.add_argument("--segments", type=int, default=100, help="segments per filler hearing")
+    ap.add_argument("--restart-at", type=float, default=0.3, help="job progress at which the server is restarted")
+    args = ap.parse_args()
+    recording = ROOT / "data" / "bench" / f"long_all_{args.minutes}min_seed0.wav"
+    if not recording.exists():
+        sys.exit(f"{recording} is missing: run `.venv/bin/python bench/inputs.py {args.minutes}` first")
+    diarize = importlib.util.find_spec("workbench.align") is not None
+    data = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    rows: list[tuple[str, str]] = []
+    load = f"load avg {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} CPUs at start"
+
+    t0 = time.perf_counter()
+    with Store(data / "workbench.duckdb") as store:
+        fill(store, args.hearings, args.segments, seed=0)
+    rows.append((f"fill {args.hearings} hearings x {args.segments} segments", f"{time.perf_counter() - t0:.0f} s"))
+
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(data, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{url}/upload")
+            idle(page)
+            # 1. Big database, idle server.
+            lst = []
+            for _ in range(5):
+                navigate(page, "上传录音", "上传录音")
+                lst.append(navigate(page, "庭审列表", "庭审列表"))
+            navigate(page, "检索", "检索")
+            srch = [search_once(page, q) for q in ("借款", "合同 证据", '"本院认为"', "张", "判决")]
+            rows.append((f"hearings list, {args.hearings} hearings (median / max of 5)",
+                         f"{statistics.median(lst):.2f} / {max(lst):.2f} s"))  # fmt: skip
+            rows.append((f"search page query, {args.hearings * args.segments} segments (median / max of 5)",
+                         f"{statistics.median(srch):.2f} / {max(srch):.2f} s"))  # fmt: skip
+
+            # 2. Upload the long recording; time pages while it runs; a second browser watches.
+            navigate(page, "上传录音", "上传录音")
+            page.get_by_role("textbox", name="案号 Case number", exact=True).fill("（2025）京0105民初1号")
+            if not diarize:
+                page.get_by_role("combobox", name="说话人数 Speakers", exact=True).click()
+                page.get_by_role("option", name="不区分说话人 (diarization off)").click()
+                idle(page)
+            page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(recording))
+            t_up = time.perf_counter()
+            page.get_by_role("button", name="提交转写（1 个文件）").click(timeout=120_000)
+            page.get_by_text("已加入处理队列").wait_for(timeout=120_000)
+            rows.append((f"upload {recording.stat().st_size >> 20} MB + queue", f"{time.perf_counter() - t_up:.1f} s"))
+            watcher = browser.new_page(viewport={"width": 1200, "height": 800})
+            watcher.goto(f"{url}/upload")
+            idle(watcher)
+            seen: list[float] = []
+            times: dict[str, list[float]] = {name: [] for name in PAGES}
+            job_t0 = time.perf_counter()
+            while True:
+                for name in PAGES:
+                    times[name].append(navigate(page, name, name))
+                text = watcher.locator("[data-testid='stProgress']").first.inner_text(timeout=5000)
+                m = re.search(r"(\d+)%", text)
+                if m:
+                    seen.append(int(m.group(1)) / 100)
+                if seen and seen[-1] >= args.restart_at:
+                    break
+                if time.perf_counter() - job_t0 > 1800:
+                    raise RuntimeError("the job did not reach the restart point in 30 min")
+            for name in PAGES:
+                v = times[name]
+                rows.append((f"page '{name}' while the job runs (median / max of {len(v)})",
+                             f"{statistics.median(v):.2f} / {max(v):.2f} s"))  # fmt: skip
+            rows.append(
+                ("second browser saw progress", " → ".join(f"{x:.0%}" for x in seen[:: max(len(seen) // 6, 1)]))
+            )
+            watcher.close()
+            browser.close()
+
+        # 3. Restart in the middle of the job.
+        stop_server(proc)
+        rows.append(("server stopped (SIGTERM) at job progress", f"{seen[-1]:.0%}"))
+        proc = start_server(data, port)
+        t_restart = time.perf_counter()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{url}/upload")
+            idle(page)
+            page.get_by_role("link", name="打开审阅").first.wait_for(timeout=3600_000)
+            rows.append(("job finished after the restart", f"{time.perf_counter() - t_restart:.0f} s later"))
+            page.wait_for_timeout(4000)  # the gauge refreshes every 3 s
+            pid = server_pid(proc)
+            before = psutil.Process(pid).memory_info().rss
+            floor_text = page.get_by_text(re.compile("模型加载前 RSS")).first.inner_text()
+            page.get_by_role("button", name="卸载模型 Unload models").click()
+            page.wait_for_timeout(3000)
+            after = psutil.Process(pid).memory_info().rss
+            rows.append(("server RSS after the job, models loaded", f"{before / 2**20:.0f} MB"))
+            rows.append(("server RSS after 'Unload models'", f"{after / 2**20:.0f} MB"))
+            rows.append(("floor noted before the first model load", floor_text.split("RSS")[-1].strip()))
+            browser.close()
+    finally:
+        stop_server(proc)
+    with Store(data / "workbench.duckdb") as store:
+        done = next(j for j in jobs.jobs(store) if j.file_name == recording.name)
+        rows.append(("resumed job: state, attempts", f"{done.state}, {done.attempts}"))
+        hearing = store.hearing(done.hearing_id)
+        rows.append(("resumed job: segments stored, hearing status", f"{hearing.segments}, {hearing.status}"))
+    rows.append(("conditions", f"{load}; diarization {'on' if diarize else 'off (workbench.align missing)'}"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  value")
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    print(f"(data kept in {data})")
+
+
+if __name__ == "__main__":
+    main()
