@@ -1,0 +1,131 @@
+"""Diarization: the count parser, RTTM, and the real models on short clips (loaded once per session)."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench import audio
+from workbench.diarize import Diarization, SpeakerCount, SpeakerTurn, diarize_file, to_rttm
+
+DIARIZATION = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "diarization"
+ASR = DIARIZATION.parent / "asr"
+
+
+def _write_wav(path: Path, samples: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def _der(path: Path, result: Diarization, collar: float) -> float:
+    from pyannote.core import Annotation, Segment
+    from pyannote.database.util import load_rttm
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    reference = next(iter(load_rttm(path.with_suffix(".rttm")).values()))
+    hypothesis = Annotation()
+    for turn in result.turns:
+        hypothesis[Segment(turn.start, turn.end)] = turn.speaker
+    return DiarizationErrorRate(collar=collar)(reference, hypothesis)
+
+
+# --- no models --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("auto", SpeakerCount()), ("", SpeakerCount()), ("3", SpeakerCount(3, 3)), ("2-4", SpeakerCount(2, 4))],
+)
+def test_speaker_count_parse(text: str, expected: SpeakerCount) -> None:
+    assert SpeakerCount.parse(text) == expected
+    assert SpeakerCount.parse(str(expected)) == expected
+
+
+@pytest.mark.parametrize("bad", ["0", "4-2", "two", "2-", "-3", "1.5"])
+def test_speaker_count_rejects(bad: str) -> None:
+    with pytest.raises(ValueError, match="speaker"):
+        SpeakerCount.parse(bad)
+
+
+def test_rttm() -> None:
+    result = Diarization(turns=[SpeakerTurn(0.5, 1.25, "S1"), SpeakerTurn(1.0, 2.0, "S2")])
+    lines = to_rttm(result, "my hearing").splitlines()
+    assert lines == [
+        "SPEAKER my_hearing 1 0.500 0.750 <NA> <NA> S1 <NA> <NA>",
+        "SPEAKER my_hearing 1 1.000 1.000 <NA> <NA> S2 <NA> <NA>",
+    ]
+    assert to_rttm(Diarization(), "x") == ""
+
+
+# --- real models --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sample_result(models_dir: Path) -> Diarization:
+    return diarize_file(DIARIZATION / "pyannote_sample.wav")
+
+
+@pytest.mark.slow
+def test_sample_finds_two_speakers(sample_result: Diarization) -> None:
+    assert [s.id for s in sample_result.speakers] == ["S1", "S2"]
+    assert _der(DIARIZATION / "pyannote_sample.wav", sample_result, collar=0.25) <= 0.05
+    turns = sample_result.turns
+    assert all(t.end > t.start for t in turns) and turns == sorted(turns, key=lambda t: (t.start, t.end))
+    first = {s.id: s.first_appearance for s in sample_result.speakers}
+    assert first["S1"] <= first["S2"] and turns[0].speaker == "S1"
+    for summary in sample_result.speakers:
+        assert summary.embedding is not None and len(summary.embedding) == 192
+        assert np.isfinite(summary.embedding).all()
+        own = sum(t.end - t.start for t in turns if t.speaker == summary.id)
+        assert summary.speech_time == pytest.approx(own, abs=0.01)
+
+
+@pytest.mark.slow
+def test_exact_count_and_range(models_dir: Path) -> None:
+    assert len(diarize_file(DIARIZATION / "pyannote_sample.wav", SpeakerCount(1, 1)).speakers) == 1
+    assert len(diarize_file(DIARIZATION / "pyannote_sample.wav", SpeakerCount(1, 2)).speakers) <= 2
+
+
+@pytest.mark.slow
+def test_single_speaker_gives_one(models_dir: Path) -> None:
+    result = diarize_file(ASR / "en_librispeech_1995-1837-0001.wav")
+    assert [s.id for s in result.speakers] == ["S1"]
+    assert result.speakers[0].speech_time > 5.0
+
+
+@pytest.mark.slow
+def test_silence_gives_none(models_dir: Path, tmp_path: Path) -> None:
+    result = diarize_file(_write_wav(tmp_path / "silence.wav", np.zeros(16000 * 12, dtype=np.float32)))
+    assert result.turns == [] and result.speakers == []
+
+
+@pytest.mark.slow
+def test_two_second_file(models_dir: Path, tmp_path: Path) -> None:
+    clip = audio.load(DIARIZATION / "pyannote_sample.wav")[16000 * 8 : 16000 * 10]
+    result = diarize_file(_write_wav(tmp_path / "short.wav", clip))
+    assert len(result.speakers) <= 1 and all(0.0 <= t.start < t.end <= 2.1 for t in result.turns)
+
+
+@pytest.mark.slow
+def test_streaming_windows_match_the_chunk_grid(models_dir: Path) -> None:
+    """Audio longer than one streaming window: every chunk of pyannote's grid is there, once."""
+    from workbench import diarize
+
+    clips = [audio.load(DIARIZATION / f"pyannote_ami_{n}.wav") for n in ("dev00", "dev01", "tst00")]
+    samples = np.concatenate([*clips, clips[0][: 16000 * 43 + 123]])  # not a multiple of anything
+    pipeline = diarize.load_embedded()
+    blocks = (samples[i : i + 16000 * 7] for i in range(0, samples.shape[0], 16000 * 7))
+    binary, embeddings, duration = pipeline.extract(blocks, None)
+    step, window = 2.5 * 16000, 10 * 16000
+    expected = int((samples.shape[0] - window) // step) + 1 + int((samples.shape[0] - window) % step > 0)
+    assert binary.shape[0] == embeddings.shape[0] == expected
+    assert duration == pytest.approx(samples.shape[0] / 16000)
+    annotation, centroids = pipeline.finish(binary, embeddings, SpeakerCount())
+    assert 4 <= len(annotation.labels()) <= 8 and centroids.shape[1] == 192  # 6 voices in the reference
