@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import re
 import threading
 import time
@@ -267,7 +268,12 @@ def optimize(store: Store, *, force: bool = False) -> bool:
             return False
     started = time.monotonic()
     with store.writing() as con:
-        n = _sort_postings(con)
+        threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+        con.execute(f"SET threads = {os.cpu_count() or 1}")  # a one-off sort of millions of rows
+        try:
+            n = _sort_postings(con)
+        finally:
+            con.execute(f"SET threads = {int(threads)}")
     with store.reading() as con:
         con.execute("CHECKPOINT")
     log.info("search index sorted: %d postings in %.1f s", n, time.monotonic() - started)

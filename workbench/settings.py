@@ -61,6 +61,7 @@ REGISTRY: dict[str, Setting] = {
         Setting("workers", 1, "Jobs processed at once by the server's worker."),
         Setting("db_lock_timeout", 10, "Seconds to wait for another process to release the database file."),
         Setting("user", "", "Name recorded with each edit; empty means the login name."),
+        Setting("db_threads", 1, "DuckDB threads per query (0 = all cores); 1 keeps searches steady beside a job."),
     ]
 }
 
