@@ -379,30 +379,57 @@ def _sql_list(values: Iterable[int]) -> str:
     return ",".join(str(int(v)) for v in values)
 
 
-class Searcher:
-    """Runs queries against a store; keeps N and the mean segment length for a few seconds."""
+@dataclass(slots=True)
+class _Stats:
+    """Collection statistics of one database file: segment count, mean length, document frequencies.
 
-    STATS_TTL = 30.0
+    Exact, not sampled: every change of segments in this process calls `invalidate(path)`, and a
+    change by another process can only happen while this one has the file closed (DuckDB's lock), after
+    which the store invalidates on reopening. STATS_TTL is a safety net only.
+    """
+
+    at: float = 0.0
+    collection: dict[bool, tuple[int, float]] = field(default_factory=dict)
+    df: dict[tuple[str, bool], int] = field(default_factory=dict)
+
+
+STATS_TTL = 300.0
+_stats: dict[Path, _Stats] = {}
+_stats_lock = threading.Lock()
+
+
+def invalidate(path: Path) -> None:
+    """Forget the statistics of a database file (its segments changed)."""
+    with _stats_lock:
+        _stats.pop(Path(path), None)
+
+
+def _stats_for(path: Path) -> _Stats:
+    with _stats_lock:
+        st = _stats.get(path)
+        if st is None or time.monotonic() - st.at > STATS_TTL or len(st.df) > 200_000:
+            st = _stats[path] = _Stats(at=time.monotonic())
+        return st
+
+
+class Searcher:
+    """Runs queries against a store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._stats: dict[bool, tuple[float, int, float]] = {}
-        self._lock = threading.Lock()
 
     def _collection(self, con: duckdb.DuckDBPyConnection, original: bool) -> tuple[int, float]:
-        with self._lock:
-            hit = self._stats.get(original)
-            if hit and time.monotonic() - hit[0] < self.STATS_TTL:
-                return hit[1], hit[2]
+        st = _stats_for(self.store.path)
+        hit = st.collection.get(original)
+        if hit is not None:
+            return hit
         col = "dl_orig" if original else "dl"
         n, avg = con.execute(f"SELECT count(*), coalesce(avg({col}), 1) FROM segments").fetchone()
-        with self._lock:
-            self._stats[original] = (time.monotonic(), int(n), float(avg) or 1.0)
-        return int(n), float(avg) or 1.0
+        st.collection[original] = (int(n), float(avg) or 1.0)
+        return st.collection[original]
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._stats.clear()
+        invalidate(self.store.path)
 
     def _hearing_ids(self, con: duckdb.DuckDBPyConnection, f: Filters) -> list[int] | None:
         """The hearings the filters allow, or None when every hearing is allowed.
@@ -613,15 +640,15 @@ class Searcher:
             ).fetchall()
         }
         hearing_ids = {r[1] for r in rows.values()}
-        meta = {
-            r[0]: r[1:]
-            for r in con.execute(
-                "SELECT h.id, h.case_id, c.number, strftime(h.starts_at, '%Y-%m-%dT%H:%M:%S') FROM hearings h "
-                f"JOIN cases c ON c.id = h.case_id WHERE h.id IN ({_sql_list(hearing_ids)})"
-            ).fetchall()
-        }
-        if not speakers:
-            speakers = self._speakers(con, hearing_ids)
+        meta: dict[int, tuple[int, str, str | None]] = {}
+        for r in con.execute(  # hearings, their cases and speakers in one round trip
+            "SELECT h.id, h.case_id, c.number, strftime(h.starts_at, '%Y-%m-%dT%H:%M:%S'), sp.label, sp.role, "
+            "sp.name FROM hearings h JOIN cases c ON c.id = h.case_id "
+            f"LEFT JOIN speakers sp ON sp.hearing_id = h.id WHERE h.id IN ({_sql_list(hearing_ids)})"
+        ).fetchall():
+            meta[r[0]] = (r[1], r[2], r[3])
+            if r[4] is not None:
+                speakers[(r[0], r[4])] = (r[5], r[6])
         needles = list(phrases) + list(q.words)
         hits: list[Hit] = []
         for seg_id, score in ranked:
@@ -674,14 +701,18 @@ class Searcher:
 
     def _dfs(self, con: duckdb.DuckDBPyConnection, lookups: dict[str, int], tf: str) -> dict[str, int]:
         """Document frequency of each term (segments whose current, or original, text has it)."""
-        if not lookups:
-            return {}
-        items = list(lookups.items())
-        sql = " UNION ALL ".join(
-            f"SELECT {i} AS i, count(*) AS n FROM postings WHERE term = {tid} AND {tf} > 0"
-            for i, (_, tid) in enumerate(items)
-        )
-        return {items[i][0]: int(c) for i, c in con.execute(sql).fetchall()}
+        original = tf == "tf_orig"
+        st = _stats_for(self.store.path)
+        out = {t: st.df[(t, original)] for t in lookups if (t, original) in st.df}
+        items = [(t, tid) for t, tid in lookups.items() if t not in out]
+        if items:
+            sql = " UNION ALL ".join(
+                f"SELECT {i} AS i, count(*) AS n FROM postings WHERE term = {tid} AND {tf} > 0"
+                for i, (_, tid) in enumerate(items)
+            )
+            for i, c in con.execute(sql).fetchall():
+                out[items[i][0]] = st.df[(items[i][0], original)] = int(c)
+        return out
 
 
 def search(

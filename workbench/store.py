@@ -262,6 +262,8 @@ class Store:
                 self._timer = None
             if self._con is None:
                 self._con = self._open()
+                # another process may have written while the file was closed
+                self.segments_changed()
             self._active += 1
             cur = self._con.cursor()
         try:
@@ -316,9 +318,10 @@ class Store:
             cur.execute("COMMIT")
 
     def segments_changed(self) -> None:
-        """Search statistics (segment count, mean length) are recomputed on the next query."""
-        if self._searcher is not None:
-            self._searcher.invalidate()
+        """Search statistics (segment count, mean length, term frequencies) are recomputed on the next query."""
+        from workbench import search
+
+        search.invalidate(self.path)
 
     @property
     def searcher(self) -> Any:
