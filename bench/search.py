@@ -300,11 +300,14 @@ def main() -> None:
             search.search(store, q, limit=20, **f)
             firsts[kind] = (time.perf_counter() - t) * 1000
     times: dict[str, list[float]] = {}
+    cpu: list[float] = []  # CPU time of this process per query: what the query costs without other load
     empty = 0
     for kind, q, f in qs:
+        c = time.process_time()
         t = time.perf_counter()
         hits = search.search(store, q, limit=20, **f)
         times.setdefault(kind, []).append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
         empty += not hits
     every = [x for v in times.values() for x in v]
 
@@ -322,7 +325,11 @@ def main() -> None:
 
     print()
     print(f"search benchmark: {args.hearings} hearings x {args.segments} segments, seed {args.seed}")
-    print(f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs")
+    end_load = os.getloadavg()
+    print(
+        f"load average (1/5/15 min) at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, at end "
+        f"{end_load[0]:.2f} {end_load[1]:.2f} {end_load[2]:.2f}; {os.cpu_count()} CPUs"
+    )
     print("| measure | value |")
     print("| --- | --- |")
     print(f"| segments | {n_seg:,} |")
@@ -334,6 +341,7 @@ def main() -> None:
     print(f"| latency median | {statistics.median(every):.1f} ms |")
     print(f"| latency p95 | {pct(every, 95):.1f} ms |")
     print(f"| latency max | {max(every):.1f} ms |")
+    print(f"| CPU time per query median / p95 | {statistics.median(cpu):.1f} / {pct(cpu, 95):.1f} ms |")
     print(f"| first query of each kind (cold) | {', '.join(f'{k} {v:.0f} ms' for k, v in firsts.items())} |")
     for kind, v in times.items():
         print(f"| {kind} ({len(v)}): median / p95 | {statistics.median(v):.1f} / {pct(v, 95):.1f} ms |")

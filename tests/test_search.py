@@ -60,6 +60,15 @@ def test_chinese_word_and_substring(store: Store, two_hearings: tuple[int, int])
     assert hit.hearing_start == "2024-03-05T09:30:00" and hit.start == 10.0
 
 
+def test_a_missing_word_does_not_hide_the_others(store: Store, two_hearings: tuple[int, int]) -> None:
+    a, _ = two_hearings
+    assert search.search(store, "终止") == []
+    assert ids(search.search(store, "终止 诉讼请求")) == [(a, 0.0)]  # OR: the word that occurs is found
+    # a long word jieba never produced whole: alone, an exact substring; among others, its bigrams
+    assert ids(search.search(store, "三丰对证")) == [(a, 10.0)]
+    assert (a, 10.0) in ids(search.search(store, "三丰对证 contractor"))
+
+
 def test_single_character_is_found_by_scan(store: Store, two_hearings: tuple[int, int]) -> None:
     a, _ = two_hearings
     assert ids(search.search(store, "丰")) == [(a, 10.0)]

@@ -489,11 +489,20 @@ class Searcher:
             words = list(q.words)
             phrases = list(q.phrases)
             df = self._dfs(con, {w: term_id(w) for w in words}, tf)
-            # A Chinese word the index never saw whole (jieba cut the text differently) is matched as
-            # an exact substring: it becomes a phrase.
+            # A Chinese word the index has no posting for: two characters (always indexed as a bigram)
+            # or fewer do not occur, unless it is the whole query (a lone character: scanned). A
+            # longer one may have been cut differently by jieba: alone it is matched as an exact
+            # substring (a phrase); among other words its bigrams join the OR.
             for w in [w for w in words if not df[w] and _IS_CJK.search(w)]:
                 words.remove(w)
-                phrases.append(w)
+                if len(w) >= 3 and (q.words == (w,) and not q.phrases):
+                    phrases.append(w)
+                elif len(w) >= 3:
+                    grams = [g for g in _phrase_terms(w) if g not in words]
+                    df.update(self._dfs(con, {g: term_id(g) for g in grams}, tf))
+                    words += grams
+                elif len(w) == 1 and q.words == (w,) and not q.phrases:
+                    phrases.append(w)
             required = list(dict.fromkeys(t for p in phrases for t in _phrase_terms(p)))
             df.update(self._dfs(con, {t: term_id(t) for t in required if t not in df}, tf))
             if any(df[t] == 0 for t in required):
