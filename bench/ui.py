@@ -128,8 +128,9 @@ def main() -> None:
             while True:
                 for name in PAGES:
                     times[name].append(navigate(page, name, name))
-                text = watcher.locator("[data-testid='stProgress']").first.inner_text(timeout=5000)
-                m = re.search(r"(\d+)%", text)
+                # The bar's caption ("识别 42% · 剩余…") is drawn beside the bar, not inside it.
+                text = watcher.locator("[data-testid='stMain']").inner_text(timeout=5000)
+                m = re.search(r"(\d+)% · ", text)
                 if m:
                     seen.append(int(m.group(1)) / 100)
                 if seen and seen[-1] >= args.restart_at:
