@@ -58,7 +58,11 @@ REGISTRY: dict[str, Setting] = {
         Setting("device", "auto", "Where models run: auto uses a GPU when present.", ("auto", "cpu", "cuda")),
         Setting("cpu_threads", 2, "CPU threads for the models (0 = all cores)."),
         Setting("batch_size", 4, "Speech windows decoded together by the Whisper engine (memory grows with it)."),
-        Setting("workers", 1, "Jobs processed at once by the server's worker."),
+        Setting(
+            "workers",
+            1,
+            "Jobs processed at once by the server's worker; 0 = none in this server (`workbench jobs work` runs them).",
+        ),
         Setting("db_lock_timeout", 10, "Seconds to wait for another process to release the database file."),
         Setting("user", "", "Name recorded with each edit; empty means the login name."),
         Setting("db_threads", 1, "DuckDB threads per query (0 = all cores); 1 keeps searches steady beside a job."),
