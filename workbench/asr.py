@@ -72,6 +72,34 @@ class LanguageBox:
         self.value = language
 
 
+class _ChunkedEngine:
+    """What both engines share: a lazy generator of segments, and the language it settles on."""
+
+    def transcribe(
+        self,
+        chunks: Iterable[tuple[float, np.ndarray]],
+        options: AsrOptions,
+        duration: float,
+        progress: ProgressHook = no_progress,
+    ) -> tuple[Iterator[Segment], LanguageBox]:
+        box = LanguageBox(self._fixed_language(options))
+        return self._segments(chunks, options, duration, progress, box), box
+
+    def _fixed_language(self, options: AsrOptions) -> str | None:
+        """The language known before decoding; None to detect it from the speech."""
+        return None if options.language == "auto" else options.language
+
+    def _segments(
+        self,
+        chunks: Iterable[tuple[float, np.ndarray]],
+        options: AsrOptions,
+        duration: float,
+        progress: ProgressHook,
+        box: LanguageBox,
+    ) -> Iterator[Segment]:
+        raise NotImplementedError
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -108,7 +136,7 @@ def speech_windows(chunk: np.ndarray, max_window: float = 30.0, vad_slice: float
 # --- Whisper ------------------------------------------------------------------------------------
 
 
-class WhisperEngine:
+class WhisperEngine(_ChunkedEngine):
     name = "whisper"
     punctuation = "model"
 
@@ -134,16 +162,6 @@ class WhisperEngine:
         _, _, probs = self.model.detect_language(speech, vad_filter=False)
         allowed = [(p, lang) for lang, p in probs if lang in LANGUAGES]
         return max(allowed)[1] if allowed else "zh"
-
-    def transcribe(
-        self,
-        chunks: Iterable[tuple[float, np.ndarray]],
-        options: AsrOptions,
-        duration: float,
-        progress: ProgressHook = no_progress,
-    ) -> tuple[Iterator[Segment], LanguageBox]:
-        box = LanguageBox(None if options.language == "auto" else options.language)
-        return self._segments(chunks, options, duration, progress, box), box
 
     def _segments(
         self,
@@ -246,7 +264,7 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-class FunAsrEngine:
+class FunAsrEngine(_ChunkedEngine):
     name = "funasr"
 
     def __init__(
@@ -285,18 +303,10 @@ class FunAsrEngine:
         else:
             self.punctuation = punc.name if self.punc is not None and punc is not None else None
 
-    def transcribe(
-        self,
-        chunks: Iterable[tuple[float, np.ndarray]],
-        options: AsrOptions,
-        duration: float,
-        progress: ProgressHook = no_progress,
-    ) -> tuple[Iterator[Segment], LanguageBox]:
-        fixed = None if options.language == "auto" else options.language
-        if self.model_class != "SenseVoiceSmall" and fixed is None:
-            fixed = "zh"  # Paraformer models are Mandarin models
-        box = LanguageBox(fixed)
-        return self._segments(chunks, options, duration, progress, box), box
+    def _fixed_language(self, options: AsrOptions) -> str | None:
+        if options.language == "auto" and self.model_class not in ("SenseVoiceSmall", "FunASRNano"):
+            return "zh"  # Paraformer models are Mandarin models
+        return super()._fixed_language(options)
 
     def _generate_kwargs(self, options: AsrOptions) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"batch_size": self.batch_size}
@@ -304,7 +314,7 @@ class FunAsrEngine:
             # FunASR takes hotwords as one space-separated string; weights are not used by AutoModel.
             kwargs["hotword"] = " ".join(h.term for h in options.hotwords)
         if self.model_class in ("SenseVoiceSmall", "FunASRNano"):
-            kwargs["language"] = options.language if options.language != "auto" else "auto"
+            kwargs["language"] = options.language
             kwargs["use_itn"] = options.itn
         return kwargs
 

@@ -79,18 +79,19 @@ def _unload(rt: Runtime) -> None:
 @st.fragment(run_every=3)
 def _gauge(rt: Runtime) -> None:
     g = webapp.gauge(rt)
+    m = g.reading
     st.caption("内存 Memory")
     c1, c2 = st.columns(2)
-    c1.metric("本进程 RSS", webapp.size(g.rss))
-    c2.metric("系统已用", f"{g.system_used / g.system_total * 100:.0f}%", help=f"总计 {webapp.size(g.system_total)}")
+    c1.metric("本进程 RSS", webapp.size(m.rss))
+    c2.metric("系统已用", f"{m.system_used / m.system_total * 100:.0f}%", help=f"总计 {webapp.size(m.system_total)}")
     st.progress(
-        min(g.system_used / g.system_total, 1.0),
-        text=f"系统 {webapp.size(g.system_used)} / {webapp.size(g.system_total)}",
+        min(m.system_used / m.system_total, 1.0),
+        text=f"系统 {webapp.size(m.system_used)} / {webapp.size(m.system_total)}",
     )
-    if g.gpu_total:
+    if m.gpu_total:
         st.progress(
-            min((g.gpu_used or 0) / g.gpu_total, 1.0),
-            text=f"GPU {webapp.size(g.gpu_used)} / {webapp.size(g.gpu_total)}",
+            min((m.gpu_used or 0) / m.gpu_total, 1.0),
+            text=f"GPU {webapp.size(m.gpu_used)} / {webapp.size(m.gpu_total)}",
         )
     if g.models:
         st.caption("已加载模型 Loaded models")

@@ -264,11 +264,7 @@ class Runtime:
 
 @dataclass(frozen=True, slots=True)
 class Gauge:
-    rss: int
-    system_used: int
-    system_total: int
-    gpu_used: int | None
-    gpu_total: int | None
+    reading: memory.MemoryReading
     models: tuple[tuple[str, int], ...]  # (name, approximate bytes)
     running: int
     unload_pending: bool
@@ -276,13 +272,8 @@ class Gauge:
 
 
 def gauge(rt: Runtime) -> Gauge:
-    r = memory.reading()
     return Gauge(
-        r.rss,
-        r.system_used,
-        r.system_total,
-        r.gpu_used,
-        r.gpu_total,
+        memory.reading(),
         tuple((m.name, m.approx_bytes) for m in memory.loaded()),
         rt.running,
         rt.unload_pending,
