@@ -85,19 +85,10 @@ def test_truncated_mp3_gives_what_it_has_and_a_warning(speech: np.ndarray, tmp_p
     info = audio.probe(cut)
     decoded = audio.load(cut)
     assert 3 < decoded.shape[0] / audio.SAMPLE_RATE < 8
-    blocks_info = audio.probe(cut)
-    list(audio.blocks(cut, info=blocks_info))
-    # A CBR mp3 header makes the container estimate the duration from the size, so the cut may
-    # not be detectable; a container that declares the duration (m4a) is.
-    assert info.duration > 0
-    m4a = encode(long, tmp_path / "full.m4a", "m4a")
-    cut_m4a = _write(tmp_path / "cut.m4a", m4a.read_bytes()[: int(m4a.stat().st_size * 0.6)])
-    try:
-        m4a_info = audio.probe(cut_m4a)
-    except audio.AudioError:
-        return  # moov atom at the end: the file cannot be opened at all, which is also a clear error
-    parts = list(audio.blocks(cut_m4a, info=m4a_info))
-    assert parts and m4a_info.warnings
+    list(audio.blocks(cut, info=info))
+    assert info.decoded == pytest.approx(decoded.shape[0] / audio.SAMPLE_RATE)
+    assert info.duration > 10, "the header still declares the whole length"
+    assert info.warnings and "truncated" in info.warnings[0]
 
 
 def test_a_fifth_of_a_second_decodes(tmp_path: Path) -> None:

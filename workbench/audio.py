@@ -42,6 +42,7 @@ class AudioInfo:
     duration: float  # as declared by the container; 0.0 when it does not say
     has_video: bool
     warnings: list[str] = field(default_factory=list)
+    decoded: float = 0.0  # seconds actually decoded, set once `blocks()` has run to the end
 
 
 def sha256_file(path: str | Path) -> str:
@@ -136,7 +137,7 @@ def blocks(path: str | Path, block_seconds: float = 30.0, info: AudioInfo | None
                 yield tail
         if total == 0:
             raise AudioError(path, "no audio could be decoded from it (corrupt or truncated)")
-        decoded = total / SAMPLE_RATE
+        decoded = info.decoded = total / SAMPLE_RATE
         if found.duration > 5 and decoded < found.duration * 0.98 - 1.0:
             info.warnings.append(
                 f"only {decoded:.1f} s of the declared {found.duration:.1f} s could be decoded (truncated file?)"

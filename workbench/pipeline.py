@@ -84,7 +84,7 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
         speakers = result.speakers
         diarization_name = "pyannote"
     progress("done", 1.0, 1.0)
-    duration = info.duration or (segments[-1].end if segments else 0.0)
+    duration = info.decoded or info.duration  # a truncated file lasts what could be decoded
     return Transcript(
         file=path.name,
         sha256=audio.sha256_file(path),
