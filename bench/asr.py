@@ -51,7 +51,7 @@ def accuracy(engine: str, model: str) -> None:
         wall_total += wall
         audio_total += result.duration
         rate = f"{'CER' if lang == 'zh' else 'WER'} {100 * errors / len(ref):5.1f}%"
-        rows.append((path.name, result.language, rate, wall, wall / result.duration, result.text))
+        rows.append((path.name, result.language, rate, wall, wall / result.duration, result.text.replace("\n", " ")))
     print(f"\nASR accuracy — engine {engine}, model {model or 'default'}, ITN off, 2 CPU threads\n")
     print(f"{'file':36} {'lang':4} {'error':11} {'wall s':>7} {'RTF':>6}  text")
     for name, lang, rate, wall, rtf, hyp in rows:
