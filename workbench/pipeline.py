@@ -82,7 +82,7 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
         for segment in segments:  # a split segment's text is rebuilt from words: finish it again
             segment.text = text.finish(segment.text, language.value, itn=options.itn)
         speakers = result.speakers
-        diarization_name = "pyannote"
+        diarization_name = result.engine or "pyannote"
     progress("done", 1.0, 1.0)
     duration = info.decoded or info.duration  # a truncated file lasts what could be decoded
     return Transcript(
