@@ -14,8 +14,10 @@ transaction. A process that dies mid-job leaves the row 'running' under its host
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -487,6 +489,7 @@ class Worker:
             return set(self._busy)
 
     def _loop(self) -> None:
+        _run_below_the_pages()
         while not self._stop.is_set():
             try:
                 info = claim(self.store)
@@ -513,6 +516,16 @@ class Worker:
             self.on_idle()
         self._wake.wait(self.poll_s)
         self._wake.clear()
+
+
+def _run_below_the_pages(niceness: int = 10) -> None:
+    """Lowers this worker thread's CPU priority, so the web pages answer quickly while a job runs.
+
+    Linux keeps a nice value per thread and new threads inherit it, so the model threads that a job
+    starts (ctranslate2's, torch's OpenMP team) run below the server's request threads too.
+    """
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: run as is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 __all__ = [
