@@ -16,6 +16,7 @@ system (`memory.trim`, i.e. `malloc_trim(0)`) and empties the CUDA cache.
 from __future__ import annotations
 
 import html
+import importlib
 import io
 import logging
 import re
@@ -218,15 +219,21 @@ class Runtime:
 
     @staticmethod
     def _import_libraries(options: Any) -> None:
-        """Imports what the job's models need, so the floor reading includes the libraries, not the models."""
-        import torch  # noqa: F401
+        """Imports every library a job uses, so the floor reading includes the libraries, not the models.
 
-        if getattr(options, "engine", "whisper") == "whisper":
-            import faster_whisper  # noqa: F401
-        else:
-            import funasr  # noqa: F401
+        Imported modules stay for the life of the process whatever "Unload models" does; so does jieba's
+        dictionary, which the store needs to index every transcript and the search page to read queries.
+        """
+        names = ["torch", "workbench.pipeline"]
+        names.append("faster_whisper" if getattr(options, "engine", "whisper") == "whisper" else "funasr")
         if getattr(options, "diarize", False):
-            import pyannote.audio  # noqa: F401
+            # CAM++'s network class lives in funasr, whichever ASR engine runs
+            names += ["pyannote.audio.pipelines", "funasr.models.campplus.model", "workbench.diarize"]
+        for name in names:
+            importlib.import_module(name)
+        from workbench import search
+
+        search.prepare()
 
     def _on_idle(self) -> None:
         if self.unload_pending:
