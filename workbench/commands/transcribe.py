@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -14,6 +15,10 @@ from workbench.text import read_hotwords
 
 if TYPE_CHECKING:
     from workbench.diarize import SpeakerCount  # imports torch: only when diarizing
+    from workbench.progress import ProgressHook
+    from workbench.transcript import Transcript
+
+T = TypeVar("T")
 
 log = logging.getLogger("workbench.cli")
 
@@ -68,9 +73,7 @@ def transcribe_cmd(
     exit code is 1.
     """
     from workbench import formats as writers
-    from workbench.audio import AudioError
     from workbench.pipeline import TranscribeOptions, transcribe
-    from workbench.progress import TqdmHook
 
     chosen = _formats(formats)
     if speakers is not None:
@@ -81,34 +84,45 @@ def transcribe_cmd(
         diarize=diarize, speakers=speakers, device=device,
     )  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
-    for i, path in enumerate(files, 1):
-        bar = TqdmHook(f"[{i}/{len(files)}] {path.name}")
-        try:
-            transcript = transcribe(path, options, progress=bar)
-        except AudioError as e:
-            failures.append(str(e))
-            continue
-        except Exception as e:  # one bad file fails alone; the batch goes on
-            log.debug("transcribing %s failed", path, exc_info=True)
-            failures.append(f"{path.name}: {e}")
-            continue
-        finally:
-            bar.close()
+
+    def keep(path: Path, transcript: Transcript) -> None:
         for warning in transcript.warnings:
             click.echo(f"warning: {path.name}: {warning}", err=True)
         for fmt in chosen:
             writers.write(fmt, transcript, out_dir / f"{path.stem}.{fmt}")
         click.echo(f"{path.name}: {len(transcript.segments)} segments, {transcript.duration:.1f} s → {out_dir}")
-    _report(failures, len(files))
+
+    _batch(files, lambda path, bar: transcribe(path, options, progress=bar), keep)
 
 
-def _report(failures: list[str], total: int) -> None:
-    """One line per failed file, then exit 1 if any failed."""
+def _batch(files: tuple[Path, ...], work: Callable[[Path, ProgressHook], T], keep: Callable[[Path, T], None]) -> None:
+    """Runs `work` on each file under its own progress bar, then `keep` on its result.
+
+    One file that fails does not stop the others: each failure is printed as one line naming the
+    file and the reason, and the exit code is 1.
+    """
+    from workbench.audio import AudioError
+    from workbench.progress import TqdmHook
+
+    failures: list[str] = []
+    for i, path in enumerate(files, 1):
+        bar = TqdmHook(f"[{i}/{len(files)}] {path.name}")
+        try:
+            result = work(path, bar)
+        except AudioError as e:  # its message already names the file
+            failures.append(str(e))
+            continue
+        except Exception as e:  # one bad file fails alone; the batch goes on
+            log.debug("%s failed", path, exc_info=True)
+            failures.append(f"{path.name}: {e}")
+            continue
+        finally:
+            bar.close()
+        keep(path, result)
     for failure in failures:
         click.echo(f"error: {failure}", err=True)
     if failures:
-        click.echo(f"{len(failures)} of {total} file(s) failed", err=True)
+        click.echo(f"{len(failures)} of {len(files)} file(s) failed", err=True)
         sys.exit(1)
 
 
@@ -135,23 +149,17 @@ def diarize_cmd(
     """Who spoke when, alone: DIR/<stem>.rttm for each recording."""
     from workbench import diarize
     from workbench.asr import resolve_device
-    from workbench.progress import TqdmHook
 
     count = _check_speakers(speakers or settings.get("speakers"))
+    chosen_device = resolve_device(device or settings.get("device"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    failures: list[str] = []
-    for i, path in enumerate(files, 1):
-        bar = TqdmHook(f"[{i}/{len(files)}] {path.name}")
-        try:
-            result = diarize.diarize_file(
-                path, count, model=model, device=resolve_device(device or settings.get("device")), progress=bar
-            )
-        except Exception as e:  # one bad file fails alone; the batch goes on
-            log.debug("diarizing %s failed", path, exc_info=True)
-            failures.append(f"{path.name}: {e}")
-            continue
-        finally:
-            bar.close()
+
+    def keep(path: Path, result: diarize.Diarization) -> None:
         (out_dir / f"{path.stem}.rttm").write_text(diarize.to_rttm(result, path.stem), encoding="utf-8")
         click.echo(f"{path.name}: {len(result.speakers)} speaker(s), {len(result.turns)} turns → {out_dir}")
-    _report(failures, len(files))
+
+    _batch(
+        files,
+        lambda path, bar: diarize.diarize_file(path, count, model=model, device=chosen_device, progress=bar),
+        keep,
+    )
