@@ -123,7 +123,8 @@ def test_streaming_windows_match_the_chunk_grid(models_dir: Path) -> None:
     pipeline = diarize.load_embedded()
     blocks = (samples[i : i + 16000 * 7] for i in range(0, samples.shape[0], 16000 * 7))
     binary, embeddings, duration = pipeline.extract(blocks, None)
-    step, window = 2.5 * 16000, 10 * 16000
+    assert samples.shape[0] > diarize.STREAM_WINDOW_S * 16000  # more than one window
+    step, window = pipeline.chunk_step * 16000, pipeline.chunk_duration * 16000
     expected = int((samples.shape[0] - window) // step) + 1 + int((samples.shape[0] - window) % step > 0)
     assert binary.shape[0] == embeddings.shape[0] == expected
     assert duration == pytest.approx(samples.shape[0] / 16000)

@@ -10,8 +10,8 @@ Two engines:
   used as it is on the decoded waveform.
 
 The embedded engine streams: audio comes from `workbench.audio.blocks()` and is processed in
-windows of `WINDOW_CHUNKS` segmentation chunks; only the per-chunk segmentation scores and
-embeddings (a few kB per chunk) outlive a window. CAM++'s convolutional trunk runs once over each
+windows of about `STREAM_WINDOW_S` seconds; only the per-chunk segmentation (5 kB per chunk) and
+embeddings (float16, 4.6 kB per chunk) outlive a window. CAM++'s convolutional trunk runs once over each
 window (not once per overlapping chunk), and every (chunk, local speaker) pair pools its own masked
 frames from it. Clustering runs on a bounded, evenly spaced sample of embeddings, then every
 embedding is assigned to the nearest centroid, so no matrix grows with the square of the duration.
@@ -42,24 +42,28 @@ SAMPLE_RATE = audio.SAMPLE_RATE
 SEGMENTATION_MODEL = "pyannote-segmentation-3.0"
 EMBEDDING_MODEL = "campplus-zh-en"
 
-# Segmentation window step, as a fraction of the 10 s window. 0.1 (pyannote's default) costs 10
-# segmentation passes per second of audio; see bench/diarization.py for the DER/speed trade-off.
-SEGMENTATION_STEP = 0.25
-# Chunks per streaming window: 48 chunks of 2.5 s steps = 2 minutes of audio held at a time.
-WINDOW_CHUNKS = 48
+# Segmentation window step, as a fraction of the 10 s window: pyannote's default. On the dev clips it
+# beats 0.15, 0.2 and 0.25 (bench/tune_diarization.py --step), at about twice the cost of 0.25
+# (diarization real-time factor 0.044 instead of 0.024 here).
+SEGMENTATION_STEP = 0.1
+# Audio per streaming window: CAM++'s trunk runs once over each window (plus one chunk of overlap).
+STREAM_WINDOW_S = 120.0
 # CAM++ trunk runs over sub-blocks of this many seconds (plus context) to bound activation memory.
 TRUNK_BLOCK_S = 30.0
 # Each local speaker's 10 s mask is cut into this many slices, each embedded and clustered on its own.
 SUB_WINDOWS = 4
 TRUNK_CONTEXT_S = 1.0
+# Frames per block when picking each frame's most active clusters (bounds the sort's index arrays).
+RECONSTRUCT_BLOCK = 65536
 
-# Clustering for CAM++: method, threshold and min_train_s from a grid search on pyannote_ami_dev00/dev01 +
-# pyannote_sample (bench/tune_diarization.py; complete linkage 0.60-0.70 is a plateau there: pooled DER 15.4%
-# at collar 0.25, right count on all three). pyannote caps min_cluster_size at 10% of the embeddings, so 12
-# only acts on inputs over ~4 minutes; it was set so a 4-minute concatenation of the clips finds its 8 voices.
+# Clustering for CAM++, from bench/tune_diarization.py on the development clips only (pyannote_ami_dev00,
+# dev01, pyannote_sample; never tst00) at the 0.1 step: average linkage at 0.50 is the best pooled DER
+# with the right count on all three. Complete linkage (our earlier choice) splits speakers as inputs grow
+# (its distance is the cluster's diameter): 18 speakers for 4 on a 12-minute concatenation of the dev
+# clips, against 10 for average linkage. pyannote caps min_cluster_size at 10% of the embeddings.
 CAMPP_PARAMS: dict[str, Any] = {
     "segmentation": {"min_duration_off": 0.0},
-    "clustering": {"method": "complete", "threshold": 0.65, "min_cluster_size": 12, "min_train_s": 0.5},
+    "clustering": {"method": "average", "threshold": 0.5, "min_cluster_size": 12, "min_train_s": 0.5},
 }
 
 
@@ -298,14 +302,14 @@ def _make_clustering_class() -> type:
                 )
             del train
             k = int(labels.max()) + 1
-            centroids = np.vstack([flat[train_idx[labels == i]].mean(axis=0) for i in range(k)])
+            centroids = np.vstack([flat[train_idx[labels == i]].astype(np.float64).mean(axis=0) for i in range(k)])
             unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
             hard = np.full(flat.shape[0], -2, dtype=np.int16)
             # nearest centroid, in slices so the (n, k) similarity never spans the whole hearing
             for lo in range(0, flat.shape[0], 65536):
-                part = flat[lo : lo + 65536]
+                part = flat[lo : lo + 65536][valid[lo : lo + 65536]].astype(np.float32)
                 ok = valid[lo : lo + 65536]
-                sims = (part[ok] / np.linalg.norm(part[ok], axis=1, keepdims=True)) @ unit.T
+                sims = (part / np.linalg.norm(part, axis=1, keepdims=True)) @ unit.T
                 hard[lo : lo + 65536][ok] = np.argmax(sims, axis=1)
             hard = hard.reshape(num_chunks, num_speakers, num_sub)
             if k > 1:
@@ -322,7 +326,7 @@ def _make_clustering_class() -> type:
                     clash |= (hard[:, a] == hard[:, b]) & (hard[:, a] >= 0)
             for c, q in zip(*np.nonzero(clash), strict=True):
                 speakers = np.flatnonzero(hard[c, :, q] >= 0)
-                vectors = embeddings[c, speakers, q]
+                vectors = embeddings[c, speakers, q].astype(np.float32)
                 sims = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)) @ unit.T
                 rows, cols = linear_sum_assignment(sims, maximize=True)
                 for r, col in zip(rows, cols, strict=True):
@@ -409,11 +413,12 @@ def _make_pipeline_class() -> type:
         ) -> tuple[np.ndarray, np.ndarray, float]:
             """Binary segmentation (chunks, frames, 3) uint8 and embeddings (chunks, 3, sub_windows, 192).
 
-            Also returns the duration read. Audio is held one window of `WINDOW_CHUNKS` chunks at a time.
+            Also returns the duration read. Audio is held one window (`STREAM_WINDOW_S`) at a time.
             """
             step = round(self.chunk_step * SAMPLE_RATE)
             window = round(self.chunk_duration * SAMPLE_RATE)
-            span = (WINDOW_CHUNKS - 1) * step + window  # samples needed for WINDOW_CHUNKS full chunks
+            window_chunks = max(1, round(STREAM_WINDOW_S / self.chunk_step))
+            span = (window_chunks - 1) * step + window  # samples needed for `window_chunks` full chunks
             seg_parts: list[np.ndarray] = []
             emb_parts: list[np.ndarray] = []
             pending: list[np.ndarray] = []
@@ -426,10 +431,10 @@ def _make_pipeline_class() -> type:
                     continue
                 buffer = np.concatenate(pending)
                 while buffer.shape[0] >= span:
-                    seg, emb = self._window(buffer[:span], exact_chunks=WINDOW_CHUNKS)
+                    seg, emb = self._window(buffer[:span], exact_chunks=window_chunks)
                     seg_parts.append(seg)
                     emb_parts.append(emb)
-                    advance = WINDOW_CHUNKS * step
+                    advance = window_chunks * step
                     buffer = buffer[advance:].copy()
                     consumed += advance
                     progress("diarization: embeddings", consumed / SAMPLE_RATE, total)
@@ -444,7 +449,7 @@ def _make_pipeline_class() -> type:
             del pending, tail
             progress("diarization: embeddings", duration, total)
             if not seg_parts:
-                return np.zeros((0, 1, 3), np.uint8), np.zeros((0, 3, self.sub_windows, 192), np.float32), duration
+                return np.zeros((0, 1, 3), np.uint8), np.zeros((0, 3, self.sub_windows, 192), np.float16), duration
             return np.concatenate(seg_parts), np.concatenate(emb_parts), duration
 
         def _window(self, samples: np.ndarray, exact_chunks: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -464,13 +469,17 @@ def _make_pipeline_class() -> type:
             return list(itertools.pairwise(edges.tolist()))
 
         def _pool_chunks(self, frames: torch.Tensor, binary: np.ndarray) -> np.ndarray:
-            """Masked CAM++ statistics pooling for every (chunk, local speaker, sub-window) with speech."""
+            """Masked CAM++ statistics pooling for every (chunk, local speaker, sub-window) with speech.
+
+            Stored as float16: 3 hours at a 1 s step are 50 MB instead of 100, and cosine similarities
+            do not change in the digits clustering looks at.
+            """
             num_chunks, num_frames, num_speakers = binary.shape
             rate = self._embedding.frame_rate
             per_chunk = round(self.chunk_duration * rate)
             total = frames.shape[1]
             out = np.full(
-                (num_chunks, num_speakers, self.sub_windows, self._embedding.dimension), np.nan, dtype=np.float32
+                (num_chunks, num_speakers, self.sub_windows, self._embedding.dimension), np.nan, dtype=np.float16
             )
             items: list[tuple[int, int, int, int, torch.Tensor]] = []  # chunk, speaker, sub, start frame, weights
 
@@ -513,11 +522,11 @@ def _make_pipeline_class() -> type:
         def clean_seconds(self, binary: np.ndarray) -> np.ndarray:
             """(chunks, frames, speakers) -> (chunks, speakers, sub_windows) seconds spoken alone."""
             num_chunks, num_frames, num_speakers = binary.shape
-            alone = binary * (binary.sum(axis=2, keepdims=True) == 1)
+            alone = binary * (binary.sum(axis=2, keepdims=True, dtype=np.uint8) == 1)  # uint8, like binary
             frame_s = self.chunk_duration / num_frames
             out = np.zeros((num_chunks, num_speakers, self.sub_windows), dtype=np.float32)
             for q, (lo, hi) in enumerate(self._sub_bounds(num_frames)):
-                out[:, :, q] = alone[:, lo:hi].sum(axis=1) * frame_s
+                out[:, :, q] = alone[:, lo:hi].sum(axis=1, dtype=np.int32) * frame_s
             return out
 
         def finish(self, binary: np.ndarray, embeddings: np.ndarray, count: SpeakerCount) -> tuple[Any, np.ndarray]:
@@ -577,15 +586,22 @@ def _make_pipeline_class() -> type:
                 activations[first : first + num_frames] += clustered
             with np.errstate(invalid="ignore", divide="ignore"):
                 count = np.rint(np.where(covered > 0, speech / covered, 0.0))
-            count = np.minimum(count, max_speakers).astype(np.int64)
+            count = np.minimum(count, max_speakers).astype(np.int8)
             del speech, covered
             if count.max() == 0:
                 return None
-            order = np.argsort(-activations, axis=1, kind="stable")
-            ranks = np.empty_like(order)
-            np.put_along_axis(ranks, order, np.broadcast_to(np.arange(num_clusters), order.shape).copy(), axis=1)
-            discrete = ((ranks < count[:, None]) & (activations > 0)).astype(np.uint8)
-            del order, ranks, activations
+            # each frame keeps its `count` most active clusters; done in blocks of frames so that the
+            # (frames, clusters) sort indices never span the whole hearing
+            discrete = np.zeros((total, num_clusters), dtype=np.uint8)
+            keep = min(int(count.max()), num_clusters)
+            for lo in range(0, total, RECONSTRUCT_BLOCK):
+                block = activations[lo : lo + RECONSTRUCT_BLOCK]
+                top = np.argsort(-block, axis=1, kind="stable")[:, :keep]
+                for rank in range(keep):
+                    rows = np.flatnonzero(count[lo : lo + RECONSTRUCT_BLOCK] > rank)
+                    cols = top[rows, rank]
+                    discrete[lo + rows, cols] = block[rows, cols] > 0
+            del activations
             return SlidingWindowFeature(discrete, frames)
 
     return CamppSpeakerDiarization
