@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,19 +73,27 @@ def trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def _clear_library_caches() -> None:
+    """Caches that models filled outside `load()`: faster-whisper keeps its Silero VAD (an onnxruntime
+    session) in an lru_cache, and the search index's term hashes grow with every transcript stored."""
+    for module, name in (("faster_whisper.vad", "get_vad_model"), ("workbench.search", "term_id")):
+        fn = getattr(sys.modules.get(module), name, None)
+        if fn is not None and hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
 def unload_all() -> list[str]:
     """Drops every cached model and gives the memory back; returns the names unloaded."""
     with _lock:
         names = [m.name for m in _loaded.values()]
         _loaded.clear()
+        _clear_library_caches()
     trim()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")  # never imported: nothing of it to empty (and no import to pay for)
+    if torch is not None:
+        with contextlib.suppress(RuntimeError, AttributeError):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
     return names
 
 
@@ -100,12 +109,12 @@ class MemoryReading:
 def reading() -> MemoryReading:
     vm = psutil.virtual_memory()
     gpu_used = gpu_total = None
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            free, total = torch.cuda.mem_get_info()
-            gpu_used, gpu_total = total - free, total
-    except (ImportError, RuntimeError):
-        pass
+    # Only once a job has imported torch: importing it here would cost a page two seconds and ~300 MB,
+    # and before that import no model can be on the GPU anyway.
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(RuntimeError, AttributeError):
+            if torch.cuda.is_available():
+                free, total = torch.cuda.mem_get_info()
+                gpu_used, gpu_total = total - free, total
     return MemoryReading(rss_bytes(), vm.total - vm.available, vm.total, gpu_used, gpu_total)
