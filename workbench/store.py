@@ -278,11 +278,20 @@ class Store:
                     self._timer.start()
 
     def _close_if_idle(self) -> None:
+        self.release()
+
+    def release(self) -> bool:
+        """Closes the file now if no operation is using it (the next one reopens it); True if it closed.
+
+        Closing gives back DuckDB's buffer pool and caches; "Unload models" calls it.
+        """
         with self._state:
-            if self._active == 0 and self._con is not None:
-                self._con.close()
-                self._con = None
-                log.debug("closed %s after %.1f s idle", self.path, self.idle_close_s)
+            if self._active or self._con is None:
+                return False
+            self._con.close()
+            self._con = None
+        log.debug("closed %s (idle)", self.path)
+        return True
 
     def close(self) -> None:
         with self._state:
