@@ -6,7 +6,7 @@ mode and runs the page files by themselves, skipping this router and its sidebar
 
 import streamlit as st
 
-from workbench import ui
+from workbench import ui, webapp
 
 st.set_page_config(page_title="庭审转写工作台", page_icon="⚖️", layout="wide", initial_sidebar_state="expanded")
 
@@ -23,5 +23,6 @@ page = st.navigation(
         ],
     }
 )
-ui.sidebar()
-page.run()
+with webapp.page_timer(page.url_path or page.title):
+    ui.sidebar()
+    page.run()

@@ -159,7 +159,7 @@ def main() -> None:
             idle(page)
             page.get_by_role("link", name="打开审阅").first.wait_for(timeout=3600_000)
             rows.append(("job finished after the restart", f"{time.perf_counter() - t_restart:.0f} s later"))
-            page.wait_for_timeout(4000)  # the gauge refreshes every 3 s
+            page.wait_for_timeout(6000)  # the gauge refreshes every 5 s
             pid = server_pid(proc)
             before = psutil.Process(pid).memory_info().rss
             floor_text = page.get_by_text(re.compile("模型加载前 RSS")).first.inner_text()
@@ -168,7 +168,11 @@ def main() -> None:
             after = psutil.Process(pid).memory_info().rss
             rows.append(("server RSS after the job, models loaded", f"{before / 2**20:.0f} MB"))
             rows.append(("server RSS after 'Unload models'", f"{after / 2**20:.0f} MB"))
-            rows.append(("floor noted before the first model load", floor_text.split("RSS")[-1].strip()))
+            m = re.search(r"模型加载前 RSS ([\d,]+) MB", floor_text)
+            floor = int(m.group(1).replace(",", "")) if m else None
+            rows.append(("floor noted before the first model load", f"{floor} MB" if floor else floor_text))
+            if floor:
+                rows.append(("RSS after 'Unload models' above the floor", f"{after / 2**20 - floor:+.0f} MB"))
             browser.close()
     finally:
         stop_server(proc)

@@ -257,3 +257,102 @@ def test_unload_waits_for_a_running_job(env: Path) -> None:
         release.set()
         rt.stop()
         memory.unload_all()
+
+
+def test_gauge_shows_the_floor_to_the_megabyte(env: Path) -> None:
+    from workbench import ui
+
+    at = _ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
+    rt = ui.runtime()  # the server's one runtime, shared with the script runs (st.cache_resource)
+    rt.floor_rss = 1234 * 2**20
+    try:
+        at = _ok(at.run())
+        floor = [c.value for c in at.sidebar.caption if "模型加载前 RSS" in c.value]
+        assert floor and floor[0].startswith("模型加载前 RSS 1,234 MB · 现高出 ")
+    finally:
+        rt.floor_rss = None
+
+
+def test_gauge_and_unload_never_import_torch() -> None:
+    """Before any job, reading the gauge or unloading must not pull in torch (2 s and ~300 MB)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from workbench import memory; r = memory.reading(); memory.unload_all(); "
+        "assert r.rss > 0 and r.gpu_total is None; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_unload_clears_the_caches_models_filled() -> None:
+    from faster_whisper.vad import get_vad_model
+
+    from workbench import search
+
+    search.term_id("借款合同")
+    get_vad_model()  # faster-whisper's Silero VAD, an onnxruntime session kept in an lru_cache
+    assert search.term_id.cache_info().currsize and get_vad_model.cache_info().currsize
+    memory.unload_all()
+    assert search.term_id.cache_info().currsize == 0
+    assert get_vad_model.cache_info().currsize == 0
+
+
+def test_unload_closes_the_idle_database_and_pages_reopen_it(env: Path) -> None:
+    from workbench.webapp import Runtime
+
+    rt = Runtime.create(env / "wb.duckdb", workers=0)
+    try:
+        rt.store.add_case("R-1")
+        with rt.store.reading():
+            assert rt.store.release() is False  # never under a reader
+        assert rt.request_unload().done
+        assert rt.store.release() is False  # the unload already closed it
+        assert [c.number for c in rt.store.cases()] == ["R-1"]  # the next operation reopens the file
+    finally:
+        rt.stop()
+        rt.store.close()
+
+
+def test_page_timer_logs_each_run_even_when_the_page_stops(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from workbench import webapp
+
+    with caplog.at_level(logging.DEBUG, logger="workbench.webapp"):
+        with webapp.page_timer("hearings"):
+            pass
+        with pytest.raises(RuntimeError), webapp.page_timer("review"):
+            raise RuntimeError("st.stop")
+    runs = [r for r in caplog.records if r.getMessage().startswith("page ")]
+    assert [r.getMessage().split()[1] for r in runs] == ["hearings", "review"]
+    assert all(r.levelno == logging.DEBUG for r in runs)  # fast runs stay out of the INFO log
+
+
+def test_model_threads_run_below_the_pages_but_python_threads_do_not() -> None:
+    """The job's native threads (here torch's OpenMP team) go to nice 10; Python's threads, the worker
+    included, keep their priority, so a thread holding the GIL is never starved of a core."""
+    import os
+    import threading
+
+    import torch
+
+    from workbench.jobs import _run_below_the_pages
+
+    def compute() -> None:
+        torch.set_num_threads(2)
+        torch.ones(4_000_000).cumsum(0).sum()  # starts the OpenMP team from this thread
+
+    t = threading.Thread(target=compute)
+    t.start()
+    t.join()
+    python = {th.native_id for th in threading.enumerate()}
+    before = {int(x): os.getpriority(os.PRIO_PROCESS, int(x)) for x in os.listdir("/proc/self/task")}
+    native = [tid for tid in before if tid not in python]
+    assert native, "torch started no thread of its own"
+    _run_below_the_pages()
+    after = {tid: os.getpriority(os.PRIO_PROCESS, tid) for tid in before if os.path.exists(f"/proc/self/task/{tid}")}
+    assert all(after[tid] >= 10 for tid in native if tid in after)
+    assert all(after[tid] == before[tid] for tid in python if tid in after)

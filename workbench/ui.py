@@ -14,11 +14,13 @@ from workbench import settings, webapp
 from workbench.webapp import Runtime
 
 USER_KEY = "user_name"
+GAUGE_EVERY_S = 5  # the sidebar gauge redraws itself alone (a fragment), not the page
 
 
 @st.cache_resource(show_spinner=False)
 def _runtime(db_path: str, workers: int) -> Runtime:
     # Keyed by the database, so a test (or a settings change) with another file gets its own runtime.
+    webapp.log_to_stderr()
     rt = Runtime.create(Path(db_path), workers=workers)
     rt.on_unload.append(clip.clear)
     return rt
@@ -76,13 +78,13 @@ def _unload(rt: Runtime) -> None:
         st.toast("任务进行中：当前任务结束后自动卸载模型")
 
 
-@st.fragment(run_every=3)
+@st.fragment(run_every=GAUGE_EVERY_S)
 def _gauge(rt: Runtime) -> None:
     g = webapp.gauge(rt)
     m = g.reading
     st.caption("内存 Memory")
     c1, c2 = st.columns(2)
-    c1.metric("本进程 RSS", webapp.size(m.rss))
+    c1.metric("本进程 RSS", webapp.megabytes(m.rss))
     c2.metric("系统已用", f"{m.system_used / m.system_total * 100:.0f}%", help=f"总计 {webapp.size(m.system_total)}")
     st.progress(
         min(m.system_used / m.system_total, 1.0),
@@ -101,7 +103,7 @@ def _gauge(rt: Runtime) -> None:
     if g.running:
         st.caption(f"正在处理 {g.running} 个任务" + ("；结束后卸载模型" if g.unload_pending else ""))
     if g.floor_rss:
-        st.caption(f"模型加载前 RSS {webapp.size(g.floor_rss)}")
+        st.caption(f"模型加载前 RSS {webapp.megabytes(g.floor_rss)} · 现高出 {webapp.megabytes(m.rss - g.floor_rss)}")
 
 
 def status_badge(status: str) -> None:

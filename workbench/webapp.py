@@ -9,12 +9,14 @@ resumes an interrupted job (`jobs.recover`, called before each claim).
 `Runtime._pipeline`, which counts running jobs under a condition; `request_unload()` unloads at once
 when none runs, and otherwise leaves a request that the last job to finish carries out (and the
 worker's idle hook, as a second chance). Unloading drops `workbench.memory`'s cache, clears the
-Streamlit caches the pages registered (`on_unload`), collects garbage, returns freed heap to the
-system (`memory.trim`, i.e. `malloc_trim(0)`) and empties the CUDA cache.
+Streamlit caches the pages registered (`on_unload`), closes the idle database file (DuckDB's buffer
+pool), collects garbage, returns freed heap to the system (`memory.trim`, i.e. `malloc_trim(0)`) and
+empties the CUDA cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import importlib
 import io
@@ -24,7 +26,7 @@ import tempfile
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -139,6 +141,16 @@ def format_parties(parties: Iterable[Party]) -> str:
     return "\n".join(lines)
 
 
+def log_to_stderr(level: int = logging.INFO) -> None:
+    """Sends the log (worker, jobs, unloading, slow pages) to the server's stderr, unless already set up.
+
+    Streamlit configures only its own loggers; without this, our INFO lines would be dropped until some
+    model library happened to configure the root logger (which then does nothing, as it already is).
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 # --- the runtime: store, worker, unloading ------------------------------------------------------------
 
 
@@ -223,8 +235,10 @@ class Runtime:
 
         Imported modules stay for the life of the process whatever "Unload models" does; so does jieba's
         dictionary, which the store needs to index every transcript and the search page to read queries.
+        The pages' own libraries count too (altair draws the review timeline, workbench.export the Word
+        record): a page imports them for good the first time it is opened, job or no job.
         """
-        names = ["torch", "workbench.pipeline"]
+        names = ["torch", "workbench.pipeline", "altair", "workbench.export"]
         names.append("faster_whisper" if getattr(options, "engine", "whisper") == "whisper" else "funasr")
         if getattr(options, "diarize", False):
             # CAM++'s network class lives in funasr, whichever ASR engine runs
@@ -258,6 +272,7 @@ class Runtime:
             names = memory.unload_all()
             for clear in self.on_unload:
                 clear()
+            self.store.release()  # DuckDB's buffer pool and caches; the next page reopens the file
             memory.trim()
             self._unload_pending = False
             result = UnloadResult(True, tuple(names), before, memory.rss_bytes())
@@ -500,6 +515,35 @@ def job_caption(info: jobs.JobInfo) -> str:
     if info.state == jobs.JobState.QUEUED:
         return "排队等待" + (f"（{step}）" if info.step else "")
     return JOB_STATE_LABELS.get(info.state, info.state)
+
+
+def megabytes(n: int | float | None) -> str:
+    """1,234 MB: memory to the megabyte, for readings compared with each other (the floor, RSS)."""
+    return "—" if n is None else f"{n / 2**20:,.0f} MB"
+
+
+SLOW_PAGE_S = 0.5  # page runs at least this long are logged at INFO (all of them at DEBUG)
+
+
+@contextlib.contextmanager
+def page_timer(name: str) -> Iterator[None]:
+    """Logs how long a page's script ran on the server: wall time and this thread's CPU time.
+
+    Wall time well above CPU time means the run waited (for a core, or for the GIL held by the worker).
+    Streamlit ends a page early with exceptions (st.stop, st.rerun); the run is logged all the same.
+    """
+    t0, c0 = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
+        log.log(
+            logging.INFO if wall >= SLOW_PAGE_S else logging.DEBUG,
+            "page %s ran %.0f ms (CPU %.0f ms)",
+            name,
+            wall * 1000,
+            cpu * 1000,
+        )
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
