@@ -339,6 +339,7 @@ class _JobHook:
         if now - self.last_write < PROGRESS_EVERY_S and step == self.last_step:
             return
         self.last_write, self.last_step = now, step
+        _run_below_the_pages()  # threads the models started since the last write
         fraction = min(max(completed / total, 0.0), 1.0) if total else None
         eta = self.eta.remaining(fraction) if fraction is not None else None
         with self.store.writing() as con:
@@ -489,7 +490,6 @@ class Worker:
             return set(self._busy)
 
     def _loop(self) -> None:
-        _run_below_the_pages()
         while not self._stop.is_set():
             try:
                 info = claim(self.store)
@@ -519,13 +519,23 @@ class Worker:
 
 
 def _run_below_the_pages(niceness: int = 10) -> None:
-    """Lowers this worker thread's CPU priority, so the web pages answer quickly while a job runs.
+    """Lowers the CPU priority of the threads the models started, so the web pages answer quickly while a
+    job runs; called from the job's progress hook, so threads a later stage starts are lowered too.
 
-    Linux keeps a nice value per thread and new threads inherit it, so the model threads that a job
-    starts (ctranslate2's, torch's OpenMP team) run below the server's request threads too.
+    These are the threads Python did not start: ctranslate2's, torch's OpenMP team, onnxruntime's. The
+    worker's own Python thread keeps its priority on purpose: it holds the GIL between model calls, and
+    a page thread waiting for the GIL waits as long as the holder waits for a core; at nice 10 beside
+    busy cores that made a page run of 30 ms CPU take 0.5 to 1 s. Linux keeps a nice value per thread.
     """
-    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed: run as is
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    python = {t.native_id for t in threading.enumerate()}
+    with contextlib.suppress(OSError):  # not Linux (no /proc): run as is
+        for task in os.listdir("/proc/self/task"):
+            tid = int(task)
+            if tid in python:
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile, or not allowed
+                if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                    os.setpriority(os.PRIO_PROCESS, tid, niceness)
 
 
 __all__ = [
