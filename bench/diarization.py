@@ -66,6 +66,14 @@ def build_long(out: Path, minutes: float) -> tuple[Path, Path]:
     return wav, rttm
 
 
+def _error_and_total(reference, hypothesis, collar: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    parts = DiarizationErrorRate(collar=collar)(reference, hypothesis, detailed=True)
+    error = parts["missed detection"] + parts["false alarm"] + parts["confusion"]
+    return {"error": error, "total": parts["total"]}
+
+
 def run_one(wav: Path, rttm: Path) -> dict[str, float | int | str]:
     """Runs in the child process: load models, diarize, score."""
     from pyannote.core import Annotation, Segment
@@ -94,6 +102,12 @@ def run_one(wav: Path, rttm: Path) -> dict[str, float | int | str]:
         "duration": duration,
         "der0": DiarizationErrorRate(collar=0.0)(reference, hypothesis),
         "der25": DiarizationErrorRate(collar=0.25)(reference, hypothesis),
+        # error and scored time, for the pooled DER over the clips (pyannote.metrics' abs(metric))
+        **{
+            f"{key}{name}": value
+            for name, collar in (("0", 0.0), ("25", 0.25))
+            for key, value in _error_and_total(reference, hypothesis, collar).items()
+        },
         "found": len(result.speakers),
         "ref": len(reference.labels()),
         "wall": wall,
@@ -137,6 +151,9 @@ def main() -> None:
     print(f"\nload average during the run: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     clips = [r for r in rows if not r["file"].startswith("long")]
     print(f"\nclips: {len(clips)}, right count on {sum(r['found'] == r['ref'] for r in clips)}")
+    if clips:
+        pooled = {c: sum(r[f"error{c}"] for r in clips) / sum(r[f"total{c}"] for r in clips) for c in ("0", "25")}
+        print(f"clips pooled: DER c0 {pooled['0']:.1%}, DER c0.25 {pooled['25']:.1%}")
 
 
 if __name__ == "__main__":

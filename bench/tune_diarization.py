@@ -59,7 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--step", type=float, default=diarize.SEGMENTATION_STEP)
     parser.add_argument("--long-minutes", type=float, default=12.0, help="0: clips only")
-    parser.add_argument("--methods", default="average,complete,centroid")
+    parser.add_argument("--methods", default="average,complete")
+    parser.add_argument("--merge-ratios", default="0,5,8", help="0: no one-voice merge")
     args = parser.parse_args()
     pipeline = diarize.load_embedded(segmentation_step=args.step)
     inputs = {}
@@ -72,8 +73,14 @@ def main() -> None:
         seg, emb, _ = pipeline.extract(blocks, None)
         inputs["dev_long"] = (seg, emb, reference)
     results = []
-    grid = itertools.product(args.methods.split(","), np.arange(0.40, 0.81, 0.05).round(2), (5, 12), (0.5, 1.0, 1.5))
-    for method, threshold, min_size, train_s in grid:
+    grid = itertools.product(
+        args.methods.split(","),
+        np.arange(0.40, 0.81, 0.05).round(2),
+        (12,),
+        (0.5, 1.0, 1.5),
+        [float(r) for r in args.merge_ratios.split(",")],
+    )
+    for method, threshold, min_size, train_s, merge_ratio in grid:
         params = {
             "segmentation": {"min_duration_off": 0.0},
             "clustering": {
@@ -81,6 +88,7 @@ def main() -> None:
                 "threshold": float(threshold),
                 "min_cluster_size": min_size,
                 "min_train_s": train_s,
+                "merge_ratio": merge_ratio,
             },
         }
         pipeline.instantiate(params)
@@ -90,12 +98,12 @@ def main() -> None:
             hyp, _ = pipeline.finish(seg, emb, diarize.SpeakerCount())
             per_input.append(f"{metric(ref, hyp):.3f}/{len(hyp.labels())}")
             counts_ok += name in CLIPS and len(hyp.labels()) == len(ref.labels())
-        results.append((abs(metric), counts_ok, method, threshold, min_size, train_s, per_input))
+        results.append((abs(metric), counts_ok, method, threshold, min_size, train_s, merge_ratio, per_input))
     results.sort(key=lambda r: (-r[1], r[0]))
     print(f"step={args.step}, inputs: {', '.join(inputs)} (DER/speakers found; references have 2, 2, 2, 4)")
-    print("pooled  right_count_on_clips  method  threshold  min_cluster_size  min_train_s  per-input")
+    print("pooled  right_count_on_clips  method  threshold  min_cluster_size  min_train_s  merge_ratio  per-input")
     for r in results[:20]:
-        print(f"{r[0]:.4f}  {r[1]}  {r[2]:9s} {r[3]:.2f}  {r[4]:2d}  {r[5]:.1f}  " + " ".join(r[6]))
+        print(f"{r[0]:.4f}  {r[1]}  {r[2]:9s} {r[3]:.2f}  {r[4]:2d}  {r[5]:.1f}  {r[6]:4.1f}  " + " ".join(r[7]))
 
 
 if __name__ == "__main__":

@@ -130,3 +130,36 @@ def test_streaming_windows_match_the_chunk_grid(models_dir: Path) -> None:
     assert duration == pytest.approx(samples.shape[0] / 16000)
     annotation, centroids = pipeline.finish(binary, embeddings, SpeakerCount())
     assert 4 <= len(annotation.labels()) <= 8 and centroids.shape[1] == 192  # 6 voices in the reference
+
+
+def _merge(hard: np.ndarray, unit: np.ndarray, ratio: float = 5.0, min_clusters: int = 1) -> np.ndarray:
+    from types import SimpleNamespace
+
+    from workbench import diarize
+
+    clustering = diarize._make_clustering_class()
+    return clustering._merge_one_voice(SimpleNamespace(merge_ratio=ratio), hard, unit, min_clusters)
+
+
+def test_one_voice_merge_joins_clusters_the_segmentation_kept_as_one_speaker() -> None:
+    # 20 chunks, 3 local speakers, 4 sub-windows. Local speaker 0 moves between clusters 0 and 1 inside
+    # its chunks (one voice, two acoustic conditions); local speaker 1 is cluster 2, at the same time.
+    hard = np.full((20, 3, 4), -2, dtype=np.int16)
+    hard[:, 0] = [0, 0, 1, 1]
+    hard[:, 1] = 2
+    unit = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]])
+    assert _merge(hard, unit).tolist() == [0, 0, 1]
+
+
+def test_one_voice_merge_keeps_voices_heard_together_apart() -> None:
+    hard = np.full((20, 3, 4), -2, dtype=np.int16)
+    hard[:, 0] = 0
+    hard[:, 1] = 1  # two local speakers in the same chunks: two people, however similar
+    hard[:5, 0] = [0, 0, 1, 1]  # and a few chunks where one local speaker spans both
+    unit = np.array([[1.0, 0.0], [0.9, 0.436]])
+    assert _merge(hard, unit).tolist() == [0, 1]
+    # without the second local speaker they are one voice, unless a minimum count or the ratio says no
+    hard[:, 1] = -2
+    assert _merge(hard, unit).tolist() == [0, 0]
+    assert _merge(hard, unit, min_clusters=2).tolist() == [0, 1]
+    assert _merge(hard, unit, ratio=6.0).tolist() == [0, 1]  # same 5, apart 0: 5 / (0 + 1) < 6

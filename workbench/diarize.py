@@ -63,7 +63,13 @@ RECONSTRUCT_BLOCK = 65536
 # clips, against 10 for average linkage. pyannote caps min_cluster_size at 10% of the embeddings.
 CAMPP_PARAMS: dict[str, Any] = {
     "segmentation": {"min_duration_off": 0.0},
-    "clustering": {"method": "average", "threshold": 0.5, "min_cluster_size": 12, "min_train_s": 0.5},
+    "clustering": {
+        "method": "average",
+        "threshold": 0.5,
+        "min_cluster_size": 12,
+        "min_train_s": 0.5,
+        "merge_ratio": 5.0,
+    },
 }
 
 
@@ -264,6 +270,12 @@ def _make_clustering_class() -> type:
         time in one chunk never share a cluster.
 
         The items are (chunk, local speaker, sub-window) triples: see `CamppSpeakerDiarization`.
+
+        On long inputs a voice also forms tight satellite clusters (a stretch of one acoustic
+        condition) that no similarity threshold tells from a second, similar voice. The segmentation
+        model can: it follows one voice through a 10 s chunk as one local speaker, and gives two
+        voices talking in the same chunk two local speakers. `_merge_one_voice` merges two clusters
+        that share a local speaker `merge_ratio` times as often (plus one) as they appear as two.
         """
 
         def __init__(self, metric: str = "cosine", max_train: int = 2000) -> None:
@@ -271,6 +283,8 @@ def _make_clustering_class() -> type:
             self.max_train = max_train
             # seconds of single-speaker speech a sub-window needs to take part in building clusters
             self.min_train_s = Uniform(0.1, 2.5)
+            # 0 turns the merge off
+            self.merge_ratio = Uniform(0.0, 20.0)
 
         def cluster_items(
             self,
@@ -314,7 +328,57 @@ def _make_clustering_class() -> type:
             hard = hard.reshape(num_chunks, num_speakers, num_sub)
             if k > 1:
                 self._separate_concurrent(hard, embeddings, unit)
+            if k > 1 and self.merge_ratio > 0:
+                keep = self._merge_one_voice(hard, unit, min_clusters)
+                if keep.max() + 1 < k:  # clusters merged: centroids from their training items
+                    labels = keep[labels]
+                    k = int(keep.max()) + 1
+                    centroids = np.vstack(
+                        [flat[train_idx[labels == i]].astype(np.float64).mean(axis=0) for i in range(k)]
+                    )
+                    valid_hard = hard >= 0
+                    hard[valid_hard] = keep[hard[valid_hard]]
             return hard, centroids.astype(np.float32)
+
+        def _merge_one_voice(self, hard: np.ndarray, unit: np.ndarray, min_clusters: int) -> np.ndarray:
+            """Old cluster -> new cluster, merging clusters the segmentation treats as one voice.
+
+            `same[a, b]`: (chunk, local speaker) pairs whose sub-windows went to both a and b;
+            `apart[a, b]`: chunks where a and b belong to two different local speakers. The pair
+            with the highest same / (apart + 1) merges while that is at least `merge_ratio` and
+            their centroids are not unlike (cosine similarity above 0.3).
+            """
+            num_chunks, num_speakers, _ = hard.shape
+            k = unit.shape[0]
+            mapping = np.arange(k)
+            similarity = unit @ unit.T
+            while len(np.unique(mapping)) > max(min_clusters, 1):
+                current = np.where(hard >= 0, mapping[np.maximum(hard, 0)], -1)
+                present = np.zeros((num_chunks, num_speakers, k), dtype=np.float64)
+                for q in range(current.shape[2]):
+                    c_idx, j_idx = np.nonzero(current[:, :, q] >= 0)
+                    present[c_idx, j_idx, current[c_idx, j_idx, q]] = 1.0
+                flat = present.reshape(-1, k)
+                same = flat.T @ flat
+                apart = np.zeros((k, k))
+                for a, b in itertools.permutations(range(num_speakers), 2):
+                    apart += present[:, a].T @ present[:, b]
+                score = same / (apart + 1.0)
+                roots = np.unique(mapping)
+                candidates = np.full((k, k), -1.0)
+                candidates[np.ix_(roots, roots)] = score[np.ix_(roots, roots)]
+                np.fill_diagonal(candidates, -1.0)
+                candidates[similarity <= 0.3] = -1.0
+                a, b = np.unravel_index(np.argmax(candidates), candidates.shape)
+                if candidates[a, b] < self.merge_ratio:
+                    break
+                mapping[mapping == max(a, b)] = min(a, b)
+                merged = mapping == min(a, b)
+                center = unit[merged].mean(axis=0)
+                unit = unit.copy()
+                unit[merged] = center / np.linalg.norm(center)
+                similarity = unit @ unit.T
+            return np.unique(mapping, return_inverse=True)[1]
 
         @staticmethod
         def _separate_concurrent(hard: np.ndarray, embeddings: np.ndarray, unit: np.ndarray) -> None:
