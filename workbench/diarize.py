@@ -10,7 +10,7 @@ Two engines:
   used as it is on the decoded waveform.
 
 The embedded engine streams: audio comes from `workbench.audio.blocks()` and is processed in
-windows of about `STREAM_WINDOW_S` seconds; only the per-chunk segmentation (5 kB per chunk) and
+windows of about `STREAM_WINDOW_S` seconds; only the per-chunk segmentation (1.8 kB per chunk) and
 embeddings (float16, 4.6 kB per chunk) outlive a window. CAM++'s convolutional trunk runs once over each
 window (not once per overlapping chunk), and every (chunk, local speaker) pair pools its own masked
 frames from it. Clustering runs on a bounded, evenly spaced sample of embeddings, then every
@@ -44,7 +44,7 @@ EMBEDDING_MODEL = "campplus-zh-en"
 
 # Segmentation window step, as a fraction of the 10 s window: pyannote's default. On the dev clips it
 # beats 0.15, 0.2 and 0.25 (bench/tune_diarization.py --step), at about twice the cost of 0.25
-# (diarization real-time factor 0.044 instead of 0.024 here).
+# (diarization real-time factor 0.044-0.056 on this 2-core machine, against 0.024 at 0.25).
 SEGMENTATION_STEP = 0.1
 # Audio per streaming window: CAM++'s trunk runs once over each window (plus one chunk of overlap).
 STREAM_WINDOW_S = 120.0
@@ -56,11 +56,12 @@ TRUNK_CONTEXT_S = 1.0
 # Frames per block when picking each frame's most active clusters (bounds the sort's index arrays).
 RECONSTRUCT_BLOCK = 65536
 
-# Clustering for CAM++, from bench/tune_diarization.py on the development clips only (pyannote_ami_dev00,
-# dev01, pyannote_sample; never tst00) at the 0.1 step: average linkage at 0.50 is the best pooled DER
-# with the right count on all three. Complete linkage (our earlier choice) splits speakers as inputs grow
-# (its distance is the cluster's diameter): 18 speakers for 4 on a 12-minute concatenation of the dev
-# clips, against 10 for average linkage. pyannote caps min_cluster_size at 10% of the embeddings.
+# Clustering for CAM++, the best point of bench/tune_diarization.py on development data only (dev00, dev01,
+# the pyannote sample and a 12-minute concatenation of the three; never tst00) at the 0.1 step: right count
+# on the three clips, pooled DER 18.9%, 7 voices found for 4 on the concatenation. Complete linkage (our
+# earlier choice) splits voices as inputs grow, its distance being the cluster's diameter (15 for 4 there);
+# without the one-voice merge (merge_ratio 0) average linkage finds 10. pyannote caps min_cluster_size at
+# 10% of the embeddings.
 CAMPP_PARAMS: dict[str, Any] = {
     "segmentation": {"min_duration_off": 0.0},
     "clustering": {
