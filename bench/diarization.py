@@ -66,19 +66,23 @@ def build_long(out: Path, minutes: float) -> tuple[Path, Path]:
     return wav, rttm
 
 
-def _error_and_total(reference, hypothesis, collar: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def _scores(reference, hypothesis) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """DER at collar 0 and 0.25 s, with the error and scored time behind each (for the pooled DER)."""
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    parts = DiarizationErrorRate(collar=collar)(reference, hypothesis, detailed=True)
-    error = parts["missed detection"] + parts["false alarm"] + parts["confusion"]
-    return {"error": error, "total": parts["total"]}
+    out = {}
+    for name, collar in (("0", 0.0), ("25", 0.25)):
+        parts = DiarizationErrorRate(collar=collar)(reference, hypothesis, detailed=True)
+        out[f"der{name}"] = parts["diarization error rate"]
+        out[f"error{name}"] = parts["missed detection"] + parts["false alarm"] + parts["confusion"]
+        out[f"total{name}"] = parts["total"]
+    return out
 
 
 def run_one(wav: Path, rttm: Path) -> dict[str, float | int | str]:
     """Runs in the child process: load models, diarize, score."""
     from pyannote.core import Annotation, Segment
     from pyannote.database.util import load_rttm
-    from pyannote.metrics.diarization import DiarizationErrorRate
 
     from workbench import audio, diarize, memory
 
@@ -100,14 +104,7 @@ def run_one(wav: Path, rttm: Path) -> dict[str, float | int | str]:
     return {
         "file": wav.stem,
         "duration": duration,
-        "der0": DiarizationErrorRate(collar=0.0)(reference, hypothesis),
-        "der25": DiarizationErrorRate(collar=0.25)(reference, hypothesis),
-        # error and scored time, for the pooled DER over the clips (pyannote.metrics' abs(metric))
-        **{
-            f"{key}{name}": value
-            for name, collar in (("0", 0.0), ("25", 0.25))
-            for key, value in _error_and_total(reference, hypothesis, collar).items()
-        },
+        **_scores(reference, hypothesis),
         "found": len(result.speakers),
         "ref": len(reference.labels()),
         "wall": wall,

@@ -316,14 +316,20 @@ def _make_clustering_class() -> type:
                     train, min_clusters=min_clusters, max_clusters=max_clusters, num_clusters=num_clusters
                 )
             del train
+
+            def centroids_of(labels: np.ndarray) -> np.ndarray:
+                return np.vstack(
+                    [flat[train_idx[labels == i]].astype(np.float64).mean(axis=0) for i in range(labels.max() + 1)]
+                )
+
             k = int(labels.max()) + 1
-            centroids = np.vstack([flat[train_idx[labels == i]].astype(np.float64).mean(axis=0) for i in range(k)])
+            centroids = centroids_of(labels)
             unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
             hard = np.full(flat.shape[0], -2, dtype=np.int16)
             # nearest centroid, in slices so the (n, k) similarity never spans the whole hearing
             for lo in range(0, flat.shape[0], 65536):
-                part = flat[lo : lo + 65536][valid[lo : lo + 65536]].astype(np.float32)
                 ok = valid[lo : lo + 65536]
+                part = flat[lo : lo + 65536][ok].astype(np.float32)
                 sims = (part / np.linalg.norm(part, axis=1, keepdims=True)) @ unit.T
                 hard[lo : lo + 65536][ok] = np.argmax(sims, axis=1)
             hard = hard.reshape(num_chunks, num_speakers, num_sub)
@@ -332,11 +338,7 @@ def _make_clustering_class() -> type:
             if k > 1 and self.merge_ratio > 0:
                 keep = self._merge_one_voice(hard, unit, min_clusters)
                 if keep.max() + 1 < k:  # clusters merged: centroids from their training items
-                    labels = keep[labels]
-                    k = int(keep.max()) + 1
-                    centroids = np.vstack(
-                        [flat[train_idx[labels == i]].astype(np.float64).mean(axis=0) for i in range(k)]
-                    )
+                    centroids = centroids_of(keep[labels])
                     valid_hard = hard >= 0
                     hard[valid_hard] = keep[hard[valid_hard]]
             return hard, centroids.astype(np.float32)
