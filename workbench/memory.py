@@ -89,12 +89,26 @@ def unload_all() -> list[str]:
         _loaded.clear()
         _clear_library_caches()
     trim()
-    torch = sys.modules.get("torch")  # never imported: nothing of it to empty (and no import to pay for)
-    if torch is not None:
-        with contextlib.suppress(RuntimeError, AttributeError):
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+    cuda = _cuda()
+    if cuda is not None:
+        with contextlib.suppress(RuntimeError):
+            cuda.empty_cache()
     return names
+
+
+def _cuda() -> Any:
+    """`torch.cuda` when a GPU is there and a job has imported torch, else None.
+
+    Never imports torch itself: that would cost a page two seconds and ~300 MB, and before a job
+    imports it no model can be on the GPU anyway.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    try:
+        return torch.cuda if torch.cuda.is_available() else None
+    except (RuntimeError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,12 +123,9 @@ class MemoryReading:
 def reading() -> MemoryReading:
     vm = psutil.virtual_memory()
     gpu_used = gpu_total = None
-    # Only once a job has imported torch: importing it here would cost a page two seconds and ~300 MB,
-    # and before that import no model can be on the GPU anyway.
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        with contextlib.suppress(RuntimeError, AttributeError):
-            if torch.cuda.is_available():
-                free, total = torch.cuda.mem_get_info()
-                gpu_used, gpu_total = total - free, total
+    cuda = _cuda()
+    if cuda is not None:
+        with contextlib.suppress(RuntimeError):
+            free, total = cuda.mem_get_info()
+            gpu_used, gpu_total = total - free, total
     return MemoryReading(rss_bytes(), vm.total - vm.available, vm.total, gpu_used, gpu_total)

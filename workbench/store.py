@@ -273,12 +273,9 @@ class Store:
             with self._state:
                 self._active -= 1
                 if self._active == 0 and self.idle_close_s is not None:
-                    self._timer = threading.Timer(self.idle_close_s, self._close_if_idle)
+                    self._timer = threading.Timer(self.idle_close_s, self.release)
                     self._timer.daemon = True
                     self._timer.start()
-
-    def _close_if_idle(self) -> None:
-        self.release()
 
     def release(self) -> bool:
         """Closes the file now if no operation is using it (the next one reopens it); True if it closed.
