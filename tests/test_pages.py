@@ -98,7 +98,7 @@ def test_sidebar_has_the_gauge_and_unload(env: Path) -> None:
     at = _ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
     assert at.sidebar.button[0].label.startswith("卸载模型")
     assert at.sidebar.text_input(key="user_name_input").value
-    assert any(m.label == "本进程 RSS" for m in at.sidebar.metric)
+    assert any(m.label == "本服务 RSS" for m in at.sidebar.metric)
 
 
 def test_every_page_runs_with_a_hearing(hearing: int) -> None:
@@ -329,30 +329,3 @@ def test_page_timer_logs_each_run_even_when_the_page_stops(caplog: pytest.LogCap
     runs = [r for r in caplog.records if r.getMessage().startswith("page ")]
     assert [r.getMessage().split()[1] for r in runs] == ["hearings", "review"]
     assert all(r.levelno == logging.DEBUG for r in runs)  # fast runs stay out of the INFO log
-
-
-def test_model_threads_run_below_the_pages_but_python_threads_do_not() -> None:
-    """The job's native threads (here torch's OpenMP team) go to nice 10; Python's threads, the worker
-    included, keep their priority, so a thread holding the GIL is never starved of a core."""
-    import os
-    import threading
-
-    import torch
-
-    from workbench.jobs import _run_below_the_pages
-
-    def compute() -> None:
-        torch.set_num_threads(2)
-        torch.ones(4_000_000).cumsum(0).sum()  # starts the OpenMP team from this thread
-
-    t = threading.Thread(target=compute)
-    t.start()
-    t.join()
-    python = {th.native_id for th in threading.enumerate()}
-    before = {int(x): os.getpriority(os.PRIO_PROCESS, int(x)) for x in os.listdir("/proc/self/task")}
-    native = [tid for tid in before if tid not in python]
-    assert native, "torch started no thread of its own"
-    _run_below_the_pages()
-    after = {tid: os.getpriority(os.PRIO_PROCESS, tid) for tid in before if os.path.exists(f"/proc/self/task/{tid}")}
-    assert all(after[tid] >= 10 for tid in native if tid in after)
-    assert all(after[tid] == before[tid] for tid in python if tid in after)

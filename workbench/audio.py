@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -30,6 +31,9 @@ class AudioError(Exception):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{Path(path).name}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses the pipe from the job's child process intact
+        return (AudioError, (self.path, self.reason))
 
 
 @dataclass(slots=True)

@@ -14,10 +14,8 @@ transaction. A process that dies mid-job leaves the row 'running' under its host
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -339,7 +337,6 @@ class _JobHook:
         if now - self.last_write < PROGRESS_EVERY_S and step == self.last_step:
             return
         self.last_write, self.last_step = now, step
-        _run_below_the_pages()  # threads the models started since the last write
         fraction = min(max(completed / total, 0.0), 1.0) if total else None
         eta = self.eta.remaining(fraction) if fraction is not None else None
         with self.store.writing() as con:
@@ -390,7 +387,8 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
         return job(store, info.id)
     except Exception as e:  # the pipeline's failure is the job's result: recorded, shown, retryable
         log.exception("job %d (%s) failed", info.id, info.file_name)
-        _finish(store, info, JobState.FAILED, f"{type(e).__name__}: {e}")
+        kind = getattr(e, "kind", type(e).__name__)  # a child process's failure names its own class
+        _finish(store, info, JobState.FAILED, f"{kind}: {e}")
         return job(store, info.id)
     try:
         with store.writing() as con:
@@ -516,26 +514,6 @@ class Worker:
             self.on_idle()
         self._wake.wait(self.poll_s)
         self._wake.clear()
-
-
-def _run_below_the_pages(niceness: int = 10) -> None:
-    """Lowers the CPU priority of the threads the models started, so the web pages answer quickly while a
-    job runs; called from the job's progress hook, so threads a later stage starts are lowered too.
-
-    These are the threads Python did not start: ctranslate2's, torch's OpenMP team, onnxruntime's. The
-    worker's own Python thread keeps its priority on purpose: it holds the GIL between model calls, and
-    a page thread waiting for the GIL waits as long as the holder waits for a core; at nice 10 beside
-    busy cores that made a page run of 30 ms CPU take 0.5 to 1 s. Linux keeps a nice value per thread.
-    """
-    python = {t.native_id for t in threading.enumerate()}
-    with contextlib.suppress(OSError):  # not Linux (no /proc): run as is
-        for task in os.listdir("/proc/self/task"):
-            tid = int(task)
-            if tid in python:
-                continue
-            with contextlib.suppress(OSError):  # gone meanwhile, or not allowed
-                if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
-                    os.setpriority(os.PRIO_PROCESS, tid, niceness)
 
 
 __all__ = [

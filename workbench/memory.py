@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import logging
 import sys
@@ -120,12 +121,51 @@ class MemoryReading:
     gpu_total: int | None
 
 
-def reading() -> MemoryReading:
-    vm = psutil.virtual_memory()
-    gpu_used = gpu_total = None
-    cuda = _cuda()
-    if cuda is not None:
+class _NvmlMemory(ctypes.Structure):
+    _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong), ("used", ctypes.c_ulonglong)]
+
+
+@functools.cache
+def _nvml() -> Any:
+    """The driver's NVML library, initialised; None without an NVIDIA driver."""
+    try:
+        lib = ctypes.CDLL("libnvidia-ml.so.1")
+        return lib if lib.nvmlInit_v2() == 0 else None
+    except (OSError, AttributeError):
+        return None
+
+
+def gpu_memory() -> tuple[int, int] | None:
+    """(used, total) bytes over the machine's NVIDIA GPUs, whichever process uses them.
+
+    Read from NVML, not torch: the web server does not import torch (jobs run in a child process).
+    """
+    lib = _nvml()
+    if lib is None:
+        cuda = _cuda()  # no NVML (another vendor's build): this process's own view, if it has torch
+        if cuda is None:
+            return None
         with contextlib.suppress(RuntimeError):
             free, total = cuda.mem_get_info()
-            gpu_used, gpu_total = total - free, total
-    return MemoryReading(rss_bytes(), vm.total - vm.available, vm.total, gpu_used, gpu_total)
+            return total - free, total
+        return None
+    count = ctypes.c_uint()
+    if lib.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0 or count.value == 0:
+        return None
+    used = total = 0
+    for index in range(count.value):
+        handle, info = ctypes.c_void_p(), _NvmlMemory()
+        if (
+            lib.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) == 0
+            and lib.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(info)) == 0
+        ):
+            used, total = used + info.used, total + info.total
+    return (used, total) if total else None
+
+
+def reading() -> MemoryReading:
+    vm = psutil.virtual_memory()
+    gpu = gpu_memory()
+    return MemoryReading(
+        rss_bytes(), vm.total - vm.available, vm.total, gpu[0] if gpu else None, gpu[1] if gpu else None
+    )

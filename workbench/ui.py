@@ -23,6 +23,7 @@ def _runtime(db_path: str, workers: int) -> Runtime:
     webapp.log_to_stderr()
     rt = Runtime.create(Path(db_path), workers=workers)
     rt.on_unload.append(clip.clear)
+    rt.warm_up()
     return rt
 
 
@@ -84,7 +85,12 @@ def _gauge(rt: Runtime) -> None:
     m = g.reading
     st.caption("内存 Memory")
     c1, c2 = st.columns(2)
-    c1.metric("本进程 RSS", webapp.megabytes(m.rss))
+    total = m.rss + g.job_rss
+    c1.metric(
+        "本服务 RSS",
+        webapp.megabytes(total),
+        help=f"网页服务 {webapp.megabytes(m.rss)}" + (f" + 处理 {webapp.megabytes(g.job_rss)}" if g.job_rss else ""),
+    )
     c2.metric("系统已用", f"{m.system_used / m.system_total * 100:.0f}%", help=f"总计 {webapp.size(m.system_total)}")
     st.progress(
         min(m.system_used / m.system_total, 1.0),
@@ -103,7 +109,7 @@ def _gauge(rt: Runtime) -> None:
     if g.running:
         st.caption(f"正在处理 {g.running} 个任务" + ("；结束后卸载模型" if g.unload_pending else ""))
     if g.floor_rss:
-        st.caption(f"模型加载前 RSS {webapp.megabytes(g.floor_rss)} · 现高出 {webapp.megabytes(m.rss - g.floor_rss)}")
+        st.caption(f"模型加载前 RSS {webapp.megabytes(g.floor_rss)} · 现高出 {webapp.megabytes(total - g.floor_rss)}")
 
 
 def status_badge(status: str) -> None:

@@ -1,17 +1,19 @@
 """What the web pages need that is not a Streamlit widget: the server's worker, memory, audio clips, page data.
 
 One `Runtime` per server process (the pages get it through `st.cache_resource`, see `workbench.ui`)
-owns the store and the background `jobs.Worker`. Jobs therefore run in the server, not in a browser
+owns the store and the background `jobs.Worker`. Jobs therefore belong to the server, not to a browser
 session: closing a tab does not stop them, every browser sees the same queue, and a restarted server
-resumes an interrupted job (`jobs.recover`, called before each claim).
+resumes an interrupted job (`jobs.recover`, called before each claim). The worker's thread keeps the
+queue and the database; the recognition itself runs in a child process at lower priority
+(`workbench.pipeline_process`), so the pages keep their GIL and their CPU share while a job runs.
 
 "Unload models" never pulls a model from under a running job. Every job's pipeline call goes through
 `Runtime._pipeline`, which counts running jobs under a condition; `request_unload()` unloads at once
 when none runs, and otherwise leaves a request that the last job to finish carries out (and the
-worker's idle hook, as a second chance). Unloading drops `workbench.memory`'s cache, clears the
-Streamlit caches the pages registered (`on_unload`), closes the idle database file (DuckDB's buffer
-pool), collects garbage, returns freed heap to the system (`memory.trim`, i.e. `malloc_trim(0)`) and
-empties the CUDA cache.
+worker's idle hook, as a second chance). Unloading ends the idle child processes (their models, their
+libraries and their CUDA context go with them), drops `workbench.memory`'s cache in this process,
+clears the Streamlit caches the pages registered (`on_unload`), closes the idle database file
+(DuckDB's buffer pool), collects garbage and returns freed heap to the system (`memory.trim`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import importlib
 import io
 import logging
 import re
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +37,7 @@ from typing import IO, Any
 import numpy as np
 
 from workbench import jobs, memory, settings
+from workbench.pipeline_process import PipelineProcesses
 from workbench.progress import ProgressHook
 from workbench.store import Hearing, Speaker, Store, StoredSegment
 from workbench.transcript import Party, Transcript
@@ -66,7 +68,6 @@ STEP_LABELS = {
 UPLOAD_TYPES = ("wav", "mp3", "m4a", "aac", "flac", "ogg", "opus", "wma", "amr", "mp4", "mkv", "webm", "mov")
 SAMPLE_SECONDS = 6.0  # length of each speaker's audio sample
 PLAY_WINDOW_S = 300.0  # audio sent to the browser per click: five minutes from the segment
-PAGE_SWITCH_INTERVAL_S = 0.0005  # GIL switch interval while a worker shares the process with the pages
 
 
 # --- formatting ------------------------------------------------------------------------------------
@@ -170,7 +171,8 @@ class Runtime:
 
     store: Store
     worker: jobs.Worker | None = None
-    floor_rss: int | None = None  # RSS just before the first model load, libraries imported
+    processes: PipelineProcesses | None = None  # the jobs' child processes; None: jobs run in this process
+    floor_rss: int | None = None  # RSS just before the first job, the pages' libraries imported
     last_unload: UnloadResult | None = None
     on_unload: list[Callable[[], None]] = field(default_factory=list)  # page caches to clear
     _running: int = 0
@@ -186,21 +188,46 @@ class Runtime:
         workers: int | None = None,
         pipeline: Callable[[Path, Any, ProgressHook], Transcript] | None = None,
     ) -> Runtime:
-        """A runtime on the database; `workers` 0 runs no worker here (another process drains the queue)."""
+        """A runtime on the database; `workers` 0 runs no worker here (another process drains the queue).
+
+        Jobs run in child processes unless a `pipeline` function is given (tests), which runs in the
+        worker's thread.
+        """
         rt = cls(Store(db_path), _pipeline_fn=pipeline)
         count = settings.get("workers") if workers is None else workers
         if count > 0:
-            # The worker's Python code and the pages share one GIL. A thread that wants it waits up to the
-            # switch interval (5 ms by default) at every hand-over, and a page run hands over many times:
-            # 0.5 ms keeps a page's waits short while the worker runs, at no measurable cost to the job.
-            sys.setswitchinterval(PAGE_SWITCH_INTERVAL_S)
+            if pipeline is None:
+                rt.processes = PipelineProcesses()
+                rt._pipeline_fn = rt.processes
             rt.worker = jobs.Worker(rt.store, concurrency=count, pipeline=rt._pipeline, on_idle=rt._on_idle).start()
             log.info("worker started on %s (%d at a time)", rt.store.path, count)
         return rt
 
+    def warm_up(self) -> threading.Thread:
+        """Loads, in the background, what the first page views would otherwise wait for: the pages'
+        libraries, jieba's dictionary (the search box) and the hearings list's tables (DuckDB's cache).
+        Measured on the first hearings list and first search after a start: about 1.0 s each without it."""
+
+        def work() -> None:
+            try:
+                self._import_libraries(None, in_process=False)
+                list_hearings(self.store, limit=50)
+            except Exception:  # a warm-up is an optimisation: the pages report real errors themselves
+                log.exception("warm-up failed")
+
+        thread = threading.Thread(target=work, name="workbench-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def stop(self) -> None:
         if self.worker is not None:
             self.worker.stop(timeout=5)
+        if self.processes is not None:
+            self.processes.end_all()
+
+    def total_rss(self) -> int:
+        """This process's resident memory plus its job processes'."""
+        return memory.rss_bytes() + (self.processes.rss() if self.processes is not None else 0)
 
     @property
     def running(self) -> int:
@@ -220,9 +247,10 @@ class Runtime:
         with self._cond:
             self._running += 1
         try:
-            if self.floor_rss is None and not memory.loaded():
-                self._import_libraries(options)
-                self.floor_rss = memory.rss_bytes()
+            models_held = self.processes.pids() if self.processes is not None else memory.loaded()
+            if self.floor_rss is None and not models_held:
+                self._import_libraries(options, in_process=self.processes is None)
+                self.floor_rss = self.total_rss()
             if self._pipeline_fn is not None:
                 return self._pipeline_fn(path, options, hook)
             from workbench.pipeline import transcribe
@@ -236,19 +264,22 @@ class Runtime:
                 self._unload_if_idle()
 
     @staticmethod
-    def _import_libraries(options: Any) -> None:
-        """Imports every library a job uses, so the floor reading includes the libraries, not the models.
+    def _import_libraries(options: Any, *, in_process: bool) -> None:
+        """Imports the libraries this process keeps, so the floor reading includes them, not the models.
 
         Imported modules stay for the life of the process whatever "Unload models" does; so does jieba's
         dictionary, which the store needs to index every transcript and the search page to read queries.
-        The pages' own libraries count too (altair draws the review timeline, workbench.export the Word
-        record): a page imports them for good the first time it is opened, job or no job.
+        The pages' own libraries count (altair draws the review timeline, workbench.export the Word
+        record): a page imports them for good the first time it is opened, job or no job. A job's model
+        libraries count only when the job runs in this process; a child process takes them with it.
         """
-        names = ["torch", "workbench.pipeline", "altair", "workbench.export"]
-        names.append("faster_whisper" if getattr(options, "engine", "whisper") == "whisper" else "funasr")
-        if getattr(options, "diarize", False):
-            # CAM++'s network class lives in funasr, whichever ASR engine runs
-            names += ["pyannote.audio.pipelines", "funasr.models.campplus.model", "workbench.diarize"]
+        names = ["altair", "workbench.export"]
+        if in_process:
+            names += ["torch", "workbench.pipeline"]
+            names.append("faster_whisper" if getattr(options, "engine", "whisper") == "whisper" else "funasr")
+            if getattr(options, "diarize", False):
+                # CAM++'s network class lives in funasr, whichever ASR engine runs
+                names += ["pyannote.audio.pipelines", "funasr.models.campplus.model", "workbench.diarize"]
         for name in names:
             importlib.import_module(name)
         from workbench import search
@@ -274,14 +305,16 @@ class Runtime:
             if self._running:
                 self._unload_pending = True
                 return None
-            before = memory.rss_bytes()
+            before = self.total_rss()
             names = memory.unload_all()
+            if self.processes is not None:
+                names += self.processes.end_all()
             for clear in self.on_unload:
                 clear()
             self.store.release()  # DuckDB's buffer pool and caches; the next page reopens the file
             memory.trim()
             self._unload_pending = False
-            result = UnloadResult(True, tuple(names), before, memory.rss_bytes())
+            result = UnloadResult(True, tuple(names), before, self.total_rss())
             self.last_unload = result
         log.info("unloaded %s: RSS %s -> %s", ", ".join(names) or "nothing", size(before), size(result.rss_after))
         return result
@@ -294,15 +327,19 @@ class Runtime:
 class Gauge:
     reading: memory.MemoryReading
     models: tuple[tuple[str, int], ...]  # (name, approximate bytes)
+    job_rss: int  # the job processes' resident memory (reading.rss is this process's)
     running: int
     unload_pending: bool
     floor_rss: int | None
 
 
 def gauge(rt: Runtime) -> Gauge:
+    here = tuple((m.name, m.approx_bytes) for m in memory.loaded())
+    children = rt.processes.models() if rt.processes is not None else ()
     return Gauge(
         memory.reading(),
-        tuple((m.name, m.approx_bytes) for m in memory.loaded()),
+        here + children,
+        rt.processes.rss() if rt.processes is not None else 0,
         rt.running,
         rt.unload_pending,
         rt.floor_rss,
