@@ -132,6 +132,23 @@ def test_streaming_windows_match_the_chunk_grid(models_dir: Path) -> None:
     assert 4 <= len(annotation.labels()) <= 8 and centroids.shape[1] == 192  # 6 voices in the reference
 
 
+def test_shared_filterbank_segmentation_matches_pyannote_inference(models_dir: Path) -> None:
+    """The window-wide first convolution gives the chunks' segmentation pyannote's Inference gives."""
+    import torch
+
+    from workbench import diarize
+
+    pipeline = diarize.load_embedded()
+    samples = audio.load(DIARIZATION / "pyannote_ami_tst00.wav")[: 16000 * 25 + 4321]  # a padded last chunk
+    shared = pipeline._shared(samples)
+    waveform = torch.from_numpy(samples)[None]
+    scores = pipeline._segmentation({"waveform": waveform, "sample_rate": 16000}).data
+    reference = np.nan_to_num(scores, nan=0.0).astype(np.uint8)
+    assert shared.shape == reference.shape and shared.shape[0] == 17
+    assert (shared == reference).mean() > 0.999  # float rounding may flip a rare near-tie frame
+    assert np.array_equal(pipeline._shared(samples, 4), shared[:4])
+
+
 def _merge(hard: np.ndarray, unit: np.ndarray, ratio: float = 5.0, min_clusters: int = 1) -> np.ndarray:
     from types import SimpleNamespace
 

@@ -402,6 +402,84 @@ def _make_clustering_class() -> type:
     return BoundedAgglomerativeClustering
 
 
+class SharedSincSegmentation:
+    """segmentation-3.0 over overlapping chunks, its first convolution computed once per window.
+
+    At the 1 s step every sample lies in ten 10 s chunks, and pyannote's `Inference` runs the whole
+    model on each, so SincNet's 80 x 251-tap filterbank, the model's costliest layer, filters every
+    sample ten times. The filterbank is linear and each chunk's waveform normalisation is an affine
+    map (x - mean) / std * gamma + beta, so a chunk's filterbank output is
+    `gamma / std * conv(x) + (beta - gamma * mean / std) * sum(filter)`: the convolution of the
+    whole window, sliced, times a per-chunk scale, plus a per-chunk offset. Everything after it runs
+    per chunk as in the model. The output matches `Inference(skip_aggregation=True)`'s chunk for
+    chunk (tests/test_diarize.py compares them).
+    """
+
+    def __init__(self, inference: Any) -> None:
+        model = inference.model
+        sinc = model.sincnet
+        self.inference = inference
+        self.model = model
+        self.stride = int(sinc.stride)
+        self.window = model.audio.get_num_samples(inference.duration)
+        self.step = round(inference.step * SAMPLE_RATE)
+        if self.step % self.stride:
+            raise ValueError(f"segmentation step {self.step} samples is not a multiple of SincNet's stride")
+        with torch.inference_mode():
+            self.filters = sinc.conv1d[0].get_filters().detach().clone()  # (80, 1, 251)
+        self.filter_sums = self.filters.sum(dim=(1, 2))
+        norm = sinc.wav_norm1d
+        self.gamma, self.beta, self.eps = float(norm.weight), float(norm.bias), float(norm.eps)
+        self.frames_per_chunk = (self.window - self.filters.shape[-1]) // self.stride + 1
+        self.batch_size = int(inference.batch_size)
+
+    def __call__(self, samples: np.ndarray, max_chunks: int | None = None) -> np.ndarray:
+        """(chunks, frames, local speakers) 0/1 for the chunks of `samples`, a last partial one zero-padded."""
+        n = samples.shape[0]
+        full = 0 if n < self.window else (n - self.window) // self.step + 1
+        num_chunks = full + int(n < self.window or (n - self.window) % self.step > 0)
+        if max_chunks is not None:
+            num_chunks = min(num_chunks, max_chunks)
+        length = (num_chunks - 1) * self.step + self.window
+        x = torch.zeros(length, dtype=torch.float32)
+        x[: min(n, length)] = torch.from_numpy(np.ascontiguousarray(samples[:length], dtype=np.float32))
+        out = []
+        with torch.inference_mode():
+            chunks = x.unfold(0, self.window, self.step)  # (chunks, window), a view
+            mean = chunks.mean(dim=1)
+            std = torch.sqrt(chunks.var(dim=1, unbiased=False) + self.eps)
+            del chunks
+            filtered = F.conv1d(x[None, None], self.filters, stride=self.stride)[0]  # (80, frames)
+            per_chunk = filtered.unfold(1, self.frames_per_chunk, self.step // self.stride)  # (80, chunks, f)
+            for lo in range(0, num_chunks, self.batch_size):
+                hi = min(lo + self.batch_size, num_chunks)
+                scale = (self.gamma / std[lo:hi])[:, None, None]
+                offset = ((self.beta - self.gamma * mean[lo:hi] / std[lo:hi])[:, None] * self.filter_sums)[:, :, None]
+                first = torch.addcmul(offset, per_chunk[:, lo:hi].transpose(0, 1), scale)  # (batch, 80, f)
+                scores = self._after_filterbank(first.abs_())
+                out.append(self.inference.conversion(scores).cpu().numpy())
+        return np.concatenate(out).astype(np.uint8) if out else np.zeros((0, 1, 3), np.uint8)
+
+    def _after_filterbank(self, first: torch.Tensor) -> torch.Tensor:
+        """The rest of PyanNet's forward pass from the first convolution's absolute value on."""
+        sinc, model = self.model.sincnet, self.model
+        outputs = first
+        for c, (conv1d, pool1d, norm1d) in enumerate(zip(sinc.conv1d, sinc.pool1d, sinc.norm1d, strict=True)):
+            if c > 0:
+                outputs = conv1d(outputs)
+            outputs = F.leaky_relu(norm1d(pool1d(outputs)))
+        outputs = outputs.transpose(1, 2)  # (batch, frame, feature)
+        if model.hparams.lstm["monolithic"]:
+            outputs, _ = model.lstm(outputs)
+        else:
+            for lstm in model.lstm:
+                outputs, _ = lstm(outputs)
+        if model.hparams.linear["num_layers"] > 0:
+            for linear in model.linear:
+                outputs = F.leaky_relu(linear(outputs))
+        return model.activation(model.classifier(outputs))
+
+
 # --- the pipeline -------------------------------------------------------------------------------
 
 
@@ -456,6 +534,10 @@ def _make_pipeline_class() -> type:
             )
             if not segmentation.specifications.powerset:
                 raise DiarizationError("segmentation model is not a powerset model (expected segmentation-3.0)")
+            # the shared first convolution on CPU, where it saves a third of the diarization time; a GPU
+            # runs pyannote's own chunk-by-chunk inference
+            on_cpu = torch.device(segmentation.device).type == "cpu"
+            self._shared = SharedSincSegmentation(self._segmentation) if on_cpu else None
             self.segmentation = ParamDict(min_duration_off=Uniform(0.0, 1.0))
             self._embedding = embedding
             self._audio = Audio(sample_rate=SAMPLE_RATE, mono="downmix")  # for the inherited get_embeddings
@@ -521,15 +603,17 @@ def _make_pipeline_class() -> type:
 
         def _window(self, samples: np.ndarray, exact_chunks: int | None) -> tuple[np.ndarray, np.ndarray]:
             """Segmentation and sub-window embeddings of the chunks starting in one window of audio."""
-            waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None]
-            scores = self._segmentation({"waveform": waveform, "sample_rate": SAMPLE_RATE}).data
-            if exact_chunks is not None:
-                scores = scores[:exact_chunks]
             # shape: (num_chunks, num_frames, local_num_speakers); powerset output is already 0/1
-            binary = np.nan_to_num(scores, nan=0.0).astype(np.uint8)
-            del scores, waveform
+            binary = self._segment(samples, exact_chunks)
             frames = self._embedding.trunk_long(samples)  # (512, T') for the whole window
             return binary, self._pool_chunks(frames, binary)
+
+        def _segment(self, samples: np.ndarray, max_chunks: int | None) -> np.ndarray:
+            if self._shared is not None:
+                return self._shared(samples, max_chunks)
+            waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None]
+            scores = self._segmentation({"waveform": waveform, "sample_rate": SAMPLE_RATE}).data
+            return np.nan_to_num(scores[:max_chunks], nan=0.0).astype(np.uint8)
 
         def _sub_bounds(self, length: int) -> list[tuple[int, int]]:
             edges = np.linspace(0, length, self.sub_windows + 1).round().astype(int)
