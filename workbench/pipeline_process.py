@@ -86,17 +86,15 @@ class _Child:
 
     def run(self, path: Path, options: Any, hook: ProgressHook) -> Transcript:
         self.finished = False
-        self.send_conn.send(("run", str(path), options))
+        try:
+            self.send_conn.send(("run", str(path), options))
+        except OSError:  # it died while it waited for work
+            raise self._died() from None
         while True:
             try:
                 message = self.recv_conn.recv()
             except (EOFError, OSError):
-                code = self.proc.wait()
-                raise WorkerProcessDied(
-                    f"the processing process ended during the job (exit code {code}"
-                    + (", killed: out of memory?" if code in (-signal.SIGKILL, 137) else "")
-                    + ")"
-                ) from None
+                raise self._died() from None
             kind = message[0]
             if kind == "progress":
                 hook(*message[1:])  # may raise JobCancelled: the caller ends this child
@@ -105,6 +103,11 @@ class _Child:
                 if kind == "failed":
                     raise message[1]
                 return message[1]
+
+    def _died(self) -> WorkerProcessDied:
+        code = self.proc.wait()
+        killed = ", killed: out of memory?" if code == -signal.SIGKILL else ""
+        return WorkerProcessDied(f"the processing process ended during the job (exit code {code}{killed})")
 
     @property
     def alive(self) -> bool:
@@ -147,7 +150,10 @@ class PipelineProcesses:
     def __call__(self, path: Path, options: Any, hook: ProgressHook) -> Transcript:
         with self._lock:
             child = self._idle.pop() if self._idle else None
-        if child is None or not child.alive:
+        if child is not None and not child.alive:  # killed while idle (e.g. by the OOM killer)
+            child.end()
+            child = None
+        if child is None:
             child = _Child(self.target)
         with self._lock:
             self._busy.add(child)
@@ -199,11 +205,18 @@ def _die_with_parent() -> None:
 
 
 def _portable(error: BaseException) -> BaseException:
-    """The exception itself when it survives pickling, else a PipelineFailed naming its class."""
-    try:
-        return pickle.loads(pickle.dumps(error))
-    except Exception:
-        return PipelineFailed(type(error).__name__, str(error))
+    """The exception itself when the server can rebuild it cheaply, else a PipelineFailed naming its class.
+
+    Only builtins and workbench exceptions cross as they are: unpickling a torch or ctranslate2 error
+    would import that library into the server, which is what the child process is there to avoid.
+    """
+    module = type(error).__module__
+    if module == "builtins" or module.startswith("workbench."):
+        try:
+            return pickle.loads(pickle.dumps(error))
+        except Exception:
+            pass
+    return PipelineFailed(type(error).__name__, str(error))
 
 
 def _models() -> Models:
