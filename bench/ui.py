@@ -1,6 +1,6 @@
 """The web workbench under load, in a real headless Chromium; prints a table.
 
-    .venv/bin/python bench/ui.py [--minutes 30] [--hearings 1000] [--segments 100]
+    .venv/bin/python bench/ui.py [--minutes 30] [--hearings 1000] [--segments 100] [--idle-only]
 
 1. Fills a database with N hearings (bench/search.py's generator) and times the hearings list and a
    search in the browser (median of 5).
@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=int, default=30)
     ap.add_argument("--hearings", type=int, default=1000)
     ap.add_argument("--segments", type=int, default=100, help="segments per filler hearing")
+    ap.add_argument("--idle-only", action="store_true", help="only the list and search timings (about 2 minutes)")
     ap.add_argument("--restart-at", type=float, default=0.3, help="job progress at which the server is restarted")
     args = ap.parse_args()
     recording = ROOT / "data" / "bench" / f"long_all_{args.minutes}min_seed0.wav"
@@ -121,6 +122,13 @@ def main() -> None:
                          f"{statistics.median(lst):.2f} / {max(lst):.2f} s"))  # fmt: skip
             rows.append((f"search page query, {args.hearings * args.segments} segments (median / max of 5)",
                          f"{statistics.median(srch):.2f} / {max(srch):.2f} s"))  # fmt: skip
+            rows.append(("  each list visit, in order", " ".join(f"{t:.2f}" for t in lst)))
+            rows.append(("  each search, in order", " ".join(f"{t:.2f}" for t in srch)))
+            if args.idle_only:
+                browser.close()
+                stop_server(proc)
+                report(rows, load, diarize, data)
+                return
 
             # 2. Upload the long recording; time pages while it runs; a second browser watches.
             navigate(page, "上传录音", "上传录音")
@@ -196,6 +204,10 @@ def main() -> None:
         rows.append(("resumed job: state, attempts", f"{done.state}, {done.attempts}"))
         hearing = store.hearing(done.hearing_id)
         rows.append(("resumed job: segments stored, hearing status", f"{hearing.segments}, {hearing.status}"))
+    report(rows, load, diarize, data)
+
+
+def report(rows: list[tuple[str, str]], load: str, diarize: bool, data: Path) -> None:
     rows.append(("conditions", f"{load}; diarization {'on' if diarize else 'off (workbench.align missing)'}"))
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  value")
