@@ -235,3 +235,27 @@ def test_idle_close_lets_another_process_in(tmp_path: Path) -> None:
     assert out.stdout.strip() == str(len(LINES)), out.stderr
     assert len(store.segments(1)) == len(LINES)  # and it reopens on the next use
     store.close()
+
+
+def test_reopening_after_release_never_deadlocks_readers_and_writers(tmp_path: Path) -> None:
+    """ "Unload models" closes the idle file. A writer holding the write lock and a reader reopening the file
+    must not wait for each other (a reader once opened it under the state lock, then waited for the write
+    lock, while the writer held the write lock and waited for the state lock)."""
+    store = Store(tmp_path / "wb.duckdb")
+    store.add_case("R-0")
+    for _ in range(10):
+        assert store.release()
+        with store._state:  # both arrive while the file is closed: the reader first, then the writer
+            reader = threading.Thread(target=store.cases, daemon=True)
+            reader.start()
+            time.sleep(0.01)
+            writer = threading.Thread(target=lambda: store.add_case(f"W-{time.monotonic_ns()}"), daemon=True)
+            writer.start()
+            while store._write.acquire(blocking=False):  # until the writer holds the write lock
+                store._write.release()
+                time.sleep(0.001)
+            time.sleep(0.01)
+        writer.join(10)
+        reader.join(10)
+        assert not writer.is_alive() and not reader.is_alive(), "reader and writer deadlocked on a reopened file"
+    store.close()

@@ -257,15 +257,18 @@ class Store:
     @contextlib.contextmanager
     def _use(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._state:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if self._con is None:
-                self._con = self._open()
-                # another process may have written while the file was closed
-                self.segments_changed()
-            self._active += 1
-            cur = self._con.cursor()
+            cur = self._cursor() if self._con is not None else None
+        if cur is None:
+            # Opening migrates under the write lock. Take it before `_state`, in the order `writing()`
+            # does: a reader that opened under `_state` and then waited for the write lock deadlocked
+            # with a writer holding the write lock and waiting for `_state` (after "Unload models"
+            # had closed the file).
+            with self._write, self._state:
+                if self._con is None:
+                    self._con = self._open()
+                    # another process may have written while the file was closed
+                    self.segments_changed()
+                cur = self._cursor()
         try:
             yield cur
         finally:
@@ -276,6 +279,15 @@ class Store:
                     self._timer = threading.Timer(self.idle_close_s, self.release)
                     self._timer.daemon = True
                     self._timer.start()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on the open file, counted as active (call with `_state` held)."""
+        assert self._con is not None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._active += 1
+        return self._con.cursor()
 
     def release(self) -> bool:
         """Closes the file now if no operation is using it (the next one reopens it); True if it closed.
