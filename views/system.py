@@ -17,10 +17,11 @@ tab_models, tab_queue, tab_defaults = st.tabs(["模型 Models", "队列 Queue", 
 
 with tab_models:
     entries = models.registered()
+    held = webapp.loaded_model_names(rt)  # models live in the job process, not in this one
     st.dataframe(
         [
-            {"名称": e.name, "类型": e.kind, "大小": webapp.size(e.size_bytes), "已加载": "是" if e.loaded else "",
-             "来源": e.source}
+            {"名称": e.name, "类型": e.kind, "大小": webapp.size(e.size_bytes),
+             "已加载": "是" if e.name in held else "", "来源": e.source}
             for e in entries
         ],
         hide_index=True,

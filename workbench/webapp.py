@@ -206,11 +206,11 @@ class Runtime:
     def warm_up(self) -> threading.Thread:
         """Loads, in the background, what the first page views would otherwise wait for: the pages'
         libraries, jieba's dictionary (the search box) and the hearings list's tables (DuckDB's cache).
-        Measured on the first hearings list and first search after a start: about 1.0 s each without it."""
+        The first search after a start took 1.0 s without it and 0.7 s with it (`bench/ui.py`)."""
 
         def work() -> None:
             try:
-                self._import_libraries(None, in_process=False)
+                self._import_libraries()
                 list_hearings(self.store, limit=50)
             except Exception:  # a warm-up is an optimisation: the pages report real errors themselves
                 log.exception("warm-up failed")
@@ -249,13 +249,10 @@ class Runtime:
         try:
             models_held = self.processes.pids() if self.processes is not None else memory.loaded()
             if self.floor_rss is None and not models_held:
-                self._import_libraries(options, in_process=self.processes is None)
+                self._import_libraries()
                 self.floor_rss = self.total_rss()
-            if self._pipeline_fn is not None:
-                return self._pipeline_fn(path, options, hook)
-            from workbench.pipeline import transcribe
-
-            return transcribe(path, options, hook)
+            assert self._pipeline_fn is not None  # set by create() whenever a worker runs
+            return self._pipeline_fn(path, options, hook)
         finally:
             with self._cond:
                 self._running -= 1
@@ -264,23 +261,16 @@ class Runtime:
                 self._unload_if_idle()
 
     @staticmethod
-    def _import_libraries(options: Any, *, in_process: bool) -> None:
-        """Imports the libraries this process keeps, so the floor reading includes them, not the models.
+    def _import_libraries() -> None:
+        """Imports the libraries the pages keep, so the floor reading includes them.
 
         Imported modules stay for the life of the process whatever "Unload models" does; so does jieba's
         dictionary, which the store needs to index every transcript and the search page to read queries.
-        The pages' own libraries count (altair draws the review timeline, workbench.export the Word
-        record): a page imports them for good the first time it is opened, job or no job. A job's model
-        libraries count only when the job runs in this process; a child process takes them with it.
+        altair draws the review timeline and workbench.export the Word record: a page imports them for
+        good the first time it is opened, job or no job. The model libraries live in the job's child
+        process and leave with it.
         """
-        names = ["altair", "workbench.export"]
-        if in_process:
-            names += ["torch", "workbench.pipeline"]
-            names.append("faster_whisper" if getattr(options, "engine", "whisper") == "whisper" else "funasr")
-            if getattr(options, "diarize", False):
-                # CAM++'s network class lives in funasr, whichever ASR engine runs
-                names += ["pyannote.audio.pipelines", "funasr.models.campplus.model", "workbench.diarize"]
-        for name in names:
+        for name in ("altair", "workbench.export"):
             importlib.import_module(name)
         from workbench import search
 
@@ -344,6 +334,12 @@ def gauge(rt: Runtime) -> Gauge:
         rt.unload_pending,
         rt.floor_rss,
     )
+
+
+def loaded_model_names(rt: Runtime) -> set[str]:
+    """Names of the models loaded now, in this process or in a job process."""
+    here = {m.name for m in memory.loaded()}
+    return here | ({name for name, _ in rt.processes.models()} if rt.processes is not None else set())
 
 
 # --- uploads -----------------------------------------------------------------------------------------------
