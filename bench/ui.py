@@ -74,7 +74,7 @@ def search_once(page, query: str) -> float:  # type: ignore[no-untyped-def]
     page.get_by_role("textbox", name="关键词 Query", exact=True).fill(query)
     t0 = time.perf_counter()
     page.get_by_role("button", name="检索").click()
-    page.get_by_text(re.compile(r"\d+ 条结果")).first.wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"\d+\+? 条结果")).first.wait_for(timeout=30_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
     return time.perf_counter() - t0
 

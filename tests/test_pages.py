@@ -204,6 +204,34 @@ def test_search_shows_results(hearing: int) -> None:
     assert "2 条结果" in " ".join(c.value for c in at.caption)
 
 
+def test_search_shows_twenty_hits_then_more(env: Path) -> None:
+    store = Store(env / "wb.duckdb")
+    many = Transcript(
+        file="many.wav",
+        sha256="",
+        duration=300.0,
+        language="en",
+        engine=EngineInfo("whisper", "whisper-base"),
+        segments=[Segment(i * 5.0, i * 5.0 + 4.0, f"Exhibit number {i} was admitted.", "S1") for i in range(45)],
+    )
+    sub = jobs.submit(store, [CLIP], case_number="M-1")
+    info = jobs.claim(store)
+    assert info is not None and info.id == sub[0].job_id
+    assert jobs.run_job(store, info, pipeline=lambda p, o, h: many).state == jobs.JobState.DONE
+    at = _ok(_app("views/search.py").run())
+    at.text_input(key="q").set_value("exhibit")
+    next(b for b in at.button if b.label == "检索").click()
+    at = _ok(at.run())
+    assert "20+ 条结果" in " ".join(c.value for c in at.caption)
+    next(b for b in at.button if b.label.startswith("显示更多")).click()
+    at = _ok(at.run())
+    assert "40+ 条结果" in " ".join(c.value for c in at.caption)
+    next(b for b in at.button if b.label.startswith("显示更多")).click()
+    at = _ok(at.run())
+    assert "45 条结果" in " ".join(c.value for c in at.caption)
+    assert not [b for b in at.button if b.label.startswith("显示更多")]
+
+
 def test_hearings_list_filters(hearing: int) -> None:
     at = _ok(_app("views/hearings.py").run())
     assert at.dataframe[0].value["案号"].tolist() == ["（2024）京0105民初1234号"]

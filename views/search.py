@@ -29,6 +29,14 @@ if not (query or "").strip():
     st.info("输入关键词开始检索，可按案号、日期、角色筛选。")
     st.stop()
 
+# 20 results at a time: each is a bordered card with a link, and a browser on a busy clerk's PC drew 50
+# of them in up to 1.3 s; "more" adds 20 (the search itself takes a few ms either way).
+PAGE = 20
+search_key = (query, case, tuple(dates), role, speaker, original)
+if st.session_state.get("s_key") != search_key:
+    st.session_state["s_key"], st.session_state["s_shown"] = search_key, PAGE
+shown = int(st.session_state["s_shown"])
+
 date_from = dates[0] if len(dates) >= 1 else None
 date_to = dates[1] if len(dates) == 2 else date_from
 t0 = time.perf_counter()
@@ -40,11 +48,13 @@ hits = search.search(
     date_to=date_to,
     role=role,
     speaker=speaker.strip() or None,
-    limit=50,
+    limit=shown + 1,
     original=original,
 )
 elapsed = time.perf_counter() - t0
-st.caption(f"{len(hits)} 条结果 · {elapsed * 1000:.0f} ms" + ("（仅显示前 50 条）" if len(hits) == 50 else ""))
+more = len(hits) > shown
+hits = hits[:shown]
+st.caption(f"{len(hits)}{'+' if more else ''} 条结果 · {elapsed * 1000:.0f} ms")
 if not hits:
     st.warning("没有找到。可以换一个词，或去掉筛选条件。")
 
@@ -66,3 +76,10 @@ for hit in hits:
             query_params={"hearing": hit.hearing_id, "t": f"{hit.start:.2f}"},
             help="打开庭审并从此处播放",
         )
+
+if more:
+    st.button(
+        f"显示更多（再 {PAGE} 条）",
+        icon=":material/expand_more:",
+        on_click=lambda: st.session_state.update({"s_shown": shown + PAGE}),
+    )

@@ -43,9 +43,10 @@ from workbench.transcript import Transcript
 log = logging.getLogger("workbench.pipeline_process")
 
 DEFAULT_TARGET = "workbench.pipeline:transcribe"
-# The lowest priority: a job is batch work and gets every idle cycle, but a page (and, on a clerk's own
-# machine, the browser) always comes first. At nice 10, 1 page visit in 400 still took 1.01 s.
-JOB_NICENESS = 19
+# Below the pages (nice 0): CFS gives a nice-0 thread about 9 times a nice-10 one's share. nice 19
+# measured no better in bench/ui.py (page maxima 0.71-1.13 s against 0.73-1.01 s at 10): what is left
+# of a slow visit is the browser, sharing the cores there, not the server.
+JOB_NICENESS = 10
 PROGRESS_EVERY_S = 0.25  # the child sends at most this often per step (the parent writes once a second)
 EXIT_WAIT_S = 5.0
 

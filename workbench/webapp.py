@@ -206,12 +206,14 @@ class Runtime:
     def warm_up(self) -> threading.Thread:
         """Loads, in the background, what the first page views would otherwise wait for: the pages'
         libraries, jieba's dictionary (the search box) and the hearings list's tables (DuckDB's cache).
-        The first search after a start took 1.0 s without it and 0.7 s with it (`bench/ui.py`)."""
+        The first search after a start took 1.0 s without it and 0.7 s with it (`bench/ui.py`). The
+        hearings list comes first: it is the page a clerk opens first, and its table needs pandas."""
 
         def work() -> None:
             try:
-                self._import_libraries()
+                importlib.import_module("pandas")  # 0.2 s: Streamlit imports it on the first st.dataframe
                 list_hearings(self.store, limit=50)
+                self._import_libraries()
             except Exception:  # a warm-up is an optimisation: the pages report real errors themselves
                 log.exception("warm-up failed")
 
@@ -266,11 +268,11 @@ class Runtime:
 
         Imported modules stay for the life of the process whatever "Unload models" does; so does jieba's
         dictionary, which the store needs to index every transcript and the search page to read queries.
-        altair draws the review timeline and workbench.export the Word record: a page imports them for
-        good the first time it is opened, job or no job. The model libraries live in the job's child
-        process and leave with it.
+        pandas backs every table, altair draws the review timeline and workbench.export the Word record:
+        a page imports them for good the first time it is opened, job or no job. The model libraries
+        live in the job's child process and leave with it.
         """
-        for name in ("altair", "workbench.export"):
+        for name in ("pandas", "altair", "workbench.export"):
             importlib.import_module(name)
         from workbench import search
 
