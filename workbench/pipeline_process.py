@@ -44,8 +44,8 @@ log = logging.getLogger("workbench.pipeline_process")
 
 DEFAULT_TARGET = "workbench.pipeline:transcribe"
 # Below the pages (nice 0): CFS gives a nice-0 thread about 9 times a nice-10 one's share. nice 19
-# measured no better in bench/ui.py (page maxima 0.71-1.13 s against 0.73-1.01 s at 10): what is left
-# of a slow visit is the browser, sharing the cores there, not the server.
+# measured no better in bench/ui.py (page maxima 0.71-1.13 s in one run, 0.67-1.20 s in three at 10):
+# what is left of a slow visit is the browser sharing the cores there, not the server.
 JOB_NICENESS = 10
 PROGRESS_EVERY_S = 0.25  # the child sends at most this often per step (the parent writes once a second)
 EXIT_WAIT_S = 5.0
@@ -54,7 +54,7 @@ Models = tuple[tuple[str, int], ...]  # (name, approximate bytes) of the models 
 
 
 class PipelineFailed(Exception):
-    """A failure inside the child whose exception could not cross the pipe; `kind` is its class name."""
+    """A failure inside the child sent without its own class (see `_portable`); `kind` is that class's name."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
