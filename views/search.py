@@ -29,8 +29,8 @@ if not (query or "").strip():
     st.info("输入关键词开始检索，可按案号、日期、角色筛选。")
     st.stop()
 
-# 20 results at a time: each is a bordered card with a link, and a browser on a busy clerk's PC drew 50
-# of them in up to 1.3 s; "more" adds 20 (the search itself takes a few ms either way).
+# 20 results at a time: each is a bordered card with a link, and Chromium on a 2-core machine took up to
+# 1.3 s to draw 50 of them (bench/ui.py); "more" adds 20 (the search itself takes a few ms either way).
 PAGE = 20
 search_key = (query, case, tuple(dates), role, speaker, original)
 if st.session_state.get("s_key") != search_key:
