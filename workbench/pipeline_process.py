@@ -168,7 +168,7 @@ class PipelineProcesses:
             keep = child.finished and child.alive
             with self._lock:
                 self._busy.discard(child)
-                if keep and child.alive:
+                if keep:
                     self._idle.append(child)
             if not keep:
                 child.end()
@@ -182,20 +182,19 @@ class PipelineProcesses:
             child.end()
         return names
 
-    def models(self) -> Models:
+    def _children(self) -> list[_Child]:
         with self._lock:
-            children = [*self._idle, *self._busy]
-        return tuple(m for c in children for m in c.models)
+            return [*self._idle, *self._busy]
+
+    def models(self) -> Models:
+        return tuple(m for c in self._children() for m in c.models)
 
     def rss(self) -> int:
         """The children's resident memory, together."""
-        with self._lock:
-            children = [*self._idle, *self._busy]
-        return sum(c.rss() for c in children)
+        return sum(c.rss() for c in self._children())
 
     def pids(self) -> list[int]:
-        with self._lock:
-            return [c.proc.pid for c in [*self._idle, *self._busy]]
+        return [c.proc.pid for c in self._children()]
 
 
 # --- the child's side ------------------------------------------------------------------------------------
