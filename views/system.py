@@ -17,7 +17,7 @@ tab_models, tab_queue, tab_defaults = st.tabs(["模型 Models", "队列 Queue", 
 
 with tab_models:
     entries = models.registered()
-    held = webapp.loaded_model_names(rt)  # models live in the job process, not in this one
+    held = {name for name, _ in rt.models()}  # in the job process as well as this one
     st.dataframe(
         [
             {"名称": e.name, "类型": e.kind, "大小": webapp.size(e.size_bytes),

@@ -227,9 +227,18 @@ class Runtime:
         if self.processes is not None:
             self.processes.end_all()
 
+    def job_rss(self) -> int:
+        """The job processes' resident memory (0 when jobs run in this process or nowhere)."""
+        return self.processes.rss() if self.processes is not None else 0
+
     def total_rss(self) -> int:
         """This process's resident memory plus its job processes'."""
-        return memory.rss_bytes() + (self.processes.rss() if self.processes is not None else 0)
+        return memory.rss_bytes() + self.job_rss()
+
+    def models(self) -> tuple[tuple[str, int], ...]:
+        """(name, approximate bytes) of the models loaded now, in this process or in a job process."""
+        here = tuple((m.name, m.approx_bytes) for m in memory.loaded())
+        return here + (self.processes.models() if self.processes is not None else ())
 
     @property
     def running(self) -> int:
@@ -326,22 +335,14 @@ class Gauge:
 
 
 def gauge(rt: Runtime) -> Gauge:
-    here = tuple((m.name, m.approx_bytes) for m in memory.loaded())
-    children = rt.processes.models() if rt.processes is not None else ()
     return Gauge(
         memory.reading(),
-        here + children,
-        rt.processes.rss() if rt.processes is not None else 0,
+        rt.models(),
+        rt.job_rss(),
         rt.running,
         rt.unload_pending,
         rt.floor_rss,
     )
-
-
-def loaded_model_names(rt: Runtime) -> set[str]:
-    """Names of the models loaded now, in this process or in a job process."""
-    here = {m.name for m in memory.loaded()}
-    return here | ({name for name, _ in rt.processes.models()} if rt.processes is not None else set())
 
 
 # --- uploads -----------------------------------------------------------------------------------------------
@@ -570,7 +571,7 @@ SLOW_PAGE_S = 0.5  # page runs at least this long are logged at INFO (all of the
 def page_timer(name: str) -> Iterator[None]:
     """Logs how long a page's script ran on the server: wall time and this thread's CPU time.
 
-    Wall time well above CPU time means the run waited (for a core, or for the GIL held by the worker).
+    Wall time well above CPU time means the run waited (for a core, or for the GIL).
     Streamlit ends a page early with exceptions (st.stop, st.rerun); the run is logged all the same.
     """
     t0, c0 = time.perf_counter(), time.thread_time()
