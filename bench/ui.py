@@ -60,10 +60,23 @@ def tree_rss(pid: int) -> int:
     return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
 
 
-def navigate(page, link: str, heading: str | None) -> float:  # type: ignore[no-untyped-def]
-    """Seconds from a sidebar click until the page's script finished and its heading is drawn."""
+def click_centre(page, locator) -> float:  # type: ignore[no-untyped-def]
+    """Clicks the middle of the element; returns the `perf_counter()` just before the click."""
+    box = locator.bounding_box()
     t0 = time.perf_counter()
-    page.get_by_role("link", name=link, exact=True).first.click()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    return t0
+
+
+def navigate(page, link: str, heading: str | None) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from a sidebar click until the page's script finished and its heading is drawn.
+
+    The clock starts at the mouse click on the link's centre, as for a clerk. Playwright's
+    `locator.click()` first waits for the link to be scrolled into view and to hold still over two
+    animation frames, which took 0.07 s at the median and up to 0.45 s while a job ran: time the
+    clerk never waits, so it is done before the clock starts.
+    """
+    t0 = click_centre(page, page.get_by_role("link", name=link, exact=True).first)
     if heading:
         page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
@@ -72,9 +85,16 @@ def navigate(page, link: str, heading: str | None) -> float:  # type: ignore[no-
 
 def search_once(page, query: str) -> float:  # type: ignore[no-untyped-def]
     page.get_by_role("textbox", name="关键词 Query", exact=True).fill(query)
-    t0 = time.perf_counter()
-    page.get_by_role("button", name="检索").click()
-    page.get_by_text(re.compile(r"\d+\+? 条结果")).first.wait_for(timeout=30_000)
+    caption = page.get_by_text(re.compile(r"\d+\+? 条结果")).first
+    before = caption.inner_text() if caption.count() else ""
+    t0 = click_centre(page, page.get_by_role("button", name="检索"))
+    # The caption ("N 条结果 · M ms") of this query, not the one still shown from the last query.
+    page.wait_for_function(
+        """old => [...document.querySelectorAll("[data-testid='stCaptionContainer']")]
+                  .some(e => /\\d+\\+? 条结果/.test(e.innerText) && e.innerText !== old)""",
+        arg=before,
+        timeout=30_000,
+    )
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
     return time.perf_counter() - t0
 
