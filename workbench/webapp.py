@@ -144,14 +144,15 @@ def format_parties(parties: Iterable[Party]) -> str:
     return "\n".join(lines)
 
 
-def log_to_stderr(level: int = logging.INFO) -> None:
-    """Sends the log (worker, jobs, unloading, slow pages) to the server's stderr, unless already set up.
+def log_to_stderr(level: int = logging.INFO, *, force: bool = False) -> None:
+    """Sends the log (worker, jobs, unloading, slow pages) to the server's stderr, unless already set up
+    (`force`: replacing the set-up, such as the `workbench` command's WARNING level).
 
     Streamlit configures only its own loggers; without this, our INFO lines would be dropped until some
     model library happened to configure the root logger (which then does nothing, as it already is).
     """
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if force or not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=force)
 
 
 # --- the runtime: store, worker, unloading ------------------------------------------------------------
@@ -210,10 +211,12 @@ class Runtime:
         hearings list comes first: it is the page a clerk opens first, and its table needs pandas."""
 
         def work() -> None:
+            t0 = time.perf_counter()
             try:
                 importlib.import_module("pandas")  # 0.2 s: Streamlit imports it on the first st.dataframe
                 list_hearings(self.store, limit=50)
                 self._import_libraries()
+                log.info("warmed up in %.1f s", time.perf_counter() - t0)
             except Exception:  # a warm-up is an optimisation: the pages report real errors themselves
                 log.exception("warm-up failed")
 

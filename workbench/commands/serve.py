@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -28,6 +30,27 @@ def lan_urls(address: str, port: int) -> list[str]:
     return [f"http://{h}:{port}" for h in sorted(set(hosts))] + [f"http://localhost:{port}"]
 
 
+def _start_runtime(wait_s: float = 120.0) -> None:
+    """Builds the pages' runtime (queue, worker, warm-up) as soon as Streamlit's own runtime exists.
+
+    Streamlit runs the app only when a browser connects. Starting ours with the server resumes an
+    interrupted job at once and spares the first clerk after a restart 2-3 s of pages waiting on the
+    warm-up. `ui.runtime()` is the pages' cached runtime (st.cache_resource), so the first page run
+    finds it built, or waits for it. `workbench.ui` is imported only once Streamlit's runtime exists:
+    its st.cache_data functions pick their storage when they are defined.
+    """
+    from streamlit import runtime
+
+    deadline = time.monotonic() + wait_s
+    while not runtime.exists():
+        if time.monotonic() > deadline:
+            return  # the server never started; the first page run would build the runtime itself
+        time.sleep(0.05)
+    from workbench import ui
+
+    ui.runtime()
+
+
 @click.command("serve")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option(
@@ -37,7 +60,7 @@ def lan_urls(address: str, port: int) -> list[str]:
     help="Address to listen on: 0.0.0.0 for every network interface (the LAN), 127.0.0.1 for this machine only.",
 )
 def serve_cmd(port: int, address: str) -> None:
-    """Serve the workbench in the browser: upload, review, search. Jobs run in this server's process."""
+    """Serve the workbench in the browser: upload, review, search. Jobs run in this server's child processes."""
     if not APP.is_file():
         raise click.ClickException(f"{APP}: the web app is missing; run `workbench serve` from a source checkout")
     env = dict(os.environ)
@@ -49,10 +72,17 @@ def serve_cmd(port: int, address: str) -> None:
     for url in lan_urls(address, port):
         click.echo(f"    {url}")
     sys.stdout.flush()
-    args = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+    os.environ.update(env)
+    os.chdir(APP.parent)  # .streamlit/config.toml beside app.py: upload limit, XSRF, no usage statistics
+    from streamlit.web import cli as streamlit_cli
+
+    from workbench import webapp
+
+    webapp.log_to_stderr(force=True)  # the server logs at INFO with times; one-shot commands at WARNING
+    threading.Thread(target=_start_runtime, name="workbench-start", daemon=True).start()
+    sys.argv = [
+        "streamlit", "run", str(APP),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
-    os.chdir(APP.parent)  # .streamlit/config.toml beside app.py: upload limit, XSRF, no usage statistics
-    os.execve(sys.executable, args, env)
+    streamlit_cli.main(prog_name="streamlit")
