@@ -164,10 +164,19 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
         # Speaker role: with no diarization, give the first segment a speaker S1 first.
         if not diarize:
             choose(page, first, "说话人", "S1（新）")
+        page.get_by_text("说话人 Speakers", exact=True).click()  # the speaker panel's view
+        idle(page)
         panel = page.locator("[data-testid='stForm']").filter(has=page.get_by_text("保存说话人")).first
         choose(page, panel, "角色 Role", "审判长")
         panel.get_by_role("textbox", name="姓名 Name", exact=True).first.fill("张三")
+        shot(page, "3-review-speakers")
         panel.get_by_role("button", name="保存说话人").click()
+        idle(page)
+        page.get_by_text("时间轴 Timeline", exact=True).click()
+        idle(page)
+        expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_attached()
+        shot(page, "3-review-timeline")
+        page.get_by_text("笔录 Transcript", exact=True).click()
         idle(page)
         expect(first.get_by_role("combobox", name="说话人")).to_have_value("S1 · 审判长张三")
 

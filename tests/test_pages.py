@@ -168,14 +168,28 @@ def test_edit_writes_an_edits_row(hearing: int, env: Path) -> None:
 
 
 def test_speaker_role_and_name_are_saved(hearing: int, env: Path) -> None:
-    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
+    at = _app("views/review.py", hearing=str(hearing))
+    at.session_state[f"view_{hearing}"] = "speakers"
+    at = _ok(at.run())
+    assert not [sb for sb in at.selectbox if sb.key.startswith("spk_")], "one view at a time"
     at.selectbox(key="role_S1").set_value("审判长")
     at.text_input(key="name_S1").set_value("张法官")
     at.button(key=f"FormSubmitter:speakers_{hearing}-保存说话人").click()
     at = _ok(at.run())
     s1 = next(s for s in Store(env / "wb.duckdb").speakers(hearing) if s.label == "S1")
     assert (s1.role, s1.name) == ("审判长", "张法官")
-    assert any("审判长张法官" in str(o) for sb in at.selectbox for o in sb.options)
+    at.session_state[f"view_{hearing}"] = "transcript"
+    at = _ok(at.run())
+    assert any("审判长张法官" in str(o) for sb in at.selectbox for o in sb.options if sb.key.startswith("spk_"))
+
+
+def test_timeline_click_plays_from_that_moment(hearing: int, env: Path) -> None:
+    seg = Store(env / "wb.duckdb").segments(hearing)[1]
+    at = _app("views/review.py", hearing=str(hearing))
+    at.session_state[f"view_{hearing}"] = "timeline"
+    at.session_state[f"timeline_{hearing}"] = {"selection": {"seg": [{"t": seg.start}]}}
+    at = _ok(at.run())
+    assert at.session_state[f"play_at_{hearing}"] == pytest.approx(seg.start)
 
 
 def test_play_button_sets_the_start(hearing: int, env: Path) -> None:
