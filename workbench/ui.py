@@ -84,17 +84,17 @@ def _gauge(rt: Runtime) -> None:
     g = webapp.gauge(rt)
     m = g.reading
     st.caption("内存 Memory")
-    c1, c2 = st.columns(2)
     total = m.rss + g.job_rss
-    c1.metric(
+    # The full sidebar width: in half of it "1,590 MB" was cut to "1,59…". System RAM is the bar below.
+    st.metric(
         "本服务 RSS",
         webapp.megabytes(total),
         help=f"网页服务 {webapp.megabytes(m.rss)}" + (f" + 处理 {webapp.megabytes(g.job_rss)}" if g.job_rss else ""),
     )
-    c2.metric("系统已用", f"{m.system_used / m.system_total * 100:.0f}%", help=f"总计 {webapp.size(m.system_total)}")
     st.progress(
         min(m.system_used / m.system_total, 1.0),
-        text=f"系统 {webapp.size(m.system_used)} / {webapp.size(m.system_total)}",
+        text=f"系统内存 {webapp.size(m.system_used)} / {webapp.size(m.system_total)}"
+        f"（{m.system_used / m.system_total * 100:.0f}%）",
     )
     if m.gpu_total:
         st.progress(
