@@ -127,9 +127,9 @@ with st.container(horizontal=True, vertical_alignment="center"):
             st.download_button(fmt.upper(), data=_render, file_name=f"{stem}.{fmt}", key=f"dl_{fmt}", width="stretch")
 
 # --- views ------------------------------------------------------------------------------------------------------
-# One view at a time: the transcript page (25 segments, each with a speaker box and a text box), the
-# speaker panel (a role box, a name box and an audio sample per speaker) and the timeline chart each took
-# Chromium 0.2-0.4 s to draw on this 2-core server, and 1.0-1.4 s all together (bench/ui.py).
+# One view at a time: a transcript page (then 25 segments, each with a speaker box and a text box), the
+# speaker panel (a role box, a name box and an audio sample per speaker: 16 speakers in the bench's hearing)
+# and the timeline chart each took Chromium 0.2-0.4 s to draw on this 2-core server, 1.0-1.4 s all together.
 VIEWS = {"transcript": "笔录 Transcript", "speakers": "说话人 Speakers", "timeline": "时间轴 Timeline"}
 
 

@@ -63,16 +63,14 @@ def serve_cmd(port: int, address: str) -> None:
     """Serve the workbench in the browser: upload, review, search. Jobs run in this server's child processes."""
     if not APP.is_file():
         raise click.ClickException(f"{APP}: the web app is missing; run `workbench serve` from a source checkout")
-    env = dict(os.environ)
     # The data folder is resolved here, from where the command was typed, not from the app's folder.
-    env[settings.REGISTRY["data_dir"].env] = str(settings.data_dir().resolve())
+    os.environ[settings.REGISTRY["data_dir"].env] = str(settings.data_dir().resolve())
     click.echo("庭审转写工作台 · hearing workbench")
     click.echo(f"  data: {settings.data_dir().resolve()}  database: {settings.db_path().resolve()}")
     click.echo("  open in a browser:")
     for url in lan_urls(address, port):
         click.echo(f"    {url}")
     sys.stdout.flush()
-    os.environ.update(env)
     os.chdir(APP.parent)  # .streamlit/config.toml beside app.py: upload limit, XSRF, no usage statistics
     from streamlit.web import cli as streamlit_cli
 
