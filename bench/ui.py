@@ -7,8 +7,8 @@
 2. Uploads a one-minute recording and waits for its transcript: the hearing opened in step 3.
 3. Uploads the long recording (data/bench/long_all_<M>min_seed0.wav, built by `bench/inputs.py M`)
    and, while it is processed, times every page (sidebar navigation: click → the page's script done),
-   the one-minute hearing's review page (chosen in the picker) and a search, while a second browser
-   watches the progress bar move.
+   the one-minute hearing's review page (chosen in the picker) and its speaker and timeline views, and
+   a search, while a second browser watches the progress bar move.
 4. Stops the server (SIGTERM) part way through the job, starts it again, and checks the job resumes
    and finishes (attempts = 2).
 5. Reads the RSS of the server and its job processes together before and after "Unload models", and
@@ -130,6 +130,18 @@ def open_hearing(page, hearing_id: int, case_number: str) -> float:  # type: ign
     return time.perf_counter() - t0
 
 
+# The review page's views: the switch's label, and what the view draws
+VIEWS = {"说话人 Speakers": "保存说话人", "时间轴 Timeline": "发言时间轴 · 点击色块从该处播放"}
+
+
+def switch_view(page, view: str) -> float:  # type: ignore[no-untyped-def]
+    """Seconds from a click on one of the review page's views until it is drawn and its script has run."""
+    t0 = click_centre(page, page.get_by_text(view, exact=True))
+    page.get_by_text(VIEWS[view], exact=True).first.wait_for(timeout=30_000)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=30_000)
+    return time.perf_counter() - t0
+
+
 def search_once(page, query: str) -> float:  # type: ignore[no-untyped-def]
     """Seconds from the click on 检索 until this query's results are drawn and the script has run."""
     if page.get_by_text(RESULTS).count():  # the last query's results: start from an empty search page
@@ -210,13 +222,17 @@ def main() -> None:
             seen: list[float] = []
             review_hearing = f"审阅笔录 #{reviewed}（选中庭审）"
             search_query = "检索 “借款”（提交查询）"
-            times: dict[str, list[float]] = {name: [] for name in [*PAGES, review_hearing, search_query]}
+            views = {view: f"审阅笔录 #{reviewed} → {view}" for view in VIEWS}
+            columns = [*PAGES, review_hearing, *views.values(), search_query]
+            times: dict[str, list[float]] = {name: [] for name in columns}
             job_t0 = time.perf_counter()
             while True:
                 for name in PAGES:
                     times[name].append(navigate(page, name, name))
                     if name == "审阅笔录":
                         times[review_hearing].append(open_hearing(page, reviewed, REVIEWED_CASE))
+                        for view, label in views.items():
+                            times[label].append(switch_view(page, view))
                     if name == "检索":
                         times[search_query].append(search_once(page, "借款"))
                 # The bar's caption ("识别 42% · 剩余…") is drawn beside the bar, not inside it.
