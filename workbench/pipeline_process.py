@@ -45,7 +45,8 @@ log = logging.getLogger("workbench.pipeline_process")
 DEFAULT_TARGET = "workbench.pipeline:transcribe"
 # Below the pages (nice 0): CFS gives a nice-0 thread about 9 times a nice-10 one's share. nice 19
 # measured no better in bench/ui.py (page maxima 0.71-1.13 s in one run, 0.67-1.20 s in three at 10):
-# what is left of a slow visit is the browser sharing the cores there, not the server.
+# the slow visits were Streamlit's post-run garbage collection and the browser drawing the review
+# page, not the job's CPU share (see .streamlit/config.toml and views/review.py).
 JOB_NICENESS = 10
 PROGRESS_EVERY_S = 0.25  # the child sends at most this often per step (the parent writes once a second)
 EXIT_WAIT_S = 5.0
