@@ -41,8 +41,18 @@ fi
 stamp=.venv/.installed
 want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: installing Python packages into .venv (torch and friends: several GB, a few minutes)"
+  # torch's CUDA build and its libraries fill about 9 GB once installed, 13 GB at the peak (measured: wheels
+  # and unpacked files side by side). Say so plainly instead of letting pip die with "No space left on device".
+  need_gb=14
+  free_gb=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
+  if [ "$free_gb" -lt "$need_gb" ]; then
+    echo "setup: only ${free_gb} GB free on $(df -P . | awk 'NR == 2 { print $6 }'); the Python packages need about ${need_gb} GB while installing" >&2
+    exit 1
+  fi
+  echo "setup: installing Python packages into .venv (torch and friends: about 9 GB, a few minutes)"
   [ -x .venv/bin/python ] || "$python" -m venv .venv
+  # No pip cache: a second copy of every wheel is gigabytes a fresh machine never reads again.
+  export PIP_NO_CACHE_DIR=1
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r requirements.lock
   .venv/bin/python -m pip install -q --no-deps -e .
