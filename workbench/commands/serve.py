@@ -64,9 +64,10 @@ def serve_cmd(port: int, address: str) -> None:
     if not APP.is_file():
         raise click.ClickException(f"{APP}: the web app is missing; run `workbench serve` from a source checkout")
     # The data folder is resolved here, from where the command was typed, not from the app's folder.
-    os.environ[settings.REGISTRY["data_dir"].env] = str(settings.data_dir().resolve())
+    data = settings.data_dir().resolve()
+    os.environ[settings.REGISTRY["data_dir"].env] = str(data)
     click.echo("庭审转写工作台 · hearing workbench")
-    click.echo(f"  data: {settings.data_dir().resolve()}  database: {settings.db_path().resolve()}")
+    click.echo(f"  data: {data}  database: {settings.db_path().resolve()}")
     click.echo("  open in a browser:")
     for url in lan_urls(address, port):
         click.echo(f"    {url}")
