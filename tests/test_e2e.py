@@ -43,13 +43,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_server(
+    data: Path, port: int, extra_env: dict[str, str] | None = None, address: str = "127.0.0.1"
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env[settings.REGISTRY["data_dir"].env] = str(data)
     env[settings.REGISTRY["models_dir"].env] = str(ROOT / "data" / "models")
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("workbench")), "serve", "--port", str(port), "--address", "127.0.0.1"],
+        [str(Path(sys.executable).with_name("workbench")), "serve", "--port", str(port), "--address", address],
         cwd=ROOT,
         env=env,
         stdout=open(data / "server.log", "ab"),  # noqa: SIM115 - the server outlives this call

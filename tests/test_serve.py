@@ -29,3 +29,19 @@ def test_server_works_the_queue_before_any_browser_connects(tmp_path: Path) -> N
         assert "warmed up in" in text and "No runtime found" not in text
     finally:
         stop_server(proc)
+
+
+def test_serving_the_lan_asks_no_outside_service_for_its_address(tmp_path: Path) -> None:
+    """On 0.0.0.0 Streamlit would ask checkip.amazonaws.com for a public address: printed as "External
+    URL" where the internet answers, warned about where it does not. A court LAN is often air-gapped."""
+    proc = start_server(tmp_path, _free_port(), address="0.0.0.0")
+    log = tmp_path / "server.log"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "Local URL" not in log.read_text():
+            time.sleep(0.2)
+        text = log.read_text()
+        assert "Local URL" in text, text
+        assert "External URL" not in text and "external IP" not in text, text
+    finally:
+        stop_server(proc)

@@ -51,6 +51,10 @@ def _start_runtime(wait_s: float = 120.0) -> None:
     ui.runtime()
 
 
+def _no_external_ip() -> None:
+    return None
+
+
 @click.command("serve")
 @click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
 @click.option(
@@ -73,9 +77,15 @@ def serve_cmd(port: int, address: str) -> None:
         click.echo(f"    {url}")
     sys.stdout.flush()
     os.chdir(APP.parent)  # .streamlit/config.toml beside app.py: upload limit, XSRF, no usage statistics
+    from streamlit import net_util
     from streamlit.web import cli as streamlit_cli
 
     from workbench import webapp
+
+    # Served on every interface, Streamlit asks checkip.amazonaws.com for this machine's public address,
+    # to print it: a call out of a court LAN, which is often air-gapped (there it costs two 1 s timeouts
+    # and a warning). The addresses to open are printed above; cross-origin checks then fail closed.
+    net_util.get_external_ip = _no_external_ip
 
     webapp.log_to_stderr(force=True)  # the server logs at INFO with times; one-shot commands at WARNING
     threading.Thread(target=_start_runtime, name="workbench-start", daemon=True).start()
