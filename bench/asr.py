@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import inputs  # noqa: E402
-from workbench import text  # noqa: E402
-from workbench.pipeline import TranscribeOptions, transcribe  # noqa: E402
+from workbench.speech import text  # noqa: E402
+from workbench.speech.pipeline import TranscribeOptions, transcribe  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -32,7 +32,7 @@ ORDER = ("pyannote_ami_dev00", "pyannote_sample", "pyannote_ami_tst00", "pyannot
 
 def build_long(out: Path, minutes: float) -> tuple[Path, Path]:
     """The clips of ORDER, 1 s apart, repeated to `minutes`; returns (wav, rttm). Speaker labels are kept."""
-    from workbench import audio
+    from workbench.speech import audio
 
     wav = out / f"long_{minutes:g}m.wav"
     rttm = wav.with_suffix(".rttm")
@@ -84,7 +84,9 @@ def run_one(wav: Path, rttm: Path) -> dict[str, float | int | str]:
     from pyannote.core import Annotation, Segment
     from pyannote.database.util import load_rttm
 
-    from workbench import audio, diarize, memory
+    from workbench.speech import audio
+    from workbench.speech import diarization as diarize
+    from workbench.models import memory
 
     diarize.load_embedded()  # model loading is not part of the timing
     loaded_rss = memory.rss_bytes()

@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from workbench import export, formats
-from workbench.transcript import EngineInfo, HearingRecord, Party, Segment, SpeakerLabel, Transcript
+from workbench.record import docx as export
+from workbench.record import formats
+from workbench.speech.transcript import EngineInfo, HearingRecord, Party, Segment, SpeakerLabel, Transcript
 
 PHRASES = [
     "现在开庭",

@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workbench import audio  # noqa: E402
+from workbench.speech import audio  # noqa: E402
 
 TESTDATA = ROOT.parent / "shared" / "testdata"
 

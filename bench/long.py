@@ -53,8 +53,8 @@ def run_long(minutes: float) -> dict[str, float]:
 
 def repeat_child(count: int) -> None:
     """Runs in a child process: prints one JSON line per file with the RSS after it."""
-    from workbench import memory
-    from workbench.pipeline import TranscribeOptions, transcribe
+    from workbench.models import memory
+    from workbench.speech.pipeline import TranscribeOptions, transcribe
 
     options = TranscribeOptions.from_settings()
     for i in range(count):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import workbench  # noqa: F401  (offline environment first)
-from workbench import diarize
+from workbench.speech import diarization as diarize
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "diarization"
 CLIPS = ("pyannote_ami_dev00", "pyannote_ami_dev01", "pyannote_sample")
@@ -33,7 +33,7 @@ def dev_long(minutes: float, seed: int = 0):  # type: ignore[no-untyped-def]
     from pyannote.core import Annotation, Segment
     from pyannote.database.util import load_rttm
 
-    from workbench import audio
+    from workbench.speech import audio
 
     clips = {n: audio.load(DATA / f"{n}.wav") for n in CLIPS}
     refs = {n: next(iter(load_rttm(DATA / f"{n}.rttm").values())) for n in CLIPS}
@@ -54,7 +54,7 @@ def main() -> None:
     from pyannote.database.util import load_rttm
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from workbench import audio
+    from workbench.speech import audio
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--step", type=float, default=diarize.SEGMENTATION_STEP)

@@ -15,7 +15,7 @@
    the floor the server noted just before its first job (the pages' libraries imported; the job's
    model libraries live in its child process, which the unload ends).
 
-Diarization runs when `workbench.align` is installed, otherwise it is off (and the table says so).
+Diarization runs when `workbench.speech.align` is installed, otherwise it is off (and the table says so).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from test_e2e import ARGS, CHROMIUM, _free_port, idle, start_server, stop_server
 
 from bench.inputs import build  # noqa: E402
 from bench.search import fill  # noqa: E402
-from workbench import jobs  # noqa: E402
+from workbench.server import jobs  # noqa: E402
 from workbench.store import Store  # noqa: E402
 
 PAGES = ["庭审列表", "上传录音", "审阅笔录", "检索", "系统设置"]  # sidebar link = the page's heading
@@ -170,7 +170,7 @@ def main() -> None:
     recording = ROOT / "data" / "bench" / f"long_all_{args.minutes}min_seed0.wav"
     if not recording.exists():
         sys.exit(f"{recording} is missing: run `.venv/bin/python bench/inputs.py {args.minutes}` first")
-    diarize = importlib.util.find_spec("workbench.align") is not None
+    diarize = importlib.util.find_spec("workbench.speech.align") is not None
     data = Path(tempfile.mkdtemp(prefix="bench-ui-"))
     rows = Rows()
     load = f"load avg {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} CPUs at start"
@@ -298,7 +298,7 @@ def main() -> None:
 
 
 def report(rows: list[tuple[str, str]], load: str, diarize: bool, data: Path) -> None:
-    rows.append(("conditions", f"{load}; diarization {'on' if diarize else 'off (workbench.align missing)'}"))
+    rows.append(("conditions", f"{load}; diarization {'on' if diarize else 'off (workbench.speech.align missing)'}"))
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':<{width}}  value")
     for k, v in rows:

@@ -1,4 +1,4 @@
-"""Pipelines for `workbench.pipeline_process` tests: each runs inside the child process."""
+"""Pipelines for `workbench.server.job_process` tests: each runs inside the child process."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import os
 import time
 from pathlib import Path
 
-from workbench import memory
-from workbench.audio import AudioError
+from workbench.models import memory
+from workbench.speech.audio import AudioError
 from workbench.progress import ProgressHook
-from workbench.transcript import EngineInfo, Segment, Transcript
+from workbench.speech.transcript import EngineInfo, Segment, Transcript
 
 
 class Unpicklable(Exception):

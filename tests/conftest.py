@@ -29,7 +29,7 @@ def _private_data(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    from workbench import models
+    from workbench.models import registry as models
 
     missing = [a.name for a in models.DEFAULT_ARTIFACTS if not (MODELS / a.name / models.MANIFEST).exists()]
     if missing:
@@ -39,7 +39,7 @@ def models_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def whisper_engine(models_dir: Path):
-    from workbench import asr
+    from workbench.speech import asr
 
     return asr.load_engine("whisper", device="cpu", cpu_threads=2, batch_size=4)
 
@@ -49,7 +49,7 @@ def tiny_paraformer(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) 
     """A registered random Paraformer in a models folder of its own, beside a copy of fsmn-vad."""
     import tiny_paraformer as builder
 
-    from workbench import models
+    from workbench.models import registry as models
 
     root = tmp_path_factory.mktemp("funasr-models")
     shutil.copytree(models_dir / "fsmn-vad", root / "fsmn-vad")

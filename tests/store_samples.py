@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.store import Store
-from workbench.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
+from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
 
 CASE = "（2024）京0105民初1234号"
 

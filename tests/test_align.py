@@ -6,9 +6,9 @@ import copy
 import random
 import time
 
-from workbench.align import TurnIndex, assign_speakers
-from workbench.diarize import Diarization, SpeakerTurn
-from workbench.transcript import Segment, Word
+from workbench.speech.align import TurnIndex, assign_speakers
+from workbench.speech.diarization import Diarization, SpeakerTurn
+from workbench.speech.transcript import Segment, Word
 
 
 def _diar(*turns: tuple[float, float, str]) -> Diarization:

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from conftest import clip
 from media import video_without_audio, write_wav
 
-from workbench import asr, audio, text
+from workbench.speech import asr, audio, text
 from workbench.cli import main
-from workbench.pipeline import TranscribeOptions, transcribe
+from workbench.speech.pipeline import TranscribeOptions, transcribe
 
 OPTIONS = TranscribeOptions(engine="whisper", diarize=False, device="cpu")
 
@@ -77,7 +77,7 @@ def test_hotwords_and_language_are_honoured(whisper_engine) -> None:
 
 
 def test_split_sentences_keeps_every_word() -> None:
-    from workbench.transcript import Word
+    from workbench.speech.transcript import Word
 
     words = [Word(i * 0.5, i * 0.5 + 0.4, w) for i, w in enumerate(" Mr. Smith came. He said, yes! 好 的。".split(" "))]
     pieces = list(asr.split_sentences(words))

@@ -9,7 +9,7 @@ import pytest
 from conftest import clip
 from media import VARIANTS, encode, video_without_audio, write_wav
 
-from workbench import audio
+from workbench.speech import audio
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench import audio
-from workbench.diarize import Diarization, SpeakerCount, SpeakerTurn, diarize_file, to_rttm
+from workbench.speech import audio
+from workbench.speech.diarization import Diarization, SpeakerCount, SpeakerTurn, diarize_file, to_rttm
 
 DIARIZATION = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "diarization"
 ASR = DIARIZATION.parent / "asr"
@@ -116,7 +116,7 @@ def test_two_second_file(models_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_streaming_windows_match_the_chunk_grid(models_dir: Path) -> None:
     """Audio longer than one streaming window: every chunk of pyannote's grid is there, once."""
-    from workbench import diarize
+    from workbench.speech import diarization as diarize
 
     clips = [audio.load(DIARIZATION / f"pyannote_ami_{n}.wav") for n in ("dev00", "dev01", "tst00")]
     samples = np.concatenate([*clips, clips[0][: 16000 * 43 + 123]])  # not a multiple of anything
@@ -136,7 +136,7 @@ def test_shared_filterbank_segmentation_matches_pyannote_inference(models_dir: P
     """The window-wide first convolution gives the chunks' segmentation pyannote's Inference gives."""
     import torch
 
-    from workbench import diarize
+    from workbench.speech import diarization as diarize
 
     pipeline = diarize.load_embedded()
     samples = audio.load(DIARIZATION / "pyannote_ami_tst00.wav")[: 16000 * 25 + 4321]  # a padded last chunk
@@ -152,7 +152,7 @@ def test_shared_filterbank_segmentation_matches_pyannote_inference(models_dir: P
 def _merge(hard: np.ndarray, unit: np.ndarray, ratio: float = 5.0, min_clusters: int = 1) -> np.ndarray:
     from types import SimpleNamespace
 
-    from workbench import diarize
+    from workbench.speech import diarization as diarize
 
     clustering = diarize._make_clustering_class()
     return clustering._merge_one_voice(SimpleNamespace(merge_ratio=ratio), hard, unit, min_clusters)

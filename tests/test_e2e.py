@@ -2,7 +2,7 @@
 
 Starts `workbench serve` on a free port with a temporary data folder (the real models folder), drives
 it with Playwright, and saves a screenshot of each page under test-artifacts/screenshots (printed).
-Diarization runs when `workbench.align` is installed; without it the job runs with diarization off and
+Diarization runs when `workbench.speech.align` is installed; without it the job runs with diarization off and
 the test gives the first segment to a new speaker S1 itself.
 """
 
@@ -115,8 +115,8 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
     from playwright.sync_api import expect, sync_playwright
 
     url, data, proc = server
-    diarize = importlib.util.find_spec("workbench.align") is not None
-    print(f"\nscreenshots: {SHOTS}  (diarization {'on' if diarize else 'off: workbench.align is not there yet'})")
+    diarize = importlib.util.find_spec("workbench.speech.align") is not None
+    print(f"\nscreenshots: {SHOTS}  (diarization {'on' if diarize else 'off: workbench.speech.align is not there yet'})")
     started = time.monotonic()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

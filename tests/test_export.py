@@ -18,9 +18,10 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 from hearing_samples import sample_record, transcript_from_reference
 
-from workbench import export, formats
+from workbench.record import docx as export
+from workbench.record import formats
 from workbench.cli import main
-from workbench.transcript import EngineInfo, HearingRecord, Segment, Transcript
+from workbench.speech.transcript import EngineInfo, HearingRecord, Segment, Transcript
 
 HOSTILE = {
     "control": "控制\x00字符\x07与\x1b转义\x0b\x0c\ufffe\ud800完",

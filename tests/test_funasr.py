@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import clip
 
-from workbench import asr, memory, models
-from workbench.pipeline import TranscribeOptions, transcribe
-from workbench.text import Hotword
+from workbench.speech import asr
+from workbench.models import memory
+from workbench.models import registry as models
+from workbench.speech.pipeline import TranscribeOptions, transcribe
+from workbench.speech.text import Hotword
 
 
 @pytest.fixture

@@ -18,20 +18,21 @@ import pytest
 from click.testing import CliRunner
 from store_samples import CASE, LINES, audio_file, transcript
 
-from workbench import jobs, search
+from workbench.server import jobs
+from workbench.store import search
 from workbench.cli import main
-from workbench.jobs import JobState
+from workbench.server.jobs import JobState
 from workbench.progress import ProgressHook
 from workbench.store import Store, StoreError
-from workbench.text import Hotword
-from workbench.transcript import Transcript
+from workbench.speech.text import Hotword
+from workbench.speech.transcript import Transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT.parent / "shared" / "testdata"
 
 
 class FakePipeline:
-    """Stands in for workbench.pipeline.transcribe: reports progress, returns a fixed transcript."""
+    """Stands in for workbench.speech.pipeline.transcribe: reports progress, returns a fixed transcript."""
 
     def __init__(self, result: Transcript | None = None, fail: Exception | None = None, steps: int = 3) -> None:
         self.result = result or transcript()
@@ -160,8 +161,8 @@ def test_worker_thread_drains_the_queue(store: Store, tmp_path: Path) -> None:
 _KILLED = """
 import sys, time
 from pathlib import Path
-import workbench.pipeline as pipeline
-from workbench import search
+import workbench.speech.pipeline as pipeline
+from workbench.store import search
 sys.path.insert(0, {tests!r})
 from store_samples import transcript
 
@@ -208,7 +209,7 @@ def test_sigkill_mid_job_leaves_no_half_hearing_and_the_job_resumes(tmp_path: Pa
         (job,) = jobs.jobs(store)
         assert job.state == JobState.RUNNING and str(proc.pid) in job.worker
     runner = CliRunner()
-    import workbench.pipeline as pipeline
+    import workbench.speech.pipeline as pipeline
 
     fake = FakePipeline()
     original = pipeline.transcribe
@@ -237,7 +238,7 @@ def test_cli_queue_verbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert json.loads(runner.invoke(main, ["jobs", "list", "--json", "--db", db]).output)[0]["state"] == "queued"
     assert "cancelled" in runner.invoke(main, ["jobs", "cancel", "1", "--db", db]).output
     assert "queued" in runner.invoke(main, ["jobs", "retry", "1", "--db", db]).output
-    import workbench.pipeline as pipeline
+    import workbench.speech.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "transcribe", FakePipeline())
     out = runner.invoke(main, ["jobs", "work", "--db", db])
@@ -256,11 +257,11 @@ def test_cli_queue_verbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "hearing 1 0:00:10" in out.output
 
 
-_PIPELINE = importlib.util.find_spec("workbench.pipeline") is not None
+_PIPELINE = importlib.util.find_spec("workbench.speech.pipeline") is not None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _PIPELINE, reason="workbench.pipeline is not written yet")
+@pytest.mark.skipif(not _PIPELINE, reason="workbench.speech.pipeline is not written yet")
 def test_keyword_found_after_hearings_add_wait_on_testdata(tmp_path: Path) -> None:
     """The real pipeline on two real clips; each keyword is found in its own hearing, at its time."""
     db = str(tmp_path / "wb.duckdb")

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workbench import jobs, memory, settings
+from workbench.server import jobs
+from workbench.models import memory
+from workbench import settings
 from workbench.store import Store
-from workbench.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
+from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
+APP = str(ROOT / "workbench" / "web" / "app.py")
 CLIP = Path("/work/shared/testdata/asr/en_jfk.flac")
 MODELS = ROOT / "data" / "models"
 TIMEOUT = 60
@@ -75,7 +77,7 @@ def _app(page: str | None = None, **query: str) -> AppTest:
     if page:
         at.run()  # the first run registers st.navigation's pages, so switch_page finds them by url_path
         _ok(at)
-        at.switch_page(page)
+        at.switch_page(str(ROOT / page))
     return at
 
 
@@ -85,7 +87,7 @@ def _ok(at: AppTest) -> AppTest:
 
 
 @pytest.mark.parametrize(
-    "page", ["views/hearings.py", "views/upload.py", "views/review.py", "views/search.py", "views/system.py"]
+    "page", ["pages/hearings.py", "pages/upload.py", "pages/review.py", "pages/search.py", "pages/system.py"]
 )
 def test_every_page_runs_on_an_empty_store(env: Path, page: str) -> None:
     at = _ok(_app(page).run())
@@ -102,15 +104,15 @@ def test_sidebar_has_the_gauge_and_unload(env: Path) -> None:
 
 
 def test_every_page_runs_with_a_hearing(hearing: int) -> None:
-    for page in ("views/hearings.py", "views/upload.py", "views/search.py", "views/system.py"):
+    for page in ("pages/hearings.py", "pages/upload.py", "pages/search.py", "pages/system.py"):
         _ok(_app(page).run())
-    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
+    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
     assert at.title[0].value == "（2024）京0105民初1234号"
     assert [ta.value for ta in at.text_area][: len(SEGMENTS)] == [s[2] for s in SEGMENTS]
 
 
 def test_upload_queues_a_job(env: Path) -> None:
-    at = _ok(_app("views/upload.py").run())
+    at = _ok(_app("pages/upload.py").run())
     at.text_input(key="case_number").set_value("（2024）京0105民初77号")
     at.text_input(key="courtroom").set_value("第一法庭")
     at.text_area(key="parties").set_value("原告：张三；代理人：李四\n被告：某某有限公司")
@@ -138,7 +140,7 @@ def test_upload_queues_a_job(env: Path) -> None:
 def test_upload_refuses_a_non_audio_server_path(env: Path, tmp_path: Path) -> None:
     secret = tmp_path / "notes.txt"
     secret.write_text("not audio")
-    at = _ok(_app("views/upload.py").run())
+    at = _ok(_app("pages/upload.py").run())
     at.text_input(key="case_number").set_value("X-1")
     at.text_area(key="server_paths").set_value(str(secret))
     at = _ok(at.run())
@@ -151,7 +153,7 @@ def test_upload_refuses_a_non_audio_server_path(env: Path, tmp_path: Path) -> No
 def test_edit_writes_an_edits_row(hearing: int, env: Path) -> None:
     store = Store(env / "wb.duckdb")
     seg = store.segments(hearing)[1]
-    at = _app("views/review.py", hearing=str(hearing))
+    at = _app("pages/review.py", hearing=str(hearing))
     at.session_state["user_name"] = "李书记员"
     at = _ok(at.run())
     at.text_area(key=f"text_{seg.id}").set_value("ask not what your country can do for you —")
@@ -168,7 +170,7 @@ def test_edit_writes_an_edits_row(hearing: int, env: Path) -> None:
 
 
 def test_speaker_role_and_name_are_saved(hearing: int, env: Path) -> None:
-    at = _app("views/review.py", hearing=str(hearing))
+    at = _app("pages/review.py", hearing=str(hearing))
     at.session_state[f"view_{hearing}"] = "speakers"
     at = _ok(at.run())
     assert not [sb for sb in at.selectbox if sb.key.startswith("spk_")], "one view at a time"
@@ -185,7 +187,7 @@ def test_speaker_role_and_name_are_saved(hearing: int, env: Path) -> None:
 
 def test_timeline_click_plays_from_that_moment(hearing: int, env: Path) -> None:
     seg = Store(env / "wb.duckdb").segments(hearing)[1]
-    at = _app("views/review.py", hearing=str(hearing))
+    at = _app("pages/review.py", hearing=str(hearing))
     at.session_state[f"view_{hearing}"] = "timeline"
     at.session_state[f"timeline_{hearing}"] = {"selection": {"seg": [{"t": seg.start}]}}
     at = _ok(at.run())
@@ -194,7 +196,7 @@ def test_timeline_click_plays_from_that_moment(hearing: int, env: Path) -> None:
 
 def test_play_button_sets_the_start(hearing: int, env: Path) -> None:
     seg = Store(env / "wb.duckdb").segments(hearing)[2]
-    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
+    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
     at.button(key=f"play_{seg.id}").click()
     at = _ok(at.run())
     assert at.session_state[f"play_at_{hearing}"] == pytest.approx(seg.start)
@@ -202,14 +204,14 @@ def test_play_button_sets_the_start(hearing: int, env: Path) -> None:
 
 
 def test_mark_verified(hearing: int, env: Path) -> None:
-    at = _ok(_app("views/review.py", hearing=str(hearing)).run())
+    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
     next(b for b in at.button if b.label == "标记已核对").click()
     _ok(at.run())
     assert Store(env / "wb.duckdb").hearing(hearing).status == "verified"
 
 
 def test_search_shows_results(hearing: int) -> None:
-    at = _ok(_app("views/search.py").run())
+    at = _ok(_app("pages/search.py").run())
     at.text_input(key="q").set_value("country")
     next(b for b in at.button if b.label == "检索").click()
     at = _ok(at.run())
@@ -232,7 +234,7 @@ def test_search_shows_twenty_hits_then_more(env: Path) -> None:
     info = jobs.claim(store)
     assert info is not None and info.id == sub[0].job_id
     assert jobs.run_job(store, info, pipeline=lambda p, o, h: many).state == jobs.JobState.DONE
-    at = _ok(_app("views/search.py").run())
+    at = _ok(_app("pages/search.py").run())
     at.text_input(key="q").set_value("exhibit")
     next(b for b in at.button if b.label == "检索").click()
     at = _ok(at.run())
@@ -247,7 +249,7 @@ def test_search_shows_twenty_hits_then_more(env: Path) -> None:
 
 
 def test_hearings_list_filters(hearing: int) -> None:
-    at = _ok(_app("views/hearings.py").run())
+    at = _ok(_app("pages/hearings.py").run())
     assert at.dataframe[0].value["案号"].tolist() == ["（2024）京0105民初1234号"]
     at.pills(key="f_status").set_value(["verified"])
     at = _ok(at.run())
@@ -269,7 +271,7 @@ def test_unload_waits_for_a_running_job(env: Path) -> None:
     """A job holding models is never unloaded under; the unload happens when it ends."""
     import threading
 
-    from workbench.webapp import Runtime
+    from workbench.server.runtime import Runtime
 
     started, release = threading.Event(), threading.Event()
 
@@ -302,7 +304,7 @@ def test_unload_waits_for_a_running_job(env: Path) -> None:
 
 
 def test_gauge_shows_the_floor_to_the_megabyte(env: Path) -> None:
-    from workbench import ui
+    from workbench.web import ui
 
     at = _ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
     rt = ui.runtime()  # the server's one runtime, shared with the script runs (st.cache_resource)
@@ -332,7 +334,7 @@ def test_gauge_and_unload_never_import_torch() -> None:
 def test_unload_clears_the_caches_models_filled() -> None:
     from faster_whisper.vad import get_vad_model
 
-    from workbench import search
+    from workbench.store import search
 
     search.term_id("借款合同")
     get_vad_model()  # faster-whisper's Silero VAD, an onnxruntime session kept in an lru_cache
@@ -343,7 +345,7 @@ def test_unload_clears_the_caches_models_filled() -> None:
 
 
 def test_unload_closes_the_idle_database_and_pages_reopen_it(env: Path) -> None:
-    from workbench.webapp import Runtime
+    from workbench.server.runtime import Runtime
 
     rt = Runtime.create(env / "wb.duckdb", workers=0)
     try:
@@ -361,9 +363,9 @@ def test_unload_closes_the_idle_database_and_pages_reopen_it(env: Path) -> None:
 def test_page_timer_logs_each_run_even_when_the_page_stops(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from workbench import webapp
+    from workbench.server import runtime as webapp
 
-    with caplog.at_level(logging.DEBUG, logger="workbench.webapp"):
+    with caplog.at_level(logging.DEBUG, logger="workbench.server.runtime"):
         with webapp.page_timer("hearings"):
             pass
         with pytest.raises(RuntimeError), webapp.page_timer("review"):

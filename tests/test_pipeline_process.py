@@ -9,9 +9,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from workbench.audio import AudioError
-from workbench.jobs import JobCancelled
-from workbench.pipeline_process import JOB_NICENESS, PipelineFailed, PipelineProcesses, WorkerProcessDied
+from workbench.speech.audio import AudioError
+from workbench.server.jobs import JobCancelled
+from workbench.server.job_process import JOB_NICENESS, PipelineFailed, PipelineProcesses, WorkerProcessDied
 
 TESTS = Path(__file__).resolve().parent
 CLIP = Path("/work/shared/testdata/asr/en_jfk.flac")
@@ -95,8 +95,10 @@ def test_the_server_runs_jobs_in_a_child_and_unload_ends_it(
 ) -> None:
     import time
 
-    from workbench import jobs, memory, webapp
-    from workbench.webapp import Runtime
+    from workbench.server import jobs
+    from workbench.models import memory
+    from workbench.server import runtime as webapp
+    from workbench.server.runtime import Runtime
 
     monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path))
     rt = Runtime.create(tmp_path / "wb.duckdb", workers=1)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from store_samples import CASE, LINES, hearing, transcript
 
-from workbench import search
+from workbench.store import search
 from workbench.cli import main
 from workbench.store import Store
 

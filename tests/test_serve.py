@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import clip
 from test_e2e import _free_port, start_server, stop_server
 
-from workbench import jobs
+from workbench.server import jobs
 from workbench.store import Store
 
 

@@ -14,9 +14,10 @@ import duckdb
 import pytest
 from store_samples import CASE, LINES, audio_file, hearing, transcript
 
-from workbench import jobs, migrations, search
+from workbench.server import jobs
+from workbench.store import migrations, search
 from workbench.store import NotFound, Store, StoreError, StoreLocked
-from workbench.transcript import Party
+from workbench.speech.transcript import Party
 
 
 @pytest.fixture

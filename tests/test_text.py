@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import text
+from workbench.speech import text
 
 
 @pytest.mark.parametrize(

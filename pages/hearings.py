@@ -1,0 +1,84 @@
+"""庭审列表: every hearing, filtered by case, date and status; open one, or export several as one .zip."""
+
+import io
+
+import streamlit as st
+
+from workbench.record import docx as export
+from workbench.web import nav, ui
+from workbench.server import runtime as webapp
+from workbench.store import HEARING_STATUSES
+
+rt = ui.runtime()
+store = rt.store
+
+st.title("庭审列表")
+st.caption("Hearings · 选中一行打开审阅，选中多行可批量导出笔录")
+
+cases = store.cases()
+c1, c2, c3 = st.columns([3, 2, 4])
+case = c1.selectbox("案号 Case", [c.number for c in cases], index=None, placeholder="全部案件", key="f_case")
+dates = c2.date_input("开庭日期 Date", value=(), key="f_dates", help="选择起止日期")
+statuses = c3.pills(
+    "状态 Status",
+    list(HEARING_STATUSES),
+    selection_mode="multi",
+    format_func=lambda s: webapp.HEARING_STATUS_LABELS.get(s, s),
+    key="f_status",
+)
+date_from = dates[0] if len(dates) >= 1 else None
+date_to = dates[1] if len(dates) == 2 else date_from
+
+LIMIT = 500
+hearings = webapp.list_hearings(
+    store, case=case, statuses=statuses or (), date_from=date_from, date_to=date_to, limit=LIMIT + 1
+)
+more = len(hearings) > LIMIT
+hearings = hearings[:LIMIT]
+
+if not hearings:
+    st.info("没有符合条件的庭审。可在“上传录音”页面上传庭审录音。")
+    st.page_link(nav.UPLOAD.path, label="上传录音", icon=":material/upload_file:")
+    st.stop()
+
+event = st.dataframe(
+    webapp.hearing_rows(hearings),
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="hearing_table",
+    column_config={
+        "ID": st.column_config.NumberColumn("ID", width="small", format="%d"),
+        "段落": st.column_config.NumberColumn("段落", width="small"),
+    },
+)
+st.caption(f"显示 {len(hearings)} 条" + ("（仅显示最新 500 条，请用筛选缩小范围）" if more else ""))
+
+chosen = [hearings[i] for i in event.selection.rows] if event and event.selection else []
+c1, c2, c3 = st.columns([2, 2, 6])
+if len(chosen) == 1:
+    c1.page_link(
+        nav.REVIEW.path,
+        label=f"打开庭审 #{chosen[0].id}",
+        icon=":material/open_in_new:",
+        query_params={"hearing": chosen[0].id},
+    )
+elif not chosen:
+    c1.caption("选中一行以打开")
+if chosen:
+    ids = [h.id for h in chosen]
+
+    def _zip() -> bytes:
+        buf = io.BytesIO()
+        export.export_zip((store.hearing_record(i) for i in ids), buf)
+        return buf.getvalue()
+
+    c2.download_button(
+        f"导出笔录 .zip（{len(ids)} 件）",
+        data=_zip,
+        file_name="庭审笔录.zip",
+        mime="application/zip",
+        icon=":material/download:",
+        key="zip",
+    )

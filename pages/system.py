@@ -1,0 +1,112 @@
+"""系统设置: models (list, import), the queue and its settings, default language, engine and hotwords."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.server import jobs
+from workbench.models import registry as models
+from workbench import settings
+from workbench.web import ui
+from workbench.server import runtime as webapp
+from workbench.speech.text import format_hotwords, parse_hotwords
+
+rt = ui.runtime()
+store = rt.store
+
+st.title("系统设置")
+st.caption("System · 模型、处理队列与默认识别设置")
+
+tab_models, tab_queue, tab_defaults = st.tabs(["模型 Models", "队列 Queue", "默认设置 Defaults"])
+
+with tab_models:
+    entries = models.registered()
+    held = {name for name, _ in rt.models()}  # in the job process as well as this one
+    st.dataframe(
+        [
+            {"名称": e.name, "类型": e.kind, "大小": webapp.size(e.size_bytes),
+             "已加载": "是" if e.name in held else "", "来源": e.source}
+            for e in entries
+        ],
+        hide_index=True,
+        width="stretch",
+    )  # fmt: skip
+    st.caption(f"模型目录：{settings.models_dir()}")
+    with st.form("import_model"):
+        st.markdown("**导入模型 Import a model folder**")
+        c1, c2 = st.columns([3, 1])
+        source = c1.text_input("服务器上的模型目录或压缩包路径", placeholder="/media/usb/sensevoice-small")
+        name = c2.text_input("名称（可选）")
+        force = st.checkbox("同名时覆盖")
+        if st.form_submit_button("导入", icon=":material/input:"):
+            try:
+                entry = models.import_model(Path(source.strip()), name=name.strip() or None, force=force)
+            except models.ModelError as e:
+                st.error(str(e))
+            else:
+                st.success(f"已导入 {entry.name}（{entry.kind}）")
+
+with tab_queue:
+
+    @st.fragment(run_every=3)
+    def _queue() -> None:
+        rows = jobs.jobs(store, limit=30)
+        st.dataframe(
+            [
+                {"任务": j.id, "庭审": j.hearing_id, "文件": j.file_name, "状态": webapp.JOB_STATE_LABELS.get(j.state),
+                 "进度": j.progress, "步骤": webapp.job_caption(j), "尝试": j.attempts, "错误": j.error or ""}
+                for j in rows
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={"进度": st.column_config.ProgressColumn("进度", min_value=0.0, max_value=1.0)},
+        )  # fmt: skip
+        c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="bottom")
+        job_id = c1.number_input("任务编号", min_value=1, step=1, value=None, key="job_id")
+        if c2.button("取消任务", disabled=job_id is None):
+            st.toast(webapp.JOB_STATE_LABELS.get(jobs.cancel(store, int(job_id)).state, ""))
+        if c3.button("重试任务", disabled=job_id is None):
+            jobs.retry(store, int(job_id))
+            rt.wake()
+        state = "运行中" if rt.worker is not None and rt.worker.alive else "未运行（workers = 0）"
+        st.caption(f"本服务处理进程：{state}")
+
+    _queue()
+    with st.form("queue_settings"):
+        c1, c2, c3 = st.columns(3)
+        workers = c1.number_input(
+            "同时处理任务数", 0, 4, int(settings.get("workers")), help="重启服务后生效；0 = 本服务不处理"
+        )
+        threads = c2.number_input("模型 CPU 线程数", 0, 64, int(settings.get("cpu_threads")), help="0 = 全部核心")
+        batch = c3.number_input("Whisper 批大小", 1, 32, int(settings.get("batch_size")), help="越大越快，也越占内存")
+        if st.form_submit_button("保存队列设置"):
+            settings.save({"workers": int(workers), "cpu_threads": int(threads), "batch_size": int(batch)})
+            st.success("已保存。同时处理任务数在重启服务后生效。")
+
+with tab_defaults:
+    with st.form("defaults"):
+        c1, c2, c3 = st.columns(3)
+        engine = c1.selectbox("识别引擎", settings.ENGINES, index=settings.ENGINES.index(settings.get("engine")))
+        language = c2.selectbox("语言", settings.LANGUAGES, index=settings.LANGUAGES.index(settings.get("language")))
+        speakers = c3.text_input("说话人数", value=str(settings.get("speakers")), help="auto、人数 N 或范围 2-4")
+        c1, c2 = st.columns(2)
+        diarize = c1.toggle("区分说话人 (diarization)", value=bool(settings.get("diarize")))
+        itn = c2.toggle("数字、日期、金额写成阿拉伯数字 (ITN)", value=bool(settings.get("itn")))
+        words = st.text_area(
+            "全局热词 Global hotwords",
+            value=format_hotwords(store.hotwords()),
+            height=160,
+            help="每行一个词，可加权重；所有案件的任务都会使用",
+        )
+        if st.form_submit_button("保存默认设置", type="primary"):
+            try:
+                settings.save(
+                    {"engine": engine, "language": language, "speakers": speakers.strip() or "auto",
+                     "diarize": diarize, "itn": itn}
+                )  # fmt: skip
+                store.set_hotwords(parse_hotwords(words))
+            except ValueError as e:
+                st.error(str(e))
+            else:
+                st.success("已保存默认设置")
+    st.caption(f"数据目录 {settings.data_dir().resolve()} · 数据库 {store.path}")

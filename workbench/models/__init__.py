@@ -1,0 +1,1 @@
+"""Model directories (pulled or imported) and the models loaded in this process."""

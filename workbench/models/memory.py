@@ -1,0 +1,171 @@
+"""Loaded models, memory readings, and unloading that really gives memory back.
+
+Every model the pipeline loads goes through `load()`, which keeps one instance per key for the
+process (CLI, worker and pages share it) and notes roughly how much memory it took. `unload_all()`
+drops them, collects garbage, asks glibc to return freed heap to the system (`malloc_trim`) and
+empties the CUDA cache, so RSS falls back instead of staying at its peak.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import gc
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+log = logging.getLogger("workbench.models.memory")
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    key: tuple[Any, ...]
+    name: str
+    path: Path
+    instance: Any
+    approx_bytes: int
+
+
+_lock = threading.RLock()
+_loaded: dict[tuple[Any, ...], LoadedModel] = {}
+
+
+def rss_bytes() -> int:
+    return psutil.Process().memory_info().rss
+
+
+def load(key: tuple[Any, ...], name: str, path: Path, loader: Callable[[], T]) -> T:
+    """The cached instance for `key`, loading it once with `loader()`."""
+    with _lock:
+        hit = _loaded.get(key)
+        if hit is not None:
+            return hit.instance
+        before = rss_bytes()
+        instance = loader()
+        _loaded[key] = LoadedModel(key, name, Path(path), instance, max(rss_bytes() - before, 0))
+        log.info("loaded %s (%s)", name, key[0])
+        return instance
+
+
+def loaded() -> list[LoadedModel]:
+    with _lock:
+        return list(_loaded.values())
+
+
+def is_loaded(path: Path) -> bool:
+    resolved = Path(path).resolve()
+    return any(m.path.resolve() == resolved for m in loaded())
+
+
+def trim() -> None:
+    """Collects garbage and returns freed heap pages to the OS (glibc only)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _clear_library_caches() -> None:
+    """Caches that models filled outside `load()`: faster-whisper keeps its Silero VAD (an onnxruntime
+    session) in an lru_cache, and the search index's term hashes grow with every transcript stored."""
+    for module, name in (("faster_whisper.vad", "get_vad_model"), ("workbench.store.search", "term_id")):
+        fn = getattr(sys.modules.get(module), name, None)
+        if fn is not None and hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
+def unload_all() -> list[str]:
+    """Drops every cached model and gives the memory back; returns the names unloaded."""
+    with _lock:
+        names = [m.name for m in _loaded.values()]
+        _loaded.clear()
+        _clear_library_caches()
+    trim()
+    cuda = _cuda()
+    if cuda is not None:
+        with contextlib.suppress(RuntimeError):
+            cuda.empty_cache()
+    return names
+
+
+def _cuda() -> Any:
+    """`torch.cuda` when a GPU is there and a job has imported torch, else None.
+
+    Never imports torch itself: that would cost a page two seconds and ~300 MB, and before a job
+    imports it no model can be on the GPU anyway.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    try:
+        return torch.cuda if torch.cuda.is_available() else None
+    except (RuntimeError, AttributeError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryReading:
+    rss: int
+    system_used: int
+    system_total: int
+    gpu_used: int | None
+    gpu_total: int | None
+
+
+class _NvmlMemory(ctypes.Structure):
+    _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong), ("used", ctypes.c_ulonglong)]
+
+
+@functools.cache
+def _nvml() -> Any:
+    """The driver's NVML library, initialised; None without an NVIDIA driver."""
+    try:
+        lib = ctypes.CDLL("libnvidia-ml.so.1")
+        return lib if lib.nvmlInit_v2() == 0 else None
+    except (OSError, AttributeError):
+        return None
+
+
+def gpu_memory() -> tuple[int, int] | None:
+    """(used, total) bytes over the machine's NVIDIA GPUs, whichever process uses them.
+
+    Read from NVML, not torch: the web server does not import torch (jobs run in a child process).
+    """
+    lib = _nvml()
+    if lib is None:
+        cuda = _cuda()  # no NVML (another vendor's build): this process's own view, if it has torch
+        if cuda is None:
+            return None
+        with contextlib.suppress(RuntimeError):
+            free, total = cuda.mem_get_info()
+            return total - free, total
+        return None
+    count = ctypes.c_uint()
+    if lib.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0 or count.value == 0:
+        return None
+    used = total = 0
+    for index in range(count.value):
+        handle, info = ctypes.c_void_p(), _NvmlMemory()
+        if (
+            lib.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) == 0
+            and lib.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(info)) == 0
+        ):
+            used, total = used + info.used, total + info.total
+    return (used, total) if total else None
+
+
+def reading() -> MemoryReading:
+    vm = psutil.virtual_memory()
+    gpu = gpu_memory()
+    return MemoryReading(
+        rss_bytes(), vm.total - vm.available, vm.total, gpu[0] if gpu else None, gpu[1] if gpu else None
+    )

@@ -1,0 +1,1 @@
+"""The speech stages: decode, recognise, diarize, attribute speakers, finish the text."""

@@ -1,0 +1,107 @@
+"""One recording to one `Transcript`: decode → recognise → diarize → attribute speakers.
+
+The CLI, the job worker and the benchmarks all call `transcribe()`; the options it was given are
+recorded in the transcript's `engine` field.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from workbench.speech import asr, audio, text
+from workbench import settings
+from workbench.progress import Fraction, ProgressHook, no_progress
+from workbench.speech.text import Hotword
+from workbench.speech.transcript import EngineInfo, Transcript
+
+log = logging.getLogger("workbench.speech.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeOptions:
+    engine: str = "whisper"
+    model: str = ""
+    language: str = "auto"
+    itn: bool = True
+    hotwords: tuple[Hotword, ...] = ()
+    diarize: bool = True
+    speakers: str = "auto"  # auto, N, or MIN-MAX
+    device: str = "auto"
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> TranscribeOptions:
+        """Defaults from the settings registry, then the given values (None means not given)."""
+        base = cls(
+            engine=settings.get("engine"),
+            model=settings.get("asr_model"),
+            language=settings.get("language"),
+            itn=settings.get("itn"),
+            diarize=settings.get("diarize"),
+            speakers=settings.get("speakers"),
+            device=settings.get("device"),
+        )
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressHook = no_progress) -> Transcript:
+    """Transcribes one file; raises `audio.AudioError` or `asr.AsrError` naming the file and reason."""
+    path = Path(path)
+    info = audio.probe(path)
+    engine = asr.load_engine(
+        options.engine,
+        options.model,
+        device=options.device,
+        cpu_threads=settings.get("cpu_threads"),
+        batch_size=settings.get("batch_size"),
+    )
+    asr_share = 0.7 if options.diarize else 1.0
+    segments_iter, language = engine.transcribe(
+        audio.speech_chunks(audio.blocks(path, info=info)),
+        asr.AsrOptions(options.language, options.itn, options.hotwords),
+        info.duration,
+        Fraction(progress, 0.0, asr_share, "recognition"),
+    )
+    try:
+        segments = list(segments_iter)
+    except asr.AsrError as e:
+        raise asr.AsrError(f"{path.name}: {e}") from e
+    speakers = None
+    diarization_name = None
+    if options.diarize:
+        from workbench.speech import align
+        from workbench.speech import diarization as diarize
+
+        result = diarize.diarize_file(
+            path,
+            diarize.SpeakerCount.parse(options.speakers),
+            device=engine.device,
+            progress=Fraction(progress, asr_share, 1.0, "speakers"),
+        )
+        segments = align.assign_speakers(segments, result)
+        for segment in segments:  # a split segment's text is rebuilt from words: finish it again
+            segment.text = text.finish(segment.text, language.value, itn=options.itn)
+        speakers = result.speakers
+        diarization_name = result.engine or "pyannote"
+    progress("done", 1.0, 1.0)
+    duration = info.decoded or info.duration  # a truncated file lasts what could be decoded
+    return Transcript(
+        file=path.name,
+        sha256=audio.sha256_file(path),
+        duration=round(duration, 3),
+        language=language.value or (options.language if options.language != "auto" else "unknown"),
+        engine=EngineInfo(
+            asr=engine.name,
+            model=engine.model_name,
+            device=engine.device,
+            punctuation=engine.punctuation,
+            itn=options.itn,
+            hotwords=tuple(h.term for h in options.hotwords),
+            diarization=diarization_name,
+        ),
+        segments=segments,
+        speakers=speakers,
+        warnings=list(info.warnings),
+    )

@@ -1,0 +1,1 @@
+"""The web layer: the Streamlit router, navigation and what the pages share."""
