@@ -16,8 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.record import docx as export
-from workbench.record import formats
+from workbench.record import ExportError, RecordOptions, export_docx, formats, to_pdf
 from workbench.speech.transcript import EngineInfo, HearingRecord, Party, Segment, SpeakerLabel, Transcript
 
 PHRASES = [
@@ -100,22 +99,22 @@ def main() -> int:
     turns = sum(1 for _ in formats.turns(record.transcript))
     chars = sum(len(s.text) for s in record.transcript.segments)
     variants = {
-        "default": export.RecordOptions(),
-        "timestamps+line-numbers": export.RecordOptions(timestamps=True, line_numbers=True),
+        "default": RecordOptions(),
+        "timestamps+line-numbers": RecordOptions(timestamps=True, line_numbers=True),
     }
     rows = []
     for name, options in variants.items():
         path = args.out / f"hearing_3h_{name.replace('+', '_')}.docx"
         t0 = time.perf_counter()
-        export.export_docx(record, path, options)
+        export_docx(record, path, options)
         seconds = time.perf_counter() - t0
         rows.append((name, path, seconds))
 
     t0 = time.perf_counter()
     try:
-        pdfs = export.to_pdf([p for _, p, _ in rows], args.out)
+        pdfs = to_pdf([p for _, p, _ in rows], args.out)
         convert_error = ""
-    except export.ExportError as e:
+    except ExportError as e:
         pdfs, convert_error = [], str(e)
     convert_seconds = time.perf_counter() - t0
 

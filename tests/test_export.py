@@ -18,9 +18,21 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 from hearing_samples import sample_record, transcript_from_reference
 
-from workbench.record import docx as export
-from workbench.record import formats
 from workbench.cli import main
+from workbench.record import (
+    DEFAULT_TEMPLATE,
+    DRAFT_MARK,
+    NO_SPEECH,
+    PLACEHOLDERS,
+    ExportError,
+    RecordOptions,
+    build_default_template,
+    build_record,
+    export_docx,
+    export_zip,
+    formats,
+    to_pdf,
+)
 from workbench.speech.transcript import EngineInfo, HearingRecord, Segment, Transcript
 
 HOSTILE = {
@@ -71,16 +83,16 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     template = _court_template(out / "court_template.docx")
     sample = sample_record()
     variants = {
-        "sample": (sample, export.RecordOptions()),
-        "verified": (sample_record(verified=True), export.RecordOptions()),
-        "options": (dataclasses.replace(sample, original_text=True), export.RecordOptions(True, True)),
-        "unlabelled": (sample_record(labels=False), export.RecordOptions()),
-        "empty": (_empty_record(), export.RecordOptions()),
-        "hostile": (_hostile_record(), export.RecordOptions(line_numbers=True)),
-        "template": (sample, export.RecordOptions(template=template)),
-        "jfk": (HearingRecord(transcript_from_reference("asr/en_jfk.flac")), export.RecordOptions()),
+        "sample": (sample, RecordOptions()),
+        "verified": (sample_record(verified=True), RecordOptions()),
+        "options": (dataclasses.replace(sample, original_text=True), RecordOptions(True, True)),
+        "unlabelled": (sample_record(labels=False), RecordOptions()),
+        "empty": (_empty_record(), RecordOptions()),
+        "hostile": (_hostile_record(), RecordOptions(line_numbers=True)),
+        "template": (sample, RecordOptions(template=template)),
+        "jfk": (HearingRecord(transcript_from_reference("asr/en_jfk.flac")), RecordOptions()),
     }
-    return {name: export.export_docx(rec, out / f"{name}.docx", opts) for name, (rec, opts) in variants.items()}
+    return {name: export_docx(rec, out / f"{name}.docx", opts) for name, (rec, opts) in variants.items()}
 
 
 def _texts(path: Path) -> list[str]:
@@ -145,9 +157,9 @@ def test_signature_block(records: dict[str, Path]) -> None:
 
 def test_draft_mark_until_verified(records: dict[str, Path]) -> None:
     draft = docx.Document(str(records["sample"]))
-    assert draft.sections[0].header.paragraphs[0].text == export.DRAFT_MARK
-    assert f'string="{export.DRAFT_MARK}"' in _header_xml(records["sample"])  # the watermark
-    assert draft.core_properties.content_status == export.DRAFT_MARK
+    assert draft.sections[0].header.paragraphs[0].text == DRAFT_MARK
+    assert f'string="{DRAFT_MARK}"' in _header_xml(records["sample"])  # the watermark
+    assert draft.core_properties.content_status == DRAFT_MARK
     assert "未经核对" in draft.core_properties.comments
     verified = docx.Document(str(records["verified"]))
     assert "DRAFT" not in _header_xml(records["verified"]) and "未经核对" not in _header_xml(records["verified"])
@@ -186,7 +198,7 @@ def test_options(records: dict[str, Path]) -> None:
 
 def test_empty_transcript_says_so(records: dict[str, Path]) -> None:
     texts = _texts(records["empty"])
-    assert export.NO_SPEECH in texts
+    assert NO_SPEECH in texts
     assert "案号：（2024）京0105民初1号" in texts
 
 
@@ -208,7 +220,7 @@ def test_court_template(records: dict[str, Path]) -> None:
     turn = next(p for p in doc.paragraphs if p.text == "审判长张明：现在开庭。")
     assert turn.runs[1].italic and turn.runs[1].font.size == Pt(11)  # formatted like the {{body}} run
     header = doc.sections[0].header
-    assert [p.text for p in header.paragraphs] == [export.DRAFT_MARK, "某某法院专用笔录纸"]
+    assert [p.text for p in header.paragraphs] == [DRAFT_MARK, "某某法院专用笔录纸"]
 
 
 def test_template_without_body_appends_dialogue(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -216,7 +228,7 @@ def test_template_without_body_appends_dialogue(tmp_path: Path, caplog: pytest.L
     d = docx.Document()
     d.add_paragraph("案号：{{case_number}}")
     d.save(str(template))
-    path = export.export_docx(sample_record(), tmp_path / "out.docx", export.RecordOptions(template=template))
+    path = export_docx(sample_record(), tmp_path / "out.docx", RecordOptions(template=template))
     assert "no {{body}} placeholder" in caplog.text
     assert _texts(path)[-1] == "审判长张明：下面进行法庭调查，由被告答辩。"
 
@@ -224,23 +236,33 @@ def test_template_without_body_appends_dialogue(tmp_path: Path, caplog: pytest.L
 def test_bad_template(tmp_path: Path) -> None:
     bad = tmp_path / "bad.docx"
     bad.write_text("not a docx")
-    with pytest.raises(export.ExportError, match=r"bad\.docx: not a readable Word \.docx template"):
-        export.build_record(sample_record(), export.RecordOptions(template=bad))
+    with pytest.raises(ExportError, match=r"bad\.docx: not a readable Word \.docx template"):
+        build_record(sample_record(), RecordOptions(template=bad))
 
 
 def test_default_template_ships_with_every_placeholder() -> None:
-    with zipfile.ZipFile(export.DEFAULT_TEMPLATE) as z:
+    with zipfile.ZipFile(DEFAULT_TEMPLATE) as z:
         xml = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("word/") and n.endswith(".xml"))
     for name in ("court", "time", "place", "case_number", "cause", "public", "panel", "clerk", "parties", "body"):
         assert "{{" + name + "}}" in xml
     for name in ("signatures", "note", "draft", "page", "pages"):
         assert "{{" + name + "}}" in xml
-    assert set(re.findall(r"\{\{(\w+)\}\}", xml)) <= set(export.PLACEHOLDERS)
+    assert set(re.findall(r"\{\{(\w+)\}\}", xml)) <= set(PLACEHOLDERS)
+
+
+def test_default_template_is_what_the_builder_writes(tmp_path: Path) -> None:
+    """A change to `build_default_template()` needs the shipped file rebuilt with it, and the other way round."""
+
+    def parts(path: Path) -> dict[str, bytes]:
+        with zipfile.ZipFile(path) as z:  # the core properties' created/modified times aside
+            return {n: re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"", z.read(n)) for n in z.namelist()}
+
+    assert parts(build_default_template(tmp_path / "court_record.docx")) == parts(DEFAULT_TEMPLATE)
 
 
 def test_export_zip(tmp_path: Path) -> None:
     records = [sample_record(), sample_record(verified=True), _empty_record()]
-    path = export.export_zip(records, tmp_path / "batch.zip", formats_=("docx", "srt"))
+    path = export_zip(records, tmp_path / "batch.zip", formats_=("docx", "srt"))
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
         assert names == [
@@ -254,11 +276,11 @@ def test_export_zip(tmp_path: Path) -> None:
         z.extract(names[2], tmp_path)
     assert docx.Document(str(tmp_path / names[2])).core_properties.content_status == "已核对 / Verified"
     stream = io.BytesIO()
-    export.export_zip(records[:1], stream, formats_=("txt",))
+    export_zip(records[:1], stream, formats_=("txt",))
     with zipfile.ZipFile(stream) as z:
         assert z.namelist() == ["（2024）京0105民初12345号.txt"]
-    with pytest.raises(export.ExportError, match="unknown export format"):
-        export.export_zip(records, tmp_path / "x.zip", formats_=("pdf",))
+    with pytest.raises(ExportError, match="unknown export format"):
+        export_zip(records, tmp_path / "x.zip", formats_=("pdf",))
 
 
 def test_cli_from_json(tmp_path: Path) -> None:
@@ -295,7 +317,7 @@ needs_libreoffice = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def pdfs(records: dict[str, Path]) -> dict[str, Path]:
     names = ["sample", "verified", "hostile", "empty"]
-    converted = export.to_pdf([records[n] for n in names], records["sample"].parent / "pdf")
+    converted = to_pdf([records[n] for n in names], records["sample"].parent / "pdf")
     return dict(zip(names, converted, strict=True))
 
 
@@ -332,7 +354,7 @@ def test_libreoffice_draws_the_record(pdfs: dict[str, Path]) -> None:
 @needs_libreoffice
 def test_libreoffice_verified_and_edge_cases(pdfs: dict[str, Path]) -> None:
     assert "未经核对" not in _pdf_text(pdfs["verified"]) and "DRAFT" not in _pdf_text(pdfs["verified"])
-    assert export.NO_SPEECH in _pdf_text(pdfs["empty"])
+    assert NO_SPEECH in _pdf_text(pdfs["empty"])
     assert "未经核对/DRAFT" in _pdf_text(pdfs["empty"])
     hostile = _pdf_text(pdfs["hostile"])
     assert "表情" in hostile and "控制字符与转义完" in hostile
@@ -360,12 +382,12 @@ def test_cli_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     texts = _texts(out)
     assert "案号：（2024）京0105民初12345号" in texts and "书记员：刘洋" in texts
     assert "审判长张明：现在开庭！" in texts and "S2：审判长好。" in texts
-    assert docx.Document(str(out)).sections[0].header.paragraphs[0].text == export.DRAFT_MARK
+    assert docx.Document(str(out)).sections[0].header.paragraphs[0].text == DRAFT_MARK
     result = runner.invoke(main, ["export", str(hid), "--original", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "审判长张明：现在开庭。" in _texts(out)
     with Store() as st:
-        st.set_status(hid, "verified")
+        st.set_verified(hid)
     result = runner.invoke(main, ["export", str(hid), "--out", str(out)])
     assert result.exit_code == 0 and "not verified" not in result.output
     assert "DRAFT" not in _header_xml(out)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from workbench.record import docx as export
-from workbench.record import formats
+from workbench.record import ExportError, RecordOptions, export_docx, export_zip, formats
 from workbench.speech.transcript import HearingRecord, SpeakerLabel, Transcript
 
 
@@ -93,15 +92,15 @@ def export_cmd(
     if not hearings and not json_files:
         raise click.UsageError("give a HEARING id, or --from-json TRANSCRIPT.json")
     records = [_from_store(h, original) for h in hearings] + [_from_json(p, original) for p in json_files]
-    options = export.RecordOptions(timestamps=timestamps, line_numbers=line_numbers, template=template)
+    options = RecordOptions(timestamps=timestamps, line_numbers=line_numbers, template=template)
     try:
         if len(records) > 1 or out.suffix.lower() == ".zip":
-            export.export_zip(records, out, options, formats_=(fmt,))
+            export_zip(records, out, options, formats_=(fmt,))
         elif fmt == "docx":
-            export.export_docx(records[0], out, options)
+            export_docx(records[0], out, options)
         else:
             formats.write(fmt, records[0].transcript, out, records[0].labels)
-    except (export.ExportError, OSError) as e:
+    except (ExportError, OSError) as e:
         raise click.ClickException(str(e)) from e
     draft = sum(not r.verified for r in records)
     note = f" ({draft} not verified: marked 未经核对 / DRAFT)" if fmt == "docx" and draft else ""

@@ -1,0 +1,330 @@
+"""The court record (庭审笔录) as a Word .docx: a template's placeholders filled from a `HearingRecord`.
+
+A template is any .docx with placeholders `{{name}}` (see `template.PLACEHOLDERS`) in the body, tables,
+headers or footers. A placeholder alone in its paragraph and holding several lines (`{{panel}}`,
+`{{parties}}`, `{{body}}`, `{{signatures}}`, `{{note}}`) becomes one paragraph per line, each
+formatted like the placeholder's paragraph and first run, so a court styles its dialogue by styling
+the `{{body}}` paragraph. `{{page}}` and `{{pages}}` become PAGE / NUMPAGES fields. Without a template
+the default one (`template.DEFAULT_TEMPLATE`) is used.
+
+Until `HearingRecord.verified`, every page carries `marks.DRAFT_MARK`, and the core properties say so.
+Text is cleaned of characters XML 1.0 forbids; nothing else is cut.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import docx
+from docx.document import Document
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from lxml import etree
+
+from workbench.record import formats
+from workbench.record.marks import DRAFT_MARK, add_line_numbers, mark_draft
+from workbench.record.ooxml import field, headers_and_footers, order_rpr, run
+from workbench.record.template import DEFAULT_TEMPLATE, PLACEHOLDERS, default_template_document
+from workbench.speech.transcript import HearingRecord
+
+log = logging.getLogger("workbench.record.fill")
+
+NO_SPEECH = "（本次录音未识别到语音。）"
+_BLOCKS = frozenset({"panel", "parties", "note", "body", "signatures"})
+_FIELDS = {"page": "PAGE", "pages": "NUMPAGES"}
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_PANEL_ROLES = ("审判长", "审判员", "人民陪审员")
+_SIGN_LINE = "＿" * 8
+
+
+class ExportError(Exception):
+    """A template or output that cannot be used; the message names the file, the reason and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOptions:
+    timestamps: bool = False  # [00:12:03] before each turn
+    line_numbers: bool = False  # numbers in the margin, restarting on each page, to cite by page and line
+    template: Path | None = None  # a court's own .docx; None means the default template
+
+
+# --- values for the placeholders ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A run of a generated line: `kind` is "text", "speaker" (bold) or "time" (small, grey)."""
+
+    text: str
+    kind: str = "text"
+
+
+_Line = list[_Piece]
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _cn_datetime(moment: datetime, with_date: bool = True) -> str:
+    clock = f"{moment.hour}时{moment.minute:02d}分"
+    return f"{moment.year}年{moment.month}月{moment.day}日 {clock}" if with_date else clock
+
+
+def format_time(start: str, end: str) -> str:
+    """ "2024年3月5日 9时30分至11时10分"; stored text that is not ISO is shown as given."""
+    s, e = _parse_time(start) if start else None, _parse_time(end) if end else None
+    first = _cn_datetime(s) if s else start
+    if not end:
+        return first
+    last = _cn_datetime(e, with_date=not (s and s.date() == e.date())) if e else end
+    return f"{first}至{last}" if first else last
+
+
+def _names(record: HearingRecord, role: str) -> str:
+    return "、".join(name for r, name in record.panel if r == role)
+
+
+def _values(record: HearingRecord, options: RecordOptions) -> dict[str, str | list[_Line]]:
+    clean = formats.clean_text
+    panel_lines = [[_Piece(f"{clean(role)}：{clean(name)}")] for role, name in record.panel]
+    party_lines = []
+    for party in record.parties:
+        text = f"{clean(party.role)}：{clean(party.name)}"
+        if party.representatives:
+            text += "，委托诉讼代理人：" + "、".join(clean(r) for r in party.representatives)
+        party_lines.append([_Piece(text)])
+    notes = []
+    if record.original_text:
+        notes.append([_Piece("注：以下为语音识别的原始结果，未经人工校对。")])
+    body = list(_body(record, options))
+    if not body:
+        body = [[_Piece(NO_SPEECH)]]
+    return {
+        "court": clean(record.court),
+        "title": "庭审笔录",
+        "case_number": clean(record.case_number),
+        "cause": clean(record.cause),
+        "time": clean(format_time(record.start, record.end)),
+        "start": clean(format_time(record.start, "")),
+        "end": clean(format_time(record.end, "")),
+        "place": clean(record.place),
+        "public": "公开审理" if record.public else "不公开审理",
+        "presiding_judge": clean(_names(record, "审判长")),
+        "judges": clean(_names(record, "审判员")),
+        "jurors": clean(_names(record, "人民陪审员")),
+        "panel": panel_lines,
+        "clerk": clean(record.clerk),
+        "parties": party_lines,
+        "note": notes,
+        "body": body,
+        "signatures": _signatures(record),
+        "draft": "" if record.verified else DRAFT_MARK,
+    }
+
+
+def _body(record: HearingRecord, options: RecordOptions) -> Iterator[_Line]:
+    for turn in formats.turns(record.transcript):
+        if not turn.text:
+            continue
+        line: _Line = []
+        if options.timestamps:
+            line.append(_Piece(f"[{formats.timestamp(turn.start).split('.')[0]}] ", "time"))
+        who = formats.speaker_name(turn.speaker, record.labels)
+        if who:
+            line.append(_Piece(f"{formats.clean_text(who)}：", "speaker"))
+        line.append(_Piece(turn.text))
+        yield line
+
+
+def _signatures(record: HearingRecord) -> list[_Line]:
+    """Who signs a record: the parties and their representatives, then the panel and the clerk.
+
+    Each line is "原告：某公司<tab>签名：＿＿＿", the tab stop of the signature style lining up the blanks.
+    """
+    clean = formats.clean_text
+    lines: list[_Line] = [[_Piece("")]]
+    for party in record.parties:
+        lines.append([_Piece(f"{clean(party.role)}：{clean(party.name)}\t签名：{_SIGN_LINE}")])
+        for rep in party.representatives:
+            lines.append([_Piece(f"委托诉讼代理人：{clean(rep)}\t签名：{_SIGN_LINE}")])
+    if not record.parties:
+        lines.append([_Piece(f"当事人：\t签名：{_SIGN_LINE}")])
+    lines.append([_Piece("")])
+    panel = record.panel or tuple((role, "") for role in _PANEL_ROLES[:2])
+    for role, name in panel:
+        lines.append([_Piece(f"{clean(role)}：{clean(name)}\t签名：{_SIGN_LINE}")])
+    lines.append([_Piece(f"书记员：{clean(record.clerk)}\t签名：{_SIGN_LINE}")])
+    return lines
+
+
+# --- filling a template ---------------------------------------------------------------------------
+
+
+def _styled(rpr: etree._Element | None, kind: str) -> etree._Element | None:
+    """The placeholder run's properties, plus bold for a speaker or small grey for a timestamp."""
+    if kind == "text":
+        return rpr
+    out = copy.deepcopy(rpr) if rpr is not None else OxmlElement("w:rPr")
+    if kind == "speaker":
+        out.append(OxmlElement("w:b"))
+        out.append(OxmlElement("w:bCs"))
+    else:
+        color = OxmlElement("w:color")
+        color.set(qn("w:val"), "808080")
+        size = OxmlElement("w:sz")
+        size.set(qn("w:val"), "20")
+        out.extend([color, size])
+    order_rpr(out)
+    return out
+
+
+def _first_rpr(p: etree._Element) -> etree._Element | None:
+    rpr = p.find(f"{qn('w:r')}/{qn('w:rPr')}")
+    return copy.deepcopy(rpr) if rpr is not None else None
+
+
+def _line_paragraph(template_p: etree._Element, rpr: etree._Element | None, line: _Line) -> etree._Element:
+    p = OxmlElement("w:p")
+    ppr = template_p.find(qn("w:pPr"))
+    if ppr is not None:
+        p.append(copy.deepcopy(ppr))
+    for piece in line:
+        p.append(run(_styled(rpr, piece.kind), piece.text))
+    return p
+
+
+def _fill_paragraph(p: etree._Element, values: dict[str, str | list[_Line]]) -> set[str]:
+    """Replaces the placeholders in one paragraph; returns the names it found.
+
+    Word splits typed text over several runs ("{{", "case_", "number}}"), so the paragraph's text is
+    joined, and the new runs take the first run's formatting.
+    """
+    runs = p.findall(qn("w:r")) + p.findall(f"{qn('w:hyperlink')}/{qn('w:r')}")
+    full = "".join(t.text or "" for r in runs for t in r.iter(qn("w:t")))
+    if "{{" not in full:
+        return set()
+    names = set(_PLACEHOLDER.findall(full))
+    if not names:
+        return set()
+    rpr = _first_rpr(p)
+    stripped = _PLACEHOLDER.fullmatch(full.strip())
+    if stripped and stripped.group(1) in _BLOCKS:
+        lines = values.get(stripped.group(1), [])
+        assert isinstance(lines, list)
+        for line in lines:
+            p.addprevious(_line_paragraph(p, rpr, line))
+        p.getparent().remove(p)
+        return names
+    for r in p.findall(qn("w:r")):
+        p.remove(r)
+    for hyperlink in p.findall(qn("w:hyperlink")):
+        p.remove(hyperlink)
+    pos = 0
+    for m in _PLACEHOLDER.finditer(full):
+        if m.start() > pos:
+            p.append(run(rpr, full[pos : m.start()]))
+        name = m.group(1)
+        if name in _FIELDS:
+            p.extend(field(rpr, _FIELDS[name]))
+        elif name in values:
+            value = values[name]
+            text = value if isinstance(value, str) else "\n".join("".join(pc.text for pc in ln) for ln in value)
+            p.append(run(rpr, text))
+        else:
+            # Unknown names stay visible, so a misspelt placeholder shows in the proof, not silently empty.
+            log.warning("template placeholder {{%s}} is not one of: %s", name, ", ".join(PLACEHOLDERS))
+            p.append(run(rpr, m.group(0)))
+        pos = m.end()
+    if pos < len(full):
+        p.append(run(rpr, full[pos:]))
+    return names
+
+
+def _fill_part(root: etree._Element, values: dict[str, str | list[_Line]]) -> set[str]:
+    found: set[str] = set()
+    for p in list(root.iter(qn("w:p"))):
+        found |= _fill_paragraph(p, values)
+    return found
+
+
+# --- the record -----------------------------------------------------------------------------------
+
+
+def _properties(doc: Document, record: HearingRecord, values: dict[str, str | list[_Line]]) -> None:
+    props = doc.core_properties
+    status = "已核对 / Verified" if record.verified else DRAFT_MARK
+    props.title = f"{values['court']}庭审笔录" + (f" {values['case_number']}" if values["case_number"] else "")
+    props.subject = str(values["case_number"])
+    props.category = "庭审笔录"
+    props.content_status = status
+    props.keywords = "庭审笔录; " + ("verified" if record.verified else "draft; 未经核对")
+    props.comments = (
+        "经书记员核对。" if record.verified else "未经核对：语音识别生成的草稿，书记员核对前不得作为正式笔录使用。"
+    ) + f" 音频：{formats.clean_text(Path(record.transcript.file).name)}"
+    props.author = str(values["clerk"]) or "workbench"
+    props.last_modified_by = "workbench"
+    now = datetime.now().replace(microsecond=0)
+    props.created = props.created or now
+    props.modified = now
+    props.revision = max(1, props.revision)
+
+
+def build_record(record: HearingRecord, options: RecordOptions | None = None) -> Document:
+    """The court record as a python-docx Document, from the template in `options` or the default."""
+    options = options or RecordOptions()
+    template = options.template or (DEFAULT_TEMPLATE if DEFAULT_TEMPLATE.exists() else None)
+    if template is None:
+        doc = default_template_document()
+    else:
+        try:
+            doc = docx.Document(str(template))
+        except Exception as e:  # python-docx raises several kinds (zip, XML, missing part) for one cause
+            raise ExportError(
+                f"{template}: not a readable Word .docx template ({e}); save it from Word as .docx (not .doc)"
+            ) from e
+    values = _values(record, options)
+    found = _fill_part(doc.element.body, values)
+    for section in doc.sections:
+        for part in headers_and_footers(section):
+            _fill_part(part._element, values)
+    if "body" not in found:
+        log.warning("%s has no {{body}} placeholder: the dialogue is appended at the end", template)
+        for line in values["body"]:
+            assert isinstance(line, list)
+            para = doc.add_paragraph()
+            for piece in line:
+                para._p.append(run(_styled(None, piece.kind), piece.text))
+    if not record.verified:
+        mark_draft(doc)
+    if options.line_numbers:
+        add_line_numbers(doc)
+    _properties(doc, record, values)
+    return doc
+
+
+def render_docx(record: HearingRecord, options: RecordOptions | None = None) -> bytes:
+    out = io.BytesIO()
+    build_record(record, options).save(out)
+    return out.getvalue()
+
+
+def export_docx(record: HearingRecord, path: Path, options: RecordOptions | None = None) -> Path:
+    """Writes the court record to `path` (.docx) and returns the path."""
+    data = render_docx(record, options)
+    path = Path(path)
+    try:
+        path.write_bytes(data)
+    except OSError as e:
+        raise ExportError(f"{path}: cannot write the court record ({e.strerror}); check the folder is writable") from e
+    return path
