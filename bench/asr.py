@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import inputs  # noqa: E402
 from workbench.speech import text  # noqa: E402
-from workbench.speech.pipeline import TranscribeOptions, transcribe  # noqa: E402
+from workbench.speech.options import TranscribeOptions  # noqa: E402
+from workbench.speech.pipeline import transcribe  # noqa: E402
 
 
 def peak_rss_mb() -> float:

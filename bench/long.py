@@ -54,7 +54,8 @@ def run_long(minutes: float) -> dict[str, float]:
 def repeat_child(count: int) -> None:
     """Runs in a child process: prints one JSON line per file with the RSS after it."""
     from workbench.models import memory
-    from workbench.speech.pipeline import TranscribeOptions, transcribe
+    from workbench.speech.options import TranscribeOptions
+    from workbench.speech.pipeline import transcribe
 
     options = TranscribeOptions.from_settings()
     for i in range(count):

@@ -39,8 +39,7 @@ from test_e2e import ARGS, CHROMIUM, _free_port, idle, start_server, stop_server
 
 from bench.inputs import build  # noqa: E402
 from bench.search import fill  # noqa: E402
-from workbench.server import jobs  # noqa: E402
-from workbench.store import Store  # noqa: E402
+from workbench.store import Store, jobs  # noqa: E402
 
 PAGES = ["庭审列表", "上传录音", "审阅笔录", "检索", "系统设置"]  # sidebar link = the page's heading
 RESULTS = re.compile(r"\d+\+? 条结果")  # the search page's caption: "20+ 条结果 · 35 ms"

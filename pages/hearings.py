@@ -4,10 +4,10 @@ import io
 
 import streamlit as st
 
-from workbench.record import docx as export
-from workbench.web import nav, ui
+from workbench.record import export_zip
 from workbench.server import runtime as webapp
-from workbench.store import HEARING_STATUSES
+from workbench.store.status import HearingStatus
+from workbench.web import nav, ui
 
 rt = ui.runtime()
 store = rt.store
@@ -21,9 +21,9 @@ case = c1.selectbox("案号 Case", [c.number for c in cases], index=None, placeh
 dates = c2.date_input("开庭日期 Date", value=(), key="f_dates", help="选择起止日期")
 statuses = c3.pills(
     "状态 Status",
-    list(HEARING_STATUSES),
+    list(HearingStatus),
     selection_mode="multi",
-    format_func=lambda s: webapp.HEARING_STATUS_LABELS.get(s, s),
+    format_func=lambda s: HearingStatus(s).label,
     key="f_status",
 )
 date_from = dates[0] if len(dates) >= 1 else None
@@ -71,7 +71,7 @@ if chosen:
 
     def _zip() -> bytes:
         buf = io.BytesIO()
-        export.export_zip((store.hearing_record(i) for i in ids), buf)
+        export_zip((store.hearing_record(i) for i in ids), buf)
         return buf.getvalue()
 
     c2.download_button(

@@ -4,12 +4,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from workbench.record import docx as export
-from workbench.record import formats
-from workbench.server import jobs
-from workbench.web import ui
+from workbench.record import formats, render_docx
 from workbench.server import runtime as webapp
-from workbench.store import ROLES, NotFound, StoreError
+from workbench.store import ROLES, NotFound, StoreError, jobs
+from workbench.store.status import HearingStatus
+from workbench.web import ui
 
 # Segments per transcript page, each a play button, a speaker box and a text box: 25 took Chromium
 # 0.45-0.55 s of script time to draw on this 2-core server, 15 take 0.25-0.45 s (bench/ui.py).
@@ -39,8 +38,7 @@ if hearing_id is None:
         recent,
         index=None,
         format_func=lambda h: (
-            f"#{h.id} · {h.case_number} · "
-            f"{h.starts_at:%Y-%m-%d %H:%M}" * bool(h.starts_at) + f" · {webapp.HEARING_STATUS_LABELS.get(h.status)}"
+            f"#{h.id} · {h.case_number} · {h.starts_at:%Y-%m-%d %H:%M}" * bool(h.starts_at) + f" · {h.status.label}"
         ),
         placeholder="案号、日期…",
     )
@@ -101,16 +99,16 @@ names = webapp.speaker_display(speakers)
 
 with st.container(horizontal=True, vertical_alignment="center"):
     ui.status_badge(hearing.status)
-    if hearing.status == "verified":
+    if hearing.status == HearingStatus.VERIFIED:
         if st.button("撤销核对", icon=":material/undo:"):
-            store.set_status(hearing_id, "in review")
+            store.set_verified(hearing_id, False)
             st.rerun()
     elif st.button("标记已核对", icon=":material/verified:", type="primary"):
-        store.set_status(hearing_id, "verified")
+        store.set_verified(hearing_id)
         st.rerun()
 
     def _docx() -> bytes:
-        return export.render_docx(store.hearing_record(hearing_id))
+        return render_docx(store.hearing_record(hearing_id))
 
     stem = f"{hearing.case_number or 'hearing'}-{hearing_id}"
     st.download_button(

@@ -4,10 +4,9 @@ import time
 
 import streamlit as st
 
-from workbench.store import search
-from workbench.web import nav, ui
 from workbench.server import runtime as webapp
-from workbench.store import ROLES
+from workbench.store import ROLES, search
+from workbench.web import nav, ui
 
 rt = ui.runtime()
 store = rt.store

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.server import jobs
-from workbench.models import registry as models
 from workbench import settings
-from workbench.web import ui
+from workbench.models import registry as models
 from workbench.server import runtime as webapp
 from workbench.speech.text import format_hotwords, parse_hotwords
+from workbench.store import jobs
+from workbench.web import ui
 
 rt = ui.runtime()
 store = rt.store

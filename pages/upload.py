@@ -4,12 +4,12 @@ from datetime import datetime
 
 import streamlit as st
 
-from workbench.server import jobs
 from workbench import settings
-from workbench.web import nav, ui
 from workbench.server import runtime as webapp
-from workbench.store import StoreError
-from workbench.speech.text import parse_hotwords
+from workbench.speech.options import TranscribeOptions
+from workbench.speech.text import merge_hotwords, parse_hotwords
+from workbench.store import StoreError, jobs
+from workbench.web import nav, ui
 
 rt = ui.runtime()
 store = rt.store
@@ -115,12 +115,13 @@ if submitted and count:
     try:
         parties = webapp.parse_parties(parties_text or "")
         words = parse_hotwords(hotwords_text or "")
-        params = {"engine": engine, "language": language, "hotwords": list(words)}
-        if speakers == "off":
-            params["diarize"] = False
-        else:
-            params["diarize"] = True
-            params["speakers"] = speakers
+        options = TranscribeOptions.from_settings(
+            engine=engine,
+            language=language,
+            hotwords=words,
+            diarize=speakers != "off",
+            speakers=None if speakers == "off" else speakers,
+        )
         details = webapp.HearingDetails(
             case_number=case_number or "",
             starts_at=starts_at,
@@ -130,11 +131,10 @@ if submitted and count:
             parties=parties,
             cause=cause,
         )
-        subs = webapp.submit_uploads(rt, [(f.name, f) for f in files or []], details, params, paths=paths)
+        subs = webapp.submit_uploads(rt, [(f.name, f) for f in files or []], details, options, paths=paths)
         if save_words and words:
             case = store.case(details.case_number.strip())
-            merged = {h.term: h for h in (*store.hotwords(case_id=case.id), *words)}
-            store.set_hotwords(tuple(merged.values()), case_id=case.id)
+            store.set_hotwords(merge_hotwords(words, store.hotwords(case_id=case.id)), case_id=case.id)
     except (ValueError, StoreError) as e:
         st.error(str(e))
     else:

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from conftest import clip
 from media import video_without_audio, write_wav
 
-from workbench.speech import asr, audio, text
 from workbench.cli import main
-from workbench.speech.pipeline import TranscribeOptions, transcribe
+from workbench.speech import asr, audio, text
+from workbench.speech.options import TranscribeOptions
+from workbench.speech.pipeline import transcribe
 
 OPTIONS = TranscribeOptions(engine="whisper", diarize=False, device="cpu")
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import clip
 
-from workbench.speech import asr
 from workbench.models import memory
 from workbench.models import registry as models
-from workbench.speech.pipeline import TranscribeOptions, transcribe
+from workbench.speech import asr
+from workbench.speech.options import TranscribeOptions
+from workbench.speech.pipeline import transcribe
 from workbench.speech.text import Hotword
 
 

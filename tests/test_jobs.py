@@ -18,14 +18,14 @@ import pytest
 from click.testing import CliRunner
 from store_samples import CASE, LINES, audio_file, transcript
 
-from workbench.server import jobs
-from workbench.store import search
 from workbench.cli import main
-from workbench.server.jobs import JobState
 from workbench.progress import ProgressHook
-from workbench.store import Store, StoreError
+from workbench.server.worker import PROGRESS_EVERY_S, Worker, run_next
+from workbench.speech.options import TranscribeOptions
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Transcript
+from workbench.store import Store, StoreError, jobs, search
+from workbench.store.jobs import JobState
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -57,7 +57,8 @@ def store(tmp_path: Path) -> Store:
 
 def queue(store: Store, tmp_path: Path, n: int = 1, **params: Any) -> list[jobs.Submission]:
     files = [audio_file(tmp_path, f"r{i}.wav", f"audio {i}".encode()) for i in range(n)]
-    return jobs.submit(store, files, case_number=CASE, params=params or None)
+    options = TranscribeOptions.from_settings(**params) if params else None
+    return jobs.submit(store, files, case_number=CASE, options=options)
 
 
 def test_a_job_runs_to_done_with_the_case_hotwords(store: Store, tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ def test_a_job_runs_to_done_with_the_case_hotwords(store: Store, tmp_path: Path)
     store.set_hotwords([Hotword("张三丰"), Hotword("借条", 5.0)], case_id=case.id)
     store.set_hotwords([Hotword("审判长"), Hotword("张三丰", 1.0)])
     fake = FakePipeline()
-    info = jobs.run_next(store, fake)
+    info = run_next(store, fake)
     assert info is not None and info.state == JobState.DONE and info.progress == 1.0 and info.attempts == 1
     path, options = fake.calls[0]
     assert path == store.recordings(sub.hearing_id)[0].stored_path and path.exists()
@@ -76,18 +77,20 @@ def test_a_job_runs_to_done_with_the_case_hotwords(store: Store, tmp_path: Path)
     h = store.hearing(sub.hearing_id)
     assert (h.status, h.segments) == ("transcribed", len(LINES))
     assert search.search(store, "借条")[0].hearing_id == sub.hearing_id
-    assert jobs.run_next(store, fake) is None
+    assert run_next(store, fake) is None
 
 
 def test_failure_is_recorded_and_retry_runs_it_again(store: Store, tmp_path: Path) -> None:
     sub = queue(store, tmp_path)[0]
-    info = jobs.run_next(store, FakePipeline(fail=RuntimeError("en_x.wav: cannot decode: truncated file")))
+    info = run_next(store, FakePipeline(fail=RuntimeError("en_x.wav: cannot decode: truncated file")))
     assert info.state == JobState.FAILED and "truncated file" in info.error and info.finished_at is not None
-    assert store.hearing(sub.hearing_id).status == "queued"
+    assert store.hearing(sub.hearing_id).status == "failed"  # not 排队中: nothing is queued for it
     with pytest.raises(StoreError, match="only queued or running"):
         jobs.cancel(store, info.id)
     assert jobs.retry(store, info.id).state == JobState.QUEUED
-    assert jobs.run_next(store, FakePipeline()).state == JobState.DONE
+    assert store.hearing(sub.hearing_id).status == "queued"
+    assert run_next(store, FakePipeline()).state == JobState.DONE
+    assert store.hearing(sub.hearing_id).status == "transcribed"
 
 
 def test_a_failed_save_fails_the_job_and_stores_nothing(
@@ -99,9 +102,9 @@ def test_a_failed_save_fails_the_job_and_stores_nothing(
         raise OSError("No space left on device")
 
     monkeypatch.setattr(search, "insert_postings", full_disk)
-    info = jobs.run_next(store, FakePipeline())
+    info = run_next(store, FakePipeline())
     assert info.state == JobState.FAILED and "storing the transcript failed" in info.error
-    assert store.hearing(sub.hearing_id).segments == 0 and store.hearing(sub.hearing_id).status == "queued"
+    assert store.hearing(sub.hearing_id).segments == 0 and store.hearing(sub.hearing_id).status == "failed"
 
 
 def test_cancel_queued_and_running(store: Store, tmp_path: Path) -> None:
@@ -112,14 +115,14 @@ def test_cancel_queued_and_running(store: Store, tmp_path: Path) -> None:
         def __call__(self, path: Path, options: Any, progress: ProgressHook) -> Transcript:
             progress("recognition", 0.1, 1.0)
             jobs.cancel(store, first.job_id)  # as the UI would, from another thread
-            time.sleep(jobs.PROGRESS_EVERY_S)
+            time.sleep(PROGRESS_EVERY_S)
             progress("recognition", 0.5, 1.0)
             raise AssertionError("the hook should have stopped the job")
 
-    info = jobs.run_next(store, CancelsItself())
+    info = run_next(store, CancelsItself())
     assert info.id == first.job_id and info.state == JobState.CANCELLED
     assert store.hearing(first.hearing_id).segments == 0
-    assert jobs.run_next(store, FakePipeline()) is None  # the cancelled one is not picked up
+    assert run_next(store, FakePipeline()) is None  # the cancelled one is not picked up
     assert jobs.retry(store, second.job_id).state == JobState.QUEUED
 
 
@@ -129,7 +132,7 @@ def test_a_job_left_running_by_a_dead_process_is_resumed(store: Store, tmp_path:
     ghost = f"{socket.gethostname()}:{dead.stdout.strip()}:12345.00"
     claimed = jobs.claim(store, worker=ghost)
     assert claimed.state == JobState.RUNNING and claimed.worker == ghost
-    info = jobs.run_next(store, FakePipeline())
+    info = run_next(store, FakePipeline())
     assert info.id == sub.job_id and info.state == JobState.DONE and info.attempts == 2
 
 
@@ -137,14 +140,14 @@ def test_a_job_that_keeps_killing_its_worker_fails(store: Store, tmp_path: Path)
     queue(store, tmp_path)
     for _ in range(jobs.MAX_ATTEMPTS):
         jobs.claim(store, worker=f"{socket.gethostname()}:1:1.00")  # pid 1, started at another time
-    assert jobs.run_next(store, FakePipeline()) is None
+    assert run_next(store, FakePipeline()) is None
     (info,) = jobs.jobs(store)
     assert info.state == JobState.FAILED and "died 3 times" in info.error
 
 
 def test_worker_thread_drains_the_queue(store: Store, tmp_path: Path) -> None:
     subs = queue(store, tmp_path, n=3)
-    worker = jobs.Worker(store, concurrency=2, pipeline=FakePipeline(), poll_s=0.05).start()
+    worker = Worker(store, concurrency=2, pipeline=FakePipeline(), poll_s=0.05).start()
     try:
         deadline = time.monotonic() + 30
         while any(j.active for j in jobs.jobs(store)) and time.monotonic() < deadline:
@@ -281,7 +284,7 @@ def test_keyword_found_after_hearings_add_wait_on_testdata(tmp_path: Path) -> No
 
 
 def test_worker_is_a_daemon_thread_per_concurrency(store: Store) -> None:
-    worker = jobs.Worker(store, concurrency=2, pipeline=FakePipeline(), poll_s=0.05).start()
+    worker = Worker(store, concurrency=2, pipeline=FakePipeline(), poll_s=0.05).start()
     try:
         names = sorted(t.name for t in threading.enumerate() if t.name.startswith("workbench-worker"))
         assert names == ["workbench-worker-0", "workbench-worker-1"]

@@ -1,7 +1,7 @@
 """Every page under Streamlit's AppTest, on a temporary database with the real models folder.
 
 The server's worker is off here (WORKBENCH_WORKERS=0) so a queued job stays queued for the test to
-see; transcripts are stored through the real job path (`jobs.claim` + `jobs.run_job`) with a pipeline
+see; transcripts are stored through the real job path (`jobs.claim` + `run_job`) with a pipeline
 that returns a prepared transcript, so no model runs. The browser test (test_e2e.py) runs the real one.
 """
 
@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from workbench.server import jobs
-from workbench.models import memory
 from workbench import settings
-from workbench.store import Store
+from workbench.models import memory
+from workbench.server.worker import run_job
+from workbench.speech.options import TranscribeOptions
+from workbench.speech.text import Hotword
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
+from workbench.store import Store, jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "workbench" / "web" / "app.py")
@@ -65,7 +67,7 @@ def hearing(env: Path) -> int:
     sub = jobs.submit(store, [CLIP], case_number="（2024）京0105民初1234号", courtroom="第三法庭", clerk="王书记员")
     info = jobs.claim(store)
     assert info is not None and info.id == sub[0].job_id
-    done = jobs.run_job(store, info, pipeline=lambda p, o, h: _transcript(p))
+    done = run_job(store, info, pipeline=lambda p, o, h: _transcript(p))
     assert done.state == jobs.JobState.DONE
     return sub[0].hearing_id
 
@@ -125,8 +127,8 @@ def test_upload_queues_a_job(env: Path) -> None:
     store = Store(env / "wb.duckdb")
     queued = jobs.jobs(store)
     assert len(queued) == 1 and queued[0].state == jobs.JobState.QUEUED
-    assert queued[0].params["diarize"] is False
-    assert queued[0].params["hotwords"] == [["不当得利", None], ["张某某", 2.0]]
+    assert queued[0].options.diarize is False
+    assert queued[0].options.hotwords == (Hotword("不当得利", None), Hotword("张某某", 2.0))
     case = store.case("（2024）京0105民初77号")
     assert [(p.role, p.name, p.representatives) for p in case.parties] == [
         ("原告", "张三", ("李四",)),
@@ -233,7 +235,7 @@ def test_search_shows_twenty_hits_then_more(env: Path) -> None:
     sub = jobs.submit(store, [CLIP], case_number="M-1")
     info = jobs.claim(store)
     assert info is not None and info.id == sub[0].job_id
-    assert jobs.run_job(store, info, pipeline=lambda p, o, h: many).state == jobs.JobState.DONE
+    assert run_job(store, info, pipeline=lambda p, o, h: many).state == jobs.JobState.DONE
     at = _ok(_app("pages/search.py").run())
     at.text_input(key="q").set_value("exhibit")
     next(b for b in at.button if b.label == "检索").click()
@@ -285,7 +287,7 @@ def test_unload_waits_for_a_running_job(env: Path) -> None:
     memory.unload_all()
     rt = Runtime.create(env / "wb.duckdb", workers=1, pipeline=slow)
     try:
-        jobs.submit(rt.store, [CLIP], case_number="U-1", params={"diarize": False})
+        jobs.submit(rt.store, [CLIP], case_number="U-1", options=TranscribeOptions.from_settings(diarize=False))
         rt.wake()
         assert started.wait(30)
         assert rt.request_unload().done is False

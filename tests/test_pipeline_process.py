@@ -9,9 +9,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from workbench.speech.audio import AudioError
-from workbench.server.jobs import JobCancelled
 from workbench.server.job_process import JOB_NICENESS, PipelineFailed, PipelineProcesses, WorkerProcessDied
+from workbench.server.worker import JobCancelled
+from workbench.speech.audio import AudioError
 
 TESTS = Path(__file__).resolve().parent
 CLIP = Path("/work/shared/testdata/asr/en_jfk.flac")
@@ -95,17 +95,18 @@ def test_the_server_runs_jobs_in_a_child_and_unload_ends_it(
 ) -> None:
     import time
 
-    from workbench.server import jobs
     from workbench.models import memory
     from workbench.server import runtime as webapp
     from workbench.server.runtime import Runtime
+    from workbench.speech.options import TranscribeOptions
+    from workbench.store import jobs
 
     monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path))
     rt = Runtime.create(tmp_path / "wb.duckdb", workers=1)
     assert rt.processes is not None
     rt.processes.target = "child_targets:echo"
     try:
-        jobs.submit(rt.store, [CLIP], case_number="C-1", params={"diarize": False})
+        jobs.submit(rt.store, [CLIP], case_number="C-1", options=TranscribeOptions.from_settings(diarize=False))
         rt.wake()
         for _ in range(300):
             if jobs.jobs(rt.store)[0].state == jobs.JobState.DONE:

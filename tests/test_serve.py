@@ -8,15 +8,17 @@ from pathlib import Path
 from conftest import clip
 from test_e2e import _free_port, start_server, stop_server
 
-from workbench.server import jobs
-from workbench.store import Store
+from workbench.speech.options import TranscribeOptions
+from workbench.store import Store, jobs
 
 
 def test_server_works_the_queue_before_any_browser_connects(tmp_path: Path) -> None:
     """A job left queued (or interrupted) is done after a restart with no browser open, and the log
     keeps its INFO lines (the `workbench` command's own logging is WARNING)."""
     with Store(tmp_path / "workbench.duckdb") as store:
-        [queued] = jobs.submit(store, [clip("en_jfk.flac")], case_number="S-1", params={"diarize": False})
+        [queued] = jobs.submit(
+            store, [clip("en_jfk.flac")], case_number="S-1", options=TranscribeOptions.from_settings(diarize=False)
+        )
     proc = start_server(tmp_path, _free_port())
     log = tmp_path / "server.log"
     try:

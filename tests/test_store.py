@@ -14,10 +14,8 @@ import duckdb
 import pytest
 from store_samples import CASE, LINES, audio_file, hearing, transcript
 
-from workbench.server import jobs
-from workbench.store import migrations, search
-from workbench.store import NotFound, Store, StoreError, StoreLocked
 from workbench.speech.transcript import Party
+from workbench.store import NotFound, Store, StoreError, StoreLocked, jobs, migrations, search
 
 
 @pytest.fixture

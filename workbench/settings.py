@@ -2,6 +2,11 @@
 
 A value comes from, in order: an explicit argument (CLI flag, UI widget), the environment variable
 `WORKBENCH_<NAME>`, the saved overrides in `<data_dir>/settings.json`, then the default here.
+
+Paths are absolute once they leave this module, whatever the working directory: the data folder is
+the setting (a relative value is taken from where the command was typed) or, by default, the
+checkout's own `data/`, so `workbench hearings list` run from another folder finds the same store
+instead of silently making an empty one there.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 LANGUAGES = ("auto", "zh", "en", "yue", "ja", "ko")
+CHECKOUT = Path(__file__).resolve().parents[1]
 ENGINES = ("whisper", "funasr")
 
 
@@ -46,7 +52,12 @@ class Setting:
 REGISTRY: dict[str, Setting] = {
     s.name: s
     for s in [
-        Setting("data_dir", "data", "Folder for runtime state: database, audio, models.", env_name="WORKBENCH_DATA"),
+        Setting(
+            "data_dir",
+            "",
+            "Folder for runtime state: database, audio, models; empty means the checkout's data/.",
+            env_name="WORKBENCH_DATA",
+        ),
         Setting("models_dir", "", "Model folder; empty means <data_dir>/models.", env_name="WORKBENCH_MODELS"),
         Setting("db", "", "DuckDB file; empty means <data_dir>/workbench.duckdb."),
         Setting("engine", "whisper", "Speech recognition engine.", ENGINES),
@@ -105,16 +116,28 @@ def save(values: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def _absolute(value: str | Path) -> Path:
+    return Path(value).expanduser().resolve()
+
+
+def default_data_dir() -> Path:
+    """The checkout's `data/` (the set-up installs the package from its checkout); an installed wheel
+    has no checkout, and uses the user's data folder instead."""
+    if (CHECKOUT / "pyproject.toml").is_file():
+        return CHECKOUT / "data"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "hearing-workbench"
+
+
 def data_dir() -> Path:
-    return Path(get("data_dir"))
+    return _absolute(get("data_dir") or default_data_dir())
 
 
 def models_dir() -> Path:
-    return Path(get("models_dir") or data_dir() / "models")
+    return _absolute(get("models_dir") or data_dir() / "models")
 
 
 def db_path() -> Path:
-    return Path(get("db") or data_dir() / "workbench.duckdb")
+    return _absolute(get("db") or data_dir() / "workbench.duckdb")
 
 
 def markdown_table() -> str:
@@ -140,4 +163,4 @@ def update_readme(readme: Path) -> bool:
 
 
 if __name__ == "__main__":
-    update_readme(Path(__file__).resolve().parent.parent / "README.md")
+    update_readme(CHECKOUT / "README.md")

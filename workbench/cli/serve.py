@@ -1,4 +1,4 @@
-"""`workbench serve`: the web workbench for the court's LAN (Streamlit on workbench/web/app.py), with the URLs to open."""
+"""`workbench serve`: the web workbench for the court's LAN (Streamlit on `workbench/web/app.py`); prints the URLs."""
 
 from __future__ import annotations
 

@@ -16,10 +16,13 @@ from typing import Any
 
 import click
 
-from workbench import jobs as jobs_mod
-from workbench import search as search_mod
+from workbench.server.worker import run_next
+from workbench.speech.options import OptionsError, TranscribeOptions
+from workbench.speech.text import format_hotwords, parse_hotwords, read_hotwords
 from workbench.store import ROLES, Store, StoreError
-from workbench.speech.text import format_hotwords, parse_hotwords
+from workbench.store import jobs as jobs_mod
+from workbench.store import search as search_mod
+from workbench.store.status import HearingStatus
 
 log = logging.getLogger("workbench.cli.store")
 
@@ -148,9 +151,16 @@ def hearings_add(
     wait: bool,
 ) -> None:
     """Store recordings as hearings of a case and queue them for transcription."""
-    params: dict[str, Any] = {"engine": engine, "language": language, "speakers": speakers, "diarize": diarize}
-    if hotwords_file:
-        params["hotwords"] = parse_hotwords(hotwords_file.read_text(encoding="utf-8-sig"))
+    try:
+        options = TranscribeOptions.from_settings(
+            engine=engine,
+            language=language,
+            speakers=speakers,
+            diarize=diarize,
+            hotwords=read_hotwords(hotwords_file) if hotwords_file else None,
+        )
+    except (OptionsError, ValueError) as e:  # refused before anything is stored
+        raise click.BadParameter(str(e)) from e
     subs = jobs_mod.submit(
         store,
         files,
@@ -159,7 +169,7 @@ def hearings_add(
         courtroom=courtroom,
         presiding_judge=judge,
         clerk=clerk,
-        params=params,
+        options=options,
     )
     for s in subs:
         if s.duplicate:
@@ -171,7 +181,7 @@ def hearings_add(
     pending = {s.job_id for s in subs if s.job_id is not None}
     failed = False
     while pending:
-        info = jobs_mod.run_next(store)
+        info = run_next(store)
         if info is None:  # our jobs are claimed elsewhere or were cancelled: report their state
             break
         if info.id in pending:
@@ -191,7 +201,7 @@ def hearings_add(
 
 @hearings_group.command("list")
 @click.option("--case", help="Case number or id.")
-@click.option("--status", type=click.Choice(["queued", "processing", "transcribed", "in review", "verified"]))
+@click.option("--status", type=click.Choice([s.value for s in HearingStatus]))
 @click.option("--from", "date_from", help="From date (inclusive), YYYY-MM-DD.")
 @click.option("--to", "date_to", help="To date (inclusive), YYYY-MM-DD.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -441,7 +451,7 @@ def jobs_work(store: Store, once: bool) -> None:
     """Process queued jobs in this process until the queue is empty (resumes jobs of dead workers)."""
     done = 0
     while True:
-        info = jobs_mod.run_next(store)
+        info = run_next(store)
         if info is None:
             break
         done += 1

@@ -14,8 +14,8 @@ from workbench import settings
 from workbench.speech.text import read_hotwords
 
 if TYPE_CHECKING:
-    from workbench.speech.diarization import SpeakerCount  # imports torch: only when diarizing
     from workbench.progress import ProgressHook
+    from workbench.speech.diarization import SpeakerCount  # imports torch: only when diarizing
     from workbench.speech.transcript import Transcript
 
 T = TypeVar("T")
@@ -72,8 +72,9 @@ def transcribe_cmd(
     One file that fails does not stop the others; each failure is printed with its reason and the
     exit code is 1.
     """
-    from workbench import formats as writers
-    from workbench.speech.pipeline import TranscribeOptions, transcribe
+    from workbench.record import formats as writers
+    from workbench.speech.options import TranscribeOptions
+    from workbench.speech.pipeline import transcribe
 
     chosen = _formats(formats)
     if speakers is not None:
@@ -101,8 +102,8 @@ def _batch(files: tuple[Path, ...], work: Callable[[Path, ProgressHook], T], kee
     One file that fails does not stop the others: each failure is printed as one line naming the
     file and the reason, and the exit code is 1.
     """
-    from workbench.speech.audio import AudioError
     from workbench.progress import TqdmHook
+    from workbench.speech.audio import AudioError
 
     failures: list[str] = []
     for i, path in enumerate(files, 1):

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from workbench import settings
+from workbench.files import sha256_file
 from workbench.progress import ProgressHook, no_progress
 
 log = logging.getLogger("workbench.models.registry")
@@ -58,14 +59,6 @@ FUNASR_KINDS = {
 
 class ModelError(Exception):
     """A model cannot be fetched, imported or found; the message says why and what to do."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the embedded defaults ----------------------------------------------------------------------

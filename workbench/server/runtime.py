@@ -1,7 +1,7 @@
 """What the web pages need that is not a Streamlit widget: the server's worker, memory, audio clips, page data.
 
 One `Runtime` per server process (the pages get it through `st.cache_resource`, see `workbench.web.ui`)
-owns the store and the background `jobs.Worker`. Jobs therefore belong to the server, not to a browser
+owns the store and the background `Worker`. Jobs therefore belong to the server, not to a browser
 session: closing a tab does not stop them, every browser sees the same queue, and a restarted server
 resumes an interrupted job (`jobs.recover`, called before each claim). The worker's thread keeps the
 queue and the database; the recognition itself runs in a child process at lower priority
@@ -36,23 +36,18 @@ from typing import IO, Any
 
 import numpy as np
 
-from workbench.server import jobs
-from workbench.models import memory
 from workbench import settings
-from workbench.server.job_process import PipelineProcesses
+from workbench.files import safe_file_name
+from workbench.models import memory
 from workbench.progress import ProgressHook
-from workbench.store import Hearing, Speaker, Store, StoredSegment
+from workbench.server.job_process import PipelineProcesses
+from workbench.server.worker import Worker
+from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import Party, Transcript
+from workbench.store import Hearing, Speaker, Store, StoredSegment, jobs
 
 log = logging.getLogger("workbench.server.runtime")
 
-HEARING_STATUS_LABELS = {
-    "queued": "排队中",
-    "processing": "处理中",
-    "transcribed": "已转写",
-    "in review": "审阅中",
-    "verified": "已核对",
-}
 JOB_STATE_LABELS = {
     "queued": "排队中",
     "running": "处理中",
@@ -173,7 +168,7 @@ class Runtime:
     """The server process's store, worker and model-unloading state (one per database file)."""
 
     store: Store
-    worker: jobs.Worker | None = None
+    worker: Worker | None = None
     processes: PipelineProcesses | None = None  # the jobs' child processes; None: jobs run in this process
     floor_rss: int | None = None  # RSS just before the first job, the pages' libraries imported
     last_unload: UnloadResult | None = None
@@ -202,7 +197,7 @@ class Runtime:
             if pipeline is None:
                 rt.processes = PipelineProcesses()
                 rt._pipeline_fn = rt.processes
-            rt.worker = jobs.Worker(rt.store, concurrency=count, pipeline=rt._pipeline, on_idle=rt._on_idle).start()
+            rt.worker = Worker(rt.store, concurrency=count, pipeline=rt._pipeline, on_idle=rt._on_idle).start()
             log.info("worker started on %s (%d at a time)", rt.store.path, count)
         return rt
 
@@ -286,7 +281,7 @@ class Runtime:
         a page imports them for good the first time it is opened, job or no job. The model libraries
         live in the job's child process and leave with it.
         """
-        for name in ("pandas", "altair", "workbench.record.docx"):
+        for name in ("pandas", "altair", "workbench.record"):
             importlib.import_module(name)
         from workbench.store import search
 
@@ -368,7 +363,7 @@ def submit_uploads(
     rt: Runtime,
     files: Sequence[tuple[str, IO[bytes]]],
     details: HearingDetails,
-    params: dict[str, Any],
+    options: TranscribeOptions,
     *,
     paths: Sequence[str | Path] = (),
 ) -> list[jobs.Submission]:
@@ -396,7 +391,7 @@ def submit_uploads(
     with tempfile.TemporaryDirectory(dir=rt.store.audio_dir, prefix=".upload-") as tmp:
         spooled: list[Path] = []
         for i, (name, stream) in enumerate(files):
-            safe = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", Path(name).name) or f"upload-{i}"
+            safe = safe_file_name(name, f"upload-{i}")
             path = Path(tmp) / f"{i:03d}" / safe
             path.parent.mkdir()
             with path.open("wb") as out:
@@ -411,7 +406,7 @@ def submit_uploads(
             courtroom=details.courtroom,
             presiding_judge=details.presiding_judge,
             clerk=details.clerk,
-            params=params,
+            options=options,
         )
     rt.wake()
     return out_subs
@@ -487,7 +482,7 @@ def hearing_rows(hearings: Sequence[Hearing]) -> list[dict[str, Any]]:
             "法庭": h.courtroom,
             "审判长": h.presiding_judge,
             "书记员": h.clerk,
-            "状态": HEARING_STATUS_LABELS.get(h.status, h.status),
+            "状态": h.status.label,
             "时长": clock(h.duration) if h.duration else "",
             "段落": h.segments,
         }

@@ -25,9 +25,9 @@ import numpy as np
 
 from workbench.models import memory
 from workbench.models import registry as models
+from workbench.progress import ProgressHook, no_progress
 from workbench.speech import text
 from workbench.speech.audio import SAMPLE_RATE
-from workbench.progress import ProgressHook, no_progress
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Segment, Word
 
@@ -36,6 +36,9 @@ log = logging.getLogger("workbench.speech.asr")
 # Languages a court deals with; automatic detection chooses among these only, so a cough or a
 # burst of noise is not taken for Welsh.
 LANGUAGES = ("zh", "en", "yue", "ja", "ko")
+
+# faster-whisper keeps at most this many tokens of hotwords (max_length // 2 - 1, max_length 448).
+HOTWORD_PROMPT_TOKENS = 223
 
 # Steers Whisper to Simplified characters and full-width punctuation for Mandarin.
 _ZH_PROMPT = "以下是普通话的句子，使用简体中文。"
@@ -58,6 +61,10 @@ class AsrEngine(Protocol):
     device: str
     punctuation: str | None  # "model" when the ASR model writes it, a punc model's name, or None
 
+    def fit_hotwords(self, hotwords: tuple[Hotword, ...]) -> tuple[tuple[Hotword, ...], tuple[Hotword, ...]]:
+        """(the terms this engine will use, those it has no room for), in the given order."""
+        ...
+
     def transcribe(
         self,
         chunks: Iterable[tuple[float, np.ndarray]],
@@ -76,6 +83,9 @@ class LanguageBox:
 
 class _ChunkedEngine:
     """What both engines share: a lazy generator of segments, and the language it settles on."""
+
+    def fit_hotwords(self, hotwords: tuple[Hotword, ...]) -> tuple[tuple[Hotword, ...], tuple[Hotword, ...]]:
+        return hotwords, ()
 
     def transcribe(
         self,
@@ -156,6 +166,23 @@ class WhisperEngine(_ChunkedEngine):
             raise AsrError(f"cannot load Whisper model {entry.name} from {entry.path}: {e}") from e
         self.pipeline = BatchedInferencePipeline(self.model)
         self.batch_size = batch_size
+
+    def fit_hotwords(self, hotwords: tuple[Hotword, ...]) -> tuple[tuple[Hotword, ...], tuple[Hotword, ...]]:
+        """The terms that fit faster-whisper's hotword prompt, in order; the rest.
+
+        faster-whisper silently cuts the hotword prompt at half the decoder's context less one
+        (223 tokens for Whisper), so whatever comes last would be lost without a word. Here a term
+        either fits whole or is named as left out.
+        """
+        kept: list[Hotword] = []
+        dropped: list[Hotword] = []
+        for h in hotwords:
+            text = " " + " ".join(k.term for k in (*kept, h))
+            if len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids) <= HOTWORD_PROMPT_TOKENS:
+                kept.append(h)
+            else:
+                dropped.append(h)
+        return tuple(kept), tuple(dropped)
 
     def detect_language(self, chunk: np.ndarray, windows: list[dict[str, float]]) -> str:
         """The most likely of the court's languages in the first speech window."""

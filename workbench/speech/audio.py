@@ -8,7 +8,6 @@ word at a chunk edge. Every error names the file and the reason.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,14 +46,6 @@ class AudioInfo:
     has_video: bool
     warnings: list[str] = field(default_factory=list)
     decoded: float = 0.0  # seconds actually decoded, set once `blocks()` has run to the end
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _open(path: Path) -> av.container.InputContainer:

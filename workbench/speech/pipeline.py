@@ -7,43 +7,16 @@ recorded in the transcript's `engine` field.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from workbench.speech import asr, audio, text
 from workbench import settings
+from workbench.files import sha256_file
 from workbench.progress import Fraction, ProgressHook, no_progress
-from workbench.speech.text import Hotword
+from workbench.speech import asr, audio, text
+from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import EngineInfo, Transcript
 
 log = logging.getLogger("workbench.speech.pipeline")
-
-
-@dataclass(frozen=True, slots=True)
-class TranscribeOptions:
-    engine: str = "whisper"
-    model: str = ""
-    language: str = "auto"
-    itn: bool = True
-    hotwords: tuple[Hotword, ...] = ()
-    diarize: bool = True
-    speakers: str = "auto"  # auto, N, or MIN-MAX
-    device: str = "auto"
-
-    @classmethod
-    def from_settings(cls, **overrides: Any) -> TranscribeOptions:
-        """Defaults from the settings registry, then the given values (None means not given)."""
-        base = cls(
-            engine=settings.get("engine"),
-            model=settings.get("asr_model"),
-            language=settings.get("language"),
-            itn=settings.get("itn"),
-            diarize=settings.get("diarize"),
-            speakers=settings.get("speakers"),
-            device=settings.get("device"),
-        )
-        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressHook = no_progress) -> Transcript:
@@ -57,10 +30,17 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
         cpu_threads=settings.get("cpu_threads"),
         batch_size=settings.get("batch_size"),
     )
+    hotwords, left_out = engine.fit_hotwords(options.hotwords)
+    warnings = list(info.warnings)
+    if left_out:
+        warnings.append(
+            f"{len(left_out)} hotword(s) did not fit the {engine.name} engine's prompt and were not used: "
+            + "、".join(h.term for h in left_out)
+        )
     asr_share = 0.7 if options.diarize else 1.0
     segments_iter, language = engine.transcribe(
         audio.speech_chunks(audio.blocks(path, info=info)),
-        asr.AsrOptions(options.language, options.itn, options.hotwords),
+        asr.AsrOptions(options.language, options.itn, hotwords),
         info.duration,
         Fraction(progress, 0.0, asr_share, "recognition"),
     )
@@ -89,7 +69,7 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
     duration = info.decoded or info.duration  # a truncated file lasts what could be decoded
     return Transcript(
         file=path.name,
-        sha256=audio.sha256_file(path),
+        sha256=sha256_file(path),
         duration=round(duration, 3),
         language=language.value or (options.language if options.language != "auto" else "unknown"),
         engine=EngineInfo(
@@ -98,10 +78,10 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
             device=engine.device,
             punctuation=engine.punctuation,
             itn=options.itn,
-            hotwords=tuple(h.term for h in options.hotwords),
+            hotwords=tuple(h.term for h in hotwords),
             diarization=diarization_name,
         ),
         segments=segments,
         speakers=speakers,
-        warnings=list(info.warnings),
+        warnings=warnings,
     )

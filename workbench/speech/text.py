@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -63,6 +64,19 @@ def read_hotwords(path: str | Path) -> tuple[Hotword, ...]:
         return parse_hotwords(Path(path).read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError as e:
         raise ValueError(f"{Path(path).name}: the hotword list is not UTF-8 text") from e
+
+
+def merge_hotwords(*lists: Iterable[Hotword]) -> tuple[Hotword, ...]:
+    """One list from several, in the order given; a term in two lists keeps its first entry (and weight).
+
+    Jobs merge theirs as (the job's own, the case's, the global list): the narrower list wins, and an
+    engine with room for only some terms (Whisper's prompt) keeps the narrower ones.
+    """
+    words: dict[str, Hotword] = {}
+    for hotwords in lists:
+        for h in hotwords:
+            words.setdefault(h.term, h)
+    return tuple(words.values())
 
 
 def format_hotwords(hotwords: tuple[Hotword, ...]) -> str:

@@ -37,7 +37,6 @@ from typing import Any
 
 import duckdb
 
-from workbench.store import migrations
 from workbench import settings
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import (
@@ -50,10 +49,11 @@ from workbench.speech.transcript import (
     Transcript,
     Word,
 )
+from workbench.store import migrations
+from workbench.store.status import Event, HearingStatus, StatusError, next_status
 
 log = logging.getLogger("workbench.store")
 
-HEARING_STATUSES = ("queued", "processing", "transcribed", "in review", "verified")
 ROLES = (
     "审判长",
     "审判员",
@@ -106,7 +106,7 @@ class Hearing:
     courtroom: str
     presiding_judge: str
     clerk: str
-    status: str
+    status: HearingStatus
     language: str
     created_at: datetime
     segments: int  # how many are stored
@@ -462,14 +462,25 @@ class Store:
         with self.reading() as con:
             return [_hearing(r) for r in con.execute(sql, params).fetchall()]
 
-    def set_status(self, hearing_id: int, status: str) -> None:
-        if status not in HEARING_STATUSES:
-            raise StoreError(f"hearing status {status!r} is not one of {', '.join(HEARING_STATUSES)}")
-        with self.writing() as con:
-            if not con.execute(
-                "UPDATE hearings SET status = ? WHERE id = ? RETURNING id", [status, hearing_id]
-            ).fetchone():
-                raise NotFound(f"no hearing {hearing_id}")
+    def advance(self, hearing_id: int, event: Event, con: duckdb.DuckDBPyConnection | None = None) -> HearingStatus:
+        """Moves the hearing's status on after `event` (see `status.next_status`); returns the new status."""
+        if con is None:
+            with self.writing() as c:
+                return self.advance(hearing_id, event, c)
+        row = con.execute("SELECT status FROM hearings WHERE id = ?", [hearing_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
+        new = next_status(row[0], event)
+        if new != row[0]:
+            con.execute("UPDATE hearings SET status = ? WHERE id = ?", [new.value, hearing_id])
+        return new
+
+    def set_verified(self, hearing_id: int, verified: bool = True) -> HearingStatus:
+        """The clerk's mark that the record was checked against the recording (or its withdrawal)."""
+        try:
+            return self.advance(hearing_id, Event.VERIFIED if verified else Event.UNVERIFIED)
+        except StatusError as e:
+            raise StoreError(f"hearing {hearing_id}: {e}") from e
 
     # -- recordings --
 
@@ -600,10 +611,9 @@ class Store:
             ensure_ascii=False,
         )
         con.execute(
-            "UPDATE hearings SET language = ?, engine = ?, status = CASE WHEN status IN ('queued', 'processing') "
-            "THEN 'transcribed' ELSE status END WHERE id = ?",
-            [transcript.language, engine, hearing_id],
+            "UPDATE hearings SET language = ?, engine = ? WHERE id = ?", [transcript.language, engine, hearing_id]
         )
+        self.advance(hearing_id, Event.JOB_DONE, con)
         con.execute(
             "UPDATE recordings SET duration = ? WHERE hearing_id = ? AND duration IS NULL",
             [transcript.duration, hearing_id],
@@ -645,9 +655,7 @@ class Store:
                     [hearing_id, speaker],
                 )
                 self._log_edit(con, segment_id, hearing_id, "speaker", old_speaker, speaker, user)
-            con.execute(
-                "UPDATE hearings SET status = 'in review' WHERE id = ? AND status = 'transcribed'", [hearing_id]
-            )
+            self.advance(hearing_id, Event.EDITED, con)
         self.segments_changed()
         return self.segment(segment_id)
 
@@ -752,13 +760,6 @@ class Store:
             ).fetchall()
         return tuple(Hotword(t, w) for t, w in rows)
 
-    def hotwords_for(self, case_id: int) -> tuple[Hotword, ...]:
-        """The case's list, then the global list's terms the case list does not have."""
-        words: dict[str, Hotword] = {}
-        for h in (*self.hotwords(case_id=case_id), *self.hotwords()):
-            words.setdefault(h.term, h)
-        return tuple(words.values())
-
     # -- what the exporters and the review page read --
 
     def transcript(self, hearing_id: int, *, original: bool = False) -> Transcript:
@@ -827,7 +828,7 @@ class Store:
             panel=panel,
             clerk=hearing.clerk,
             parties=case.parties,
-            verified=hearing.status == "verified",
+            verified=hearing.status == HearingStatus.VERIFIED,
             original_text=original,
         )
 
@@ -864,7 +865,7 @@ def _case(row: tuple) -> Case:
 
 
 def _hearing(row: tuple) -> Hearing:
-    return Hearing(*row[:11], segments=int(row[11]), duration=row[12])
+    return Hearing(*row[:8], HearingStatus(row[8]), *row[9:11], segments=int(row[11]), duration=row[12])
 
 
 def _recording(row: tuple) -> Recording:

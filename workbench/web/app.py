@@ -13,8 +13,7 @@ st.set_page_config(page_title="庭审转写工作台", page_icon="⚖️", layou
 page = st.navigation(
     {
         section: [
-            st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p is nav.DEFAULT)
-            for p in pages
+            st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path, default=p is nav.DEFAULT) for p in pages
         ]
         for section, pages in nav.SECTIONS.items()
     }

@@ -13,6 +13,7 @@ import streamlit as st
 from workbench import settings
 from workbench.server import runtime as webapp
 from workbench.server.runtime import Runtime
+from workbench.store.status import HearingStatus
 
 USER_KEY = "user_name"
 GAUGE_EVERY_S = 5  # the sidebar gauge redraws itself alone (a fragment), not the page
@@ -120,5 +121,6 @@ def status_badge(status: str) -> None:
         "transcribed": "violet",
         "in review": "orange",
         "verified": "green",
+        "failed": "red",
     }
-    st.badge(webapp.HEARING_STATUS_LABELS.get(status, status), color=color.get(status, "gray"))  # type: ignore[arg-type]
+    st.badge(HearingStatus(status).label, color=color.get(status, "gray"))  # type: ignore[arg-type]
