@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from workbench.models import memory
-from workbench.speech.audio import AudioError
 from workbench.progress import ProgressHook
+from workbench.speech.audio import AudioError
 from workbench.speech.transcript import EngineInfo, Segment, Transcript
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from workbench.speech.transcript import EngineInfo, HearingRecord, Party, Segment, SpeakerLabel, SpeakerSummary, Transcript
+from workbench.speech.transcript import (
+    EngineInfo,
+    HearingRecord,
+    Party,
+    Segment,
+    SpeakerLabel,
+    SpeakerSummary,
+    Transcript,
+)
 
 TESTDATA = Path("/work/shared/testdata")
 MANIFEST = {entry["file"]: entry for entry in json.loads((TESTDATA / "manifest.json").read_text(encoding="utf-8"))}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.store import Store
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
+from workbench.store import Store
 
 CASE = "（2024）京0105民初1234号"
 

@@ -14,9 +14,9 @@ import yaml
 from click.testing import CliRunner
 from conftest import WHEEL_CACHE
 
+from workbench.cli import main
 from workbench.models import memory
 from workbench.models import registry as models
-from workbench.cli import main
 
 FSMN = next(a for a in models.DEFAULT_ARTIFACTS if a.name == "fsmn-vad")
 
