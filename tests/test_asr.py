@@ -77,6 +77,35 @@ def test_hotwords_and_language_are_honoured(whisper_engine) -> None:
     assert "country" in result.text
 
 
+def test_hotwords_that_reach_whisper_fit_its_prompt_and_the_rest_are_named(
+    whisper_engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faster-whisper cuts its hotword prompt at 223 tokens without a word: what it gets must fit whole,
+    the transcript must list exactly what it got, and the warnings must name what was left out."""
+    job_words = (text.Hotword("Kennedy", 2.0), text.Hotword("不当得利"))
+    case_words = tuple(text.Hotword(f"原告代理人第{i}号") for i in range(60))  # far more than 223 tokens
+    options = TranscribeOptions(**_opts(), language="en", hotwords=job_words).with_hotwords(case_words)
+    seen: list[str | None] = []
+    real = whisper_engine.pipeline.transcribe
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("hotwords"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(whisper_engine.pipeline, "transcribe", spy)
+    result = transcribe(clip("en_jfk.flac"), options)
+    assert seen and len(set(seen)) == 1
+    sent = seen[0]
+    tokens = whisper_engine.model.hf_tokenizer.encode(" " + sent, add_special_tokens=False).ids
+    assert len(tokens) <= asr.HOTWORD_PROMPT_TOKENS
+    assert sent == " ".join(result.engine.hotwords)
+    assert result.engine.hotwords[:2] == ("Kennedy", "不当得利")  # the job's own words come first and fit
+    left_out = [h.term for h in options.hotwords if h.term not in result.engine.hotwords]
+    assert left_out, "the list was meant to overflow the prompt"
+    [warning] = [w for w in result.warnings if "hotword" in w]
+    assert f"{len(left_out)} hotword(s)" in warning and all(term in warning for term in left_out)
+
+
 def test_split_sentences_keeps_every_word() -> None:
     from workbench.speech.transcript import Word
 

@@ -21,7 +21,7 @@ from store_samples import CASE, LINES, audio_file, transcript
 from workbench.cli import main
 from workbench.progress import ProgressHook
 from workbench.server.worker import PROGRESS_EVERY_S, Worker, run_next
-from workbench.speech.options import TranscribeOptions
+from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Transcript
 from workbench.store import Store, StoreError, jobs, search
@@ -290,3 +290,25 @@ def test_worker_is_a_daemon_thread_per_concurrency(store: Store) -> None:
         assert names == ["workbench-worker-0", "workbench-worker-1"]
     finally:
         worker.stop(timeout=10)
+
+
+def test_bad_options_are_refused_before_anything_is_stored(tmp_path: Path) -> None:
+    """`hearings add --language xx` used to be accepted and fail inside the job."""
+    db = str(tmp_path / "wb.duckdb")
+    audio = audio_file(tmp_path, "r.wav", b"audio")
+    runner = CliRunner()
+    for flag, value, says in (("--language", "xx", "language 'xx'"), ("--speakers", "many", "speaker count")):
+        out = runner.invoke(main, ["hearings", "add", str(audio), "--case", CASE, flag, value, "--db", db])
+        assert out.exit_code == 2 and says in out.output, out.output
+    with Store(db) as store:
+        assert store.hearings() == [] and jobs.jobs(store) == []
+    with pytest.raises(OptionsError, match="engine 'kaldi': expected one of whisper, funasr"):
+        TranscribeOptions(engine="kaldi")
+
+
+def test_options_survive_the_jobs_table_whole() -> None:
+    options = TranscribeOptions.from_settings(
+        engine="whisper", language="zh", speakers="2-4", diarize=True, hotwords=(Hotword("不当得利", 2.0),)
+    )
+    assert TranscribeOptions.from_json(options.to_json()) == options
+    assert TranscribeOptions.from_json('{"language": "en"}').language == "en"  # an older row: the rest from settings

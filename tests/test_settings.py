@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,38 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKBENCH_ITN", "maybe")
     with pytest.raises(ValueError, match="expected true or false"):
         settings.get("itn")
+
+
+def test_paths_are_absolute_and_the_same_from_any_folder(tmp_path: Path) -> None:
+    """With no data setting, every command finds the checkout's data/, wherever it is typed."""
+    code = "from workbench import settings; print(settings.data_dir(), settings.db_path(), settings.models_dir())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    answers = set()
+    for cwd in (REPO, tmp_path, Path("/")):
+        out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+        answers.add(out.stdout.strip())
+    [answer] = answers
+    assert answer.split() == [
+        str(REPO / "data"),
+        str(REPO / "data" / "workbench.duckdb"),
+        str(REPO / "data" / "models"),
+    ]
+
+
+def test_a_relative_data_setting_is_taken_from_where_the_command_was_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKBENCH_DATA", "court-data")
+    monkeypatch.delenv("WORKBENCH_MODELS", raising=False)
+    assert settings.data_dir() == tmp_path / "court-data"
+    assert settings.models_dir() == tmp_path / "court-data" / "models"
+
+
+def test_the_models_list_is_the_same_from_another_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    workbench = Path(sys.executable).with_name("workbench")
+    here = subprocess.run([workbench, "models", "list"], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    there = subprocess.run([workbench, "models", "list"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert there.returncode == 0, there.stderr
+    assert "whisper-base" in here.stdout and there.stdout == here.stdout
