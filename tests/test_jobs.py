@@ -24,7 +24,7 @@ from workbench.server.worker import PROGRESS_EVERY_S, Worker, run_next
 from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Transcript
-from workbench.store import Store, StoreError, jobs, search
+from workbench.store import Store, StoreError, index, jobs, search
 from workbench.store.jobs import JobState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ def test_a_failed_save_fails_the_job_and_stores_nothing(
     def full_disk(con: object, rows: object) -> None:
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(search, "insert_postings", full_disk)
+    monkeypatch.setattr(index, "insert_postings", full_disk)
     info = run_next(store, FakePipeline())
     assert info.state == JobState.FAILED and "storing the transcript failed" in info.error
     assert store.hearing(sub.hearing_id).segments == 0 and store.hearing(sub.hearing_id).status == "failed"
@@ -165,7 +165,7 @@ _KILLED = """
 import sys, time
 from pathlib import Path
 import workbench.speech.pipeline as pipeline
-from workbench.store import search
+from workbench.store import index
 sys.path.insert(0, {tests!r})
 from store_samples import transcript
 
@@ -175,7 +175,7 @@ def slow_transcribe(path, options, progress):
     progress("recognition", 0.5, 1.0)
     return transcript()
 
-real_insert = search.insert_postings
+real_insert = index.insert_postings
 
 def insert_then_hang(con, rows):
     real_insert(con, rows)
@@ -184,7 +184,7 @@ def insert_then_hang(con, rows):
         time.sleep(120)
 
 pipeline.transcribe = slow_transcribe
-search.insert_postings = insert_then_hang
+index.insert_postings = insert_then_hang
 from workbench.cli import main
 main(["hearings", "add", {audio!r}, "--case", {case!r}, "--db", {db!r}, "--wait"])
 """

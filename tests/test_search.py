@@ -11,9 +11,8 @@ import pytest
 from click.testing import CliRunner
 from store_samples import CASE, LINES, hearing, transcript
 
-from workbench.store import search
 from workbench.cli import main
-from workbench.store import Store
+from workbench.store import Store, index, query, search
 
 OTHER_CASE = "（2023）沪0101民初88号"
 
@@ -38,14 +37,14 @@ def two_hearings(store: Store) -> tuple[int, int]:
     return a, b
 
 
-def ids(hits: list[search.Hit]) -> list[tuple[int, float]]:
+def ids(hits: list[query.Hit]) -> list[tuple[int, float]]:
     return [(h.hearing_id, h.start) for h in hits]
 
 
 def test_analysis_indexes_bigrams_words_and_latin() -> None:
-    terms = search.analyze("人民法院受理 Exhibit A-3，ＡＢＣ")
+    terms = index.analyze("人民法院受理 Exhibit A-3，ＡＢＣ")
     assert {"人民", "民法", "法院", "院受", "受理", "人民法院", "exhibit", "a", "3", "abc"} <= set(terms)
-    q = search.parse_query('原告的证据 "breach of contract" “张三丰”')
+    q = query.parse_query('原告的证据 "breach of contract" “张三丰”')
     assert q.phrases == ("breach of contract", "张三丰") and "原告" in q.words and "的" not in q.words
 
 

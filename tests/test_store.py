@@ -14,8 +14,11 @@ import duckdb
 import pytest
 from store_samples import CASE, LINES, audio_file, hearing, transcript
 
+import workbench.store
+from workbench.server.worker import run_next
 from workbench.speech.transcript import Party
-from workbench.store import NotFound, Store, StoreError, StoreLocked, jobs, migrations, search
+from workbench.store import NotFound, Store, StoreError, StoreLocked, index, jobs, migrations, search
+from workbench.store.jobs import JobState
 
 
 @pytest.fixture
@@ -112,7 +115,7 @@ def test_a_failed_save_leaves_no_half_written_hearing(store: Store, monkeypatch:
     def broken(con: duckdb.DuckDBPyConnection, rows: list) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(search, "insert_postings", broken)
+    monkeypatch.setattr(index, "insert_postings", broken)
     with pytest.raises(OSError, match="disk full"):
         store.save_transcript(hid, transcript())
     assert [s.text for s in store.segments(hid)] == [LINES[0][1]]  # the old transcript, whole
@@ -184,8 +187,84 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert search.search(store, "代理人", original=True) == []
         assert store.hotwords()[0].term == "张三丰"
         assert store.hearing_record(1).labels["S1"].name == "李四"
+        assert store.recording(1).stored_path == Path("/x/old.wav")  # not under the audio folder: kept as it was
         new = hearing(store, LINES[:1])  # new rows get ids after the old ones
         assert new == 2 and store.segments(new)[0].id == 6
+
+
+def _stored_paths(store: Store) -> dict[int, str]:
+    with store.reading() as con:
+        return dict(con.execute("SELECT id, stored_path FROM recordings ORDER BY id").fetchall())
+
+
+def test_a_data_folder_moved_whole_keeps_its_recordings(tmp_path: Path) -> None:
+    old = tmp_path.resolve() / "old" / "data"
+    with Store(old / "wb.duckdb") as store:
+        sub = jobs.submit(store, [audio_file(tmp_path, "a.wav")], case_number=CASE)[0]
+        rec = store.recordings(sub.hearing_id)[0]
+        assert rec.stored_path.is_file() and rec.stored_path.is_relative_to(old / "audio")
+        assert _stored_paths(store) == {rec.id: rec.stored_path.relative_to(old / "audio").as_posix()}
+    new = tmp_path.resolve() / "elsewhere" / "data"
+    new.parent.mkdir()
+    old.rename(new)
+    with Store(new / "wb.duckdb") as store:
+        moved = store.recordings(sub.hearing_id)[0]
+        assert moved.stored_path == new / "audio" / rec.stored_path.relative_to(old / "audio")
+        assert moved.stored_path.is_file() and store.recording_by_sha(rec.sha256) == moved
+        seen: list[Path] = []
+
+        def pipeline(path: Path, options: object, progress: object) -> object:
+            seen.append(path)
+            return transcript()
+
+        info = run_next(store, pipeline)  # the worker checks the file exists before it runs
+        assert info is not None and info.id == sub.job_id and info.state == JobState.DONE, info
+        assert seen == [moved.stored_path]
+        assert store.transcript(sub.hearing_id).sha256 == rec.sha256
+
+
+def test_a_version_4_file_gets_its_recordings_relative_to_the_audio_folder(tmp_path: Path) -> None:
+    data = tmp_path.resolve() / "data"
+    audio = data / "audio"
+    inside_sha, moved_sha = "ab" + "0" * 62, "cd" + "1" * 62
+    inside = audio / "ab" / f"{inside_sha}.wav"
+    moved = audio / "cd" / f"{moved_sha}.mp3"  # its row still names the folder it was in before a move
+    for p in (inside, moved):
+        p.parent.mkdir(parents=True)
+        p.write_bytes(b"audio")
+    elsewhere = audio_file(tmp_path.resolve(), "kept elsewhere.wav")
+    con = duckdb.connect(str(data / "wb.duckdb"))
+    assert migrations.migrate(con, target=4, audio_dir=audio) == [1, 2, 3, 4]
+    con.execute(f"INSERT INTO cases (number) VALUES ('{CASE}')")
+    con.execute("INSERT INTO hearings (case_id) VALUES (1)")
+    before_move = tmp_path.resolve() / "before the move" / "audio" / "cd" / moved.name
+    for path, sha in ((inside, inside_sha), (before_move, moved_sha), (elsewhere, "ef" * 32)):
+        con.execute(
+            "INSERT INTO recordings (hearing_id, file_name, stored_path, sha256) VALUES (1, ?, ?, ?)",
+            [path.name, str(path), sha],
+        )
+    con.close()
+    with Store(data / "wb.duckdb") as store:
+        assert store.schema_version() == migrations.LATEST
+        assert _stored_paths(store) == {1: f"ab/{inside_sha}.wav", 2: f"cd/{moved_sha}.mp3", 3: str(elsewhere)}
+        assert [r.stored_path for r in store.recordings(1)] == [inside, moved, elsewhere]
+
+
+def test_the_keyword_index_imports_nothing_of_ours() -> None:
+    code = (
+        "import sys, workbench; before = set(sys.modules); import workbench.store.index; "
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith('workbench')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['workbench.store', 'workbench.store.index']"
+
+
+def test_the_package_names_resolve() -> None:
+    for name in workbench.store.__all__:
+        assert getattr(workbench.store, name) is not None
+    assert workbench.store.Store.__module__ == "workbench.store.store"
+    with pytest.raises(AttributeError):
+        workbench.store.NoSuchThing  # noqa: B018
 
 
 def test_a_file_from_a_newer_program_is_refused(tmp_path: Path) -> None:

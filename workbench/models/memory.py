@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import psutil
 
+from workbench.store import index as keyword_index
+
 log = logging.getLogger("workbench.models.memory")
 
 T = TypeVar("T")
@@ -75,12 +77,13 @@ def trim() -> None:
 
 
 def _clear_library_caches() -> None:
-    """Caches that models filled outside `load()`: faster-whisper keeps its Silero VAD (an onnxruntime
-    session) in an lru_cache, and the search index's term hashes grow with every transcript stored."""
-    for module, name in (("faster_whisper.vad", "get_vad_model"), ("workbench.store.search", "term_id")):
-        fn = getattr(sys.modules.get(module), name, None)
-        if fn is not None and hasattr(fn, "cache_clear"):
-            fn.cache_clear()
+    """Caches filled outside `load()`: faster-whisper keeps its Silero VAD (an onnxruntime session) in an
+    lru_cache (looked up only if faster-whisper was imported), and the keyword index keeps term hashes
+    that grow with every transcript stored."""
+    vad = getattr(sys.modules.get("faster_whisper.vad"), "get_vad_model", None)
+    if vad is not None and hasattr(vad, "cache_clear"):
+        vad.cache_clear()
+    keyword_index.clear_caches()
 
 
 def unload_all() -> list[str]:

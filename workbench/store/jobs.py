@@ -22,8 +22,9 @@ from pathlib import Path
 import psutil
 
 from workbench.speech.options import TranscribeOptions
-from workbench.store import NotFound, Store, StoreError
+from workbench.store.records import NotFound, StoreError
 from workbench.store.status import Event
+from workbench.store.store import Store
 
 log = logging.getLogger("workbench.store.jobs")
 

@@ -12,6 +12,10 @@ status updates fail. The store's write functions keep the references consistent 
 Columns are added as `ADD COLUMN x T` + `ALTER COLUMN x SET DEFAULT` + `UPDATE`, never `ADD COLUMN x T
 DEFAULT v`: DuckDB 1.5.5 fails to commit a transaction that adds several columns with defaults to a
 table holding rows ("another transaction has altered this table"), which the v1-file test caught.
+
+The keyword index's table is created here from a frozen copy of its DDL (V2_DDL), not from
+`workbench.store.index`: a released migration must build the same table forever, whatever the index
+module says later; a new layout is a new migration. Data steps call the index's live code.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
+
+from workbench.store import index
 
 log = logging.getLogger("workbench.store.migrations")
 
@@ -123,14 +130,14 @@ CREATE TABLE jobs (
 );
 """
 
-# Version 2: the keyword index (see workbench/search.py for why it is a table of our own).
+# Version 2: the keyword index (see workbench/store/index.py for why it is a table of our own).
 V2_DDL = """
 ALTER TABLE segments ADD COLUMN dl USMALLINT;       -- indexed terms in text (filled by the reindex below)
 ALTER TABLE segments ADD COLUMN dl_orig USMALLINT;  -- indexed terms in text_orig
 ALTER TABLE segments ALTER COLUMN dl SET DEFAULT 0;
 ALTER TABLE segments ALTER COLUMN dl_orig SET DEFAULT 0;
 CREATE TABLE postings (
-    term BIGINT NOT NULL,         -- 64-bit hash of the term (search.term_id)
+    term BIGINT NOT NULL,         -- 64-bit hash of the term (index.term_id)
     segment_id BIGINT NOT NULL,
     hearing_id INTEGER NOT NULL,
     tf USMALLINT NOT NULL,        -- occurrences in the current text (0: only in the original)
@@ -174,18 +181,49 @@ UPDATE hearings SET public = true, panel = '[]';
 """
 
 
+# Version 5: no schema change. Recordings under the audio folder are stored relative to it, so a data
+# folder moved whole (database and audio/ together) still finds them; see `_recordings_relative`.
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
     description: str
     sql: str
-    after: Callable[[duckdb.DuckDBPyConnection], None] | None = None  # data work in Python, same transaction
+    # data work in Python, same transaction: (connection, the store's audio folder)
+    after: Callable[[duckdb.DuckDBPyConnection, Path], None] | None = None
 
 
-def _index_existing(con: duckdb.DuckDBPyConnection) -> None:
-    from workbench.store import search  # search imports nothing from here; late import keeps the layers clear
+def _index_existing(con: duckdb.DuckDBPyConnection, audio_dir: Path) -> None:
+    index.reindex_all(con)
 
-    search.reindex_all(con)
+
+def _recordings_relative(con: duckdb.DuckDBPyConnection, audio_dir: Path) -> None:
+    """Each recording under `audio_dir` is stored relative to it; any other stays absolute.
+
+    One whose file is gone but whose content-named copy is in `audio_dir`, at the store's layout
+    `<sha[:2]>/<sha><suffix>`, comes from a data folder moved before this upgrade: it is pointed there.
+    The rule is copied here, not imported from the store, so that this migration does the same forever.
+    """
+    audio = audio_dir.absolute()
+    for rec_id, stored, sha in con.execute("SELECT id, stored_path, sha256 FROM recordings").fetchall():
+        path = Path(stored)
+        if not path.is_absolute():
+            continue
+        relative = _under(path, audio)
+        if relative is None and not path.exists() and path.parent.name == sha[:2] and path.stem == sha:
+            moved = Path(sha[:2], path.name)
+            relative = moved if (audio / moved).is_file() else None
+        if relative is not None:
+            con.execute("UPDATE recordings SET stored_path = ? WHERE id = ?", [relative.as_posix(), rec_id])
+
+
+def _under(path: Path, folder: Path) -> Path | None:
+    """`path` relative to `folder` when it lies under it, as written or through symbolic links."""
+    for p, f in ((path, folder), (path.resolve(), folder.resolve())):
+        if p.is_relative_to(f):
+            return p.relative_to(f)
+    return None
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -193,6 +231,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "keyword index: postings with BM25 statistics", V2_DDL, _index_existing),
     Migration(3, "job heartbeat and cancel, transcript provenance, speaker-label edits", V3_DDL),
     Migration(4, "hearing panel and public flag", V4_DDL),
+    Migration(5, "recordings stored relative to the audio folder", "", _recordings_relative),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -208,8 +247,11 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0) if row else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
-    """Applies every migration above the file's version up to `target`; returns those applied."""
+def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST, *, audio_dir: Path) -> list[int]:
+    """Applies every migration above the file's version up to `target`; returns those applied.
+
+    `audio_dir` is the folder the store keeps this file's recordings in (`Store.audio_dir`).
+    """
     version = current_version(con)
     if version > LATEST:
         raise RuntimeError(
@@ -222,9 +264,10 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int = LATEST) -> list[int]:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(m.sql)
+            if m.sql:
+                con.execute(m.sql)
             if m.after is not None:
-                m.after(con)
+                m.after(con, audio_dir)
             con.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", [m.version, m.description])
             con.execute("COMMIT")
         except Exception as e:

@@ -1,0 +1,236 @@
+"""A hearing's transcript as stored: its segments (with their keyword index), the edits, the speakers.
+
+Current text is `text`; `text_orig` is the recognition, never changed; every change is an `edits`
+row (segment, field, before, after, user, time), so `derived_text()` (original + edits) always equals
+`text` — the tests check it. A hearing's segments and postings are written in one transaction (with
+its job's state, when the worker passes its `con`), so a reader never sees half a hearing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import duckdb
+
+from workbench import settings
+from workbench.speech.transcript import Transcript
+from workbench.store import index
+from workbench.store.cases import Cases
+from workbench.store.records import (
+    EDIT_SQL,
+    SEGMENT_SQL,
+    SPEAKER_SQL,
+    Edit,
+    NotFound,
+    Speaker,
+    StoredSegment,
+    StoreError,
+    speaker_from_row,
+)
+from workbench.store.status import Event
+
+_SEGMENT_COLUMNS = ["id", "hearing_id", "idx", "start_s", "end_s", "speaker", "speaker_orig", "text", "text_orig",
+                    "words", "engine", "model", "dl", "dl_orig"]  # fmt: skip
+
+
+def default_user() -> str:
+    """Who signs an edit when the caller names nobody: the `user` setting, else the login name."""
+    if settings.get("user"):
+        return str(settings.get("user"))
+    for var in ("USER", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return "unknown"
+
+
+class Segments(Cases):
+    # -- transcripts --
+
+    def save_transcript(
+        self, hearing_id: int, transcript: Transcript, *, con: duckdb.DuckDBPyConnection | None = None
+    ) -> int:
+        """Replaces the hearing's segments (and their index) with `transcript`'s, atomically.
+
+        Speaker roles and names already assigned are kept; embeddings and speech times are updated.
+        Returns the number of segments stored. Pass `con` to join a caller's transaction.
+        """
+        if con is None:
+            with self.writing() as c:
+                n = self.save_transcript(hearing_id, transcript, con=c)
+            self.segments_changed()
+            return n
+        if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
+            raise NotFound(f"no hearing {hearing_id}")
+        if con.execute("SELECT 1 FROM segments WHERE hearing_id = ? LIMIT 1", [hearing_id]).fetchone():
+            # A new transcript of a hearing (retry, other engine) replaces the old one; edits made to
+            # the old segments stay in `edits` as history.
+            index.delete_hearing(con, hearing_id)
+            con.execute("DELETE FROM segments WHERE hearing_id = ?", [hearing_id])
+        n = len(transcript.segments)
+        ids = [r[0] for r in con.execute(f"SELECT nextval('segment_ids') FROM range({n})").fetchall()] if n else []
+        seg_rows, postings = [], []
+        for i, (seg_id, seg) in enumerate(zip(ids, transcript.segments, strict=True)):
+            p, dl, _ = index.posting_rows(seg_id, hearing_id, seg.text, seg.text)
+            postings.extend(p)
+            words = json.dumps([[w.start, w.end, w.text, w.prob] for w in seg.words], ensure_ascii=False)
+            seg_rows.append(
+                (seg_id, hearing_id, i, seg.start, seg.end, seg.speaker, seg.speaker, seg.text, seg.text, words,
+                 transcript.engine.asr, transcript.engine.model, dl, dl)
+            )  # fmt: skip
+        if seg_rows:
+            import pyarrow as pa  # a few hundred ms to import: only once there is something to write
+
+            cols = list(zip(*seg_rows, strict=True))
+            con.register("_new_segments", pa.table(dict(zip(_SEGMENT_COLUMNS, cols, strict=True))))
+            try:
+                con.execute(f"INSERT INTO segments ({', '.join(_SEGMENT_COLUMNS)}) SELECT * FROM _new_segments")
+            finally:
+                con.unregister("_new_segments")
+        index.insert_postings(con, postings)
+        for spk in transcript.speakers or []:
+            con.execute(
+                "INSERT INTO speakers (hearing_id, label, embedding, speech_time, first_appearance) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hearing_id, label) DO UPDATE SET embedding = excluded.embedding, "
+                "speech_time = excluded.speech_time, first_appearance = excluded.first_appearance",
+                [hearing_id, spk.id, spk.embedding, spk.speech_time, spk.first_appearance],
+            )
+        labels = {s.speaker for s in transcript.segments if s.speaker} - {s.id for s in transcript.speakers or []}
+        for label in sorted(labels):
+            con.execute(
+                "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING", [hearing_id, label]
+            )
+        engine = json.dumps(
+            {**transcript.to_dict()["engine"], "file": transcript.file, "duration": transcript.duration},
+            ensure_ascii=False,
+        )
+        con.execute(
+            "UPDATE hearings SET language = ?, engine = ? WHERE id = ?", [transcript.language, engine, hearing_id]
+        )
+        self.advance(hearing_id, Event.JOB_DONE, con)
+        con.execute(
+            "UPDATE recordings SET duration = ? WHERE hearing_id = ? AND duration IS NULL",
+            [transcript.duration, hearing_id],
+        )
+        return n
+
+    # -- segments and their edits --
+
+    def segments(self, hearing_id: int) -> list[StoredSegment]:
+        with self.reading() as con:
+            rows = con.execute(SEGMENT_SQL + " WHERE hearing_id = ? ORDER BY idx", [hearing_id]).fetchall()
+        return [StoredSegment(*r) for r in rows]
+
+    def segment(self, segment_id: int) -> StoredSegment:
+        with self.reading() as con:
+            row = con.execute(SEGMENT_SQL + " WHERE id = ?", [segment_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no segment {segment_id}: `workbench hearings show HEARING` lists segment ids")
+        return StoredSegment(*row)
+
+    def edit_segment(
+        self, segment_id: int, *, text: str | None = None, speaker: str | None = None, user: str | None = None
+    ) -> StoredSegment:
+        """Changes a segment's text and/or speaker; one edits row per changed field, searchable at once."""
+        user = user or default_user()
+        with self.writing() as con:
+            row = con.execute("SELECT hearing_id, text, speaker FROM segments WHERE id = ?", [segment_id]).fetchone()
+            if row is None:
+                raise NotFound(f"no segment {segment_id}: `workbench hearings show HEARING` lists segment ids")
+            hearing_id, old_text, old_speaker = row
+            if text is not None and text != old_text:
+                con.execute("UPDATE segments SET text = ? WHERE id = ?", [text, segment_id])
+                self._log_edit(con, segment_id, hearing_id, "text", old_text, text, user)
+                index.reindex_segment(con, segment_id)
+            if speaker is not None and speaker != old_speaker:
+                con.execute("UPDATE segments SET speaker = ? WHERE id = ?", [speaker, segment_id])
+                con.execute(
+                    "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [hearing_id, speaker],
+                )
+                self._log_edit(con, segment_id, hearing_id, "speaker", old_speaker, speaker, user)
+            self.advance(hearing_id, Event.EDITED, con)
+        self.segments_changed()
+        return self.segment(segment_id)
+
+    @staticmethod
+    def _log_edit(
+        con: duckdb.DuckDBPyConnection,
+        segment_id: int | None,
+        hearing_id: int,
+        field: str,
+        before: str | None,
+        after: str | None,
+        user: str,
+    ) -> None:
+        con.execute(
+            "INSERT INTO edits (segment_id, hearing_id, field, before, after, user_name, edited_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
+            [segment_id, hearing_id, field, before, after, user],
+        )
+
+    def edits(self, *, hearing_id: int | None = None, segment_id: int | None = None) -> list[Edit]:
+        where, params = [], []
+        if hearing_id is not None:
+            where.append("hearing_id = ?")
+            params.append(hearing_id)
+        if segment_id is not None:
+            where.append("segment_id = ?")
+            params.append(segment_id)
+        sql = EDIT_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        with self.reading() as con:
+            return [Edit(*r) for r in con.execute(sql, params).fetchall()]
+
+    def derived_text(self, segment_id: int) -> str:
+        """The original recognition with every text edit applied in order: must equal the current text."""
+        seg = self.segment(segment_id)
+        text = seg.text_orig
+        for e in self.edits(segment_id=segment_id):
+            if e.field == "text":
+                if e.before != text:
+                    raise StoreError(f"segment {segment_id}: edit {e.id} does not follow from the one before it")
+                text = e.after or ""
+        return text
+
+    # -- speakers --
+
+    def speakers(self, hearing_id: int) -> list[Speaker]:
+        with self.reading() as con:
+            rows = con.execute(
+                SPEAKER_SQL + " WHERE hearing_id = ? ORDER BY first_appearance NULLS LAST, label", [hearing_id]
+            ).fetchall()
+        return [speaker_from_row(r) for r in rows]
+
+    def set_speaker(
+        self,
+        hearing_id: int,
+        label: str,
+        *,
+        role: str | None = None,
+        name: str | None = None,
+        user: str | None = None,
+    ) -> Speaker:
+        """Gives a diarized speaker a court role and/or a name ("" clears it); each change is an edits row."""
+        user = user or default_user()
+        with self.writing() as con:
+            if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
+                raise NotFound(f"no hearing {hearing_id}")
+            row = con.execute(
+                "SELECT role, name FROM speakers WHERE hearing_id = ? AND label = ?", [hearing_id, label]
+            ).fetchone()
+            if row is None:
+                known = [
+                    r[0]
+                    for r in con.execute("SELECT label FROM speakers WHERE hearing_id = ?", [hearing_id]).fetchall()
+                ]
+                raise NotFound(f"hearing {hearing_id} has no speaker {label}; it has: {', '.join(known) or 'none'}")
+            for field, value, old in (("role", role, row[0]), ("name", name, row[1])):
+                if value is None:
+                    continue
+                new = value.strip() or None
+                if new != old:
+                    con.execute(
+                        f"UPDATE speakers SET {field} = ? WHERE hearing_id = ? AND label = ?", [new, hearing_id, label]
+                    )
+                    self._log_edit(con, None, hearing_id, f"{field}:{label}", old, new, user)
+        return next(s for s in self.speakers(hearing_id) if s.label == label)

@@ -1,0 +1,103 @@
+"""`Store`: one hearing database, every part of it, and the whole-hearing reads the exporters need.
+
+Database (db)          the file, connections, the write lock, idle close, migrations on open
+  Cases (cases)        cases, hearings, status changes (`advance`), hotword lists
+    Segments           transcripts saved, segments, edits, speakers
+  Recordings           audio files by content hash, recordings rows
+Store                  all of the above, plus `transcript()` and `hearing_record()`
+"""
+
+from __future__ import annotations
+
+import json
+
+from workbench.speech.transcript import (
+    EngineInfo,
+    HearingRecord,
+    Segment,
+    SpeakerLabel,
+    SpeakerSummary,
+    Transcript,
+    Word,
+)
+from workbench.store.recordings import Recordings
+from workbench.store.segments import Segments
+from workbench.store.status import HearingStatus
+
+
+class Store(Segments, Recordings):
+    """One hearing database. Cheap to create; opens the file on first use and migrates it.
+
+    `Store(path)` (default: the `db` setting, `<data_dir>/workbench.duckdb`), with its recordings in
+    `audio_dir` (default: `audio/` beside the file).
+    """
+
+    def transcript(self, hearing_id: int, *, original: bool = False) -> Transcript:
+        """The hearing's transcript: corrected text and speakers, or the recognition with `original`."""
+        hearing = self.hearing(hearing_id)
+        recs = self.recordings(hearing_id)
+        with self.reading() as con:
+            rows = con.execute(
+                "SELECT start_s, end_s, speaker, speaker_orig, text, text_orig, words, engine, model FROM segments "
+                "WHERE hearing_id = ? ORDER BY idx",
+                [hearing_id],
+            ).fetchall()
+            engine_json = con.execute("SELECT engine FROM hearings WHERE id = ?", [hearing_id]).fetchone()[0]
+        info = json.loads(engine_json or "{}")
+        file_name = info.pop("file", recs[0].file_name if recs else "")
+        duration = info.pop("duration", None)
+        if info.get("asr"):
+            info["hotwords"] = tuple(info.get("hotwords", ()))
+            engine = EngineInfo(**info)
+        else:
+            engine = EngineInfo(asr=rows[0][7] if rows else "", model=rows[0][8] if rows else "")
+        segments = []
+        for start, end, spk, spk_orig, text, text_orig, words_json, _, _ in rows:
+            edited_text = text != text_orig
+            # Word timings belong to the recognised text; they are dropped once the text is corrected.
+            words = [] if edited_text and not original else [Word(*w) for w in json.loads(words_json or "[]")]
+            segments.append(Segment(start, end, text_orig if original else text, spk_orig if original else spk, words))
+        speakers = [
+            SpeakerSummary(
+                s.label, s.speech_time or 0.0, s.first_appearance or 0.0, list(s.embedding) if s.embedding else None
+            )
+            for s in self.speakers(hearing_id)
+        ]
+        return Transcript(
+            file=file_name,
+            sha256=recs[0].sha256 if recs else "",
+            duration=float(
+                duration if duration is not None else (recs[0].duration if recs and recs[0].duration else 0.0)
+            ),
+            language=hearing.language,
+            engine=engine,
+            segments=segments,
+            speakers=speakers or None,
+        )
+
+    def hearing_record(self, hearing_id: int, original: bool = False) -> HearingRecord:
+        """Everything the court record and the interchange formats need, for `workbench.record`."""
+        hearing = self.hearing(hearing_id)
+        case = self.case(hearing.case_id)
+        with self.reading() as con:
+            panel_json, public = con.execute("SELECT panel, public FROM hearings WHERE id = ?", [hearing_id]).fetchone()
+        panel = tuple((r, n) for r, n in json.loads(panel_json or "[]"))
+        if not panel and hearing.presiding_judge:
+            panel = (("审判长", hearing.presiding_judge),)
+        labels = {s.label: SpeakerLabel(s.role, s.name) for s in self.speakers(hearing_id) if s.role or s.name}
+        return HearingRecord(
+            transcript=self.transcript(hearing_id, original=original),
+            labels=labels,
+            court=case.court,
+            case_number=case.number,
+            cause=case.cause,
+            start=hearing.starts_at.isoformat(timespec="minutes") if hearing.starts_at else "",
+            end=hearing.ends_at.isoformat(timespec="minutes") if hearing.ends_at else "",
+            place=hearing.courtroom,
+            public=bool(public),
+            panel=panel,
+            clerk=hearing.clerk,
+            parties=case.parties,
+            verified=hearing.status == HearingStatus.VERIFIED,
+            original_text=original,
+        )
