@@ -5,11 +5,12 @@ import io
 import streamlit as st
 
 from workbench.record import export_zip
-from workbench.server import runtime as webapp
 from workbench.store.status import HearingStatus
-from workbench.web import nav, ui
+from workbench.web import nav
+from workbench.web.cache import runtime
+from workbench.web.pagedata import hearing_rows, list_hearings
 
-rt = ui.runtime()
+rt = runtime()
 store = rt.store
 
 st.title("庭审列表")
@@ -30,7 +31,7 @@ date_from = dates[0] if len(dates) >= 1 else None
 date_to = dates[1] if len(dates) == 2 else date_from
 
 LIMIT = 500
-hearings = webapp.list_hearings(
+hearings = list_hearings(
     store, case=case, statuses=statuses or (), date_from=date_from, date_to=date_to, limit=LIMIT + 1
 )
 more = len(hearings) > LIMIT
@@ -42,7 +43,7 @@ if not hearings:
     st.stop()
 
 event = st.dataframe(
-    webapp.hearing_rows(hearings),
+    hearing_rows(hearings),
     hide_index=True,
     width="stretch",
     on_select="rerun",

@@ -4,17 +4,21 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from workbench.display import clock
 from workbench.record import formats, render_docx
-from workbench.server import runtime as webapp
 from workbench.store import ROLES, NotFound, StoreError, jobs
 from workbench.store.status import HearingStatus
-from workbench.web import ui
+from workbench.web.cache import clip, runtime
+from workbench.web.clips import PLAY_WINDOW_S, sample_span
+from workbench.web.pagedata import active_segment, job_caption, page_of, speaker_display, timeline_rows
+from workbench.web.sidebar import user
+from workbench.web.widgets import status_badge
 
 # Segments per transcript page, each a play button, a speaker box and a text box: 25 took Chromium
 # 0.45-0.55 s of script time to draw on this 2-core server, 15 take 0.25-0.45 s (bench/ui.py).
 PER_PAGE = 15
 
-rt = ui.runtime()
+rt = runtime()
 store = rt.store
 
 
@@ -68,7 +72,7 @@ with st.container():
         hearing.courtroom,
         f"审判长 {hearing.presiding_judge}" if hearing.presiding_judge else "",
         f"书记员 {hearing.clerk}" if hearing.clerk else "",
-        f"时长 {webapp.clock(hearing.duration)}" if hearing.duration else "",
+        f"时长 {clock(hearing.duration)}" if hearing.duration else "",
     ]
     st.caption(" · ".join(m for m in meta if m))
 
@@ -82,11 +86,11 @@ if not segments:
             st.rerun()
         for info in jobs.jobs(store, hearing_id=hearing_id, limit=1):
             if info.state == jobs.JobState.RUNNING:
-                st.progress(min(info.progress, 1.0), text=webapp.job_caption(info))
+                st.progress(min(info.progress, 1.0), text=job_caption(info))
             elif info.state == jobs.JobState.FAILED:
                 st.error(f"处理失败：{info.error}")
             else:
-                st.info(f"转写任务：{webapp.job_caption(info)}")
+                st.info(f"转写任务：{job_caption(info)}")
             return
         st.info("这次庭审没有识别出语音。")
 
@@ -95,10 +99,10 @@ if not segments:
 
 recording = store.recordings(hearing_id)[0]
 speakers = store.speakers(hearing_id)
-names = webapp.speaker_display(speakers)
+names = speaker_display(speakers)
 
 with st.container(horizontal=True, vertical_alignment="center"):
-    ui.status_badge(hearing.status)
+    status_badge(hearing.status)
     if hearing.status == HearingStatus.VERIFIED:
         if st.button("撤销核对", icon=":material/undo:"):
             store.set_verified(hearing_id, False)
@@ -143,8 +147,8 @@ def _play(t: float) -> None:
 def _save_text(segment_id: int) -> None:
     value = st.session_state[f"text_{segment_id}"]
     try:
-        store.edit_segment(segment_id, text=value, user=ui.user())
-        st.toast(f"已保存 · {ui.user()}")
+        store.edit_segment(segment_id, text=value, user=user())
+        st.toast(f"已保存 · {user()}")
     except StoreError as e:
         st.toast(f"保存失败：{e}", icon=":material/error:")
 
@@ -152,12 +156,12 @@ def _save_text(segment_id: int) -> None:
 def _save_speaker(segment_id: int, key: str) -> None:
     value = st.session_state[key]
     if value:
-        store.edit_segment(segment_id, speaker=value, user=ui.user())
-        st.toast(f"说话人已改为 {value} · {ui.user()}")
+        store.edit_segment(segment_id, speaker=value, user=user())
+        st.toast(f"说话人已改为 {value} · {user()}")
 
 
 def timeline_view() -> None:
-    timeline = pd.DataFrame(webapp.timeline_rows(segments, names))
+    timeline = pd.DataFrame(timeline_rows(segments, names))
     pick = alt.selection_point(name="seg", fields=["t"], on="click")
     chart = (
         alt.Chart(timeline)
@@ -199,7 +203,7 @@ def speakers_view() -> None:
         for s in speakers:
             with st.container(border=True):
                 c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
-                spoke = f" · {webapp.clock(s.speech_time)}" if s.speech_time else ""
+                spoke = f" · {clock(s.speech_time)}" if s.speech_time else ""
                 c1.markdown(f"**{s.label}**{spoke}")
                 role_options = ["", *ROLES] + ([s.role] if s.role and s.role not in ROLES else [])
                 c2.selectbox(
@@ -210,9 +214,9 @@ def speakers_view() -> None:
                     key=f"role_{s.label}",
                 )
                 c3.text_input("姓名 Name", value=s.name or "", key=f"name_{s.label}")
-                a, b = webapp.sample_span(segments, s.label)
+                a, b = sample_span(segments, s.label)
                 if b > a:
-                    st.audio(ui.clip(str(recording.stored_path), a, b - a), format="audio/wav")
+                    st.audio(clip(str(recording.stored_path), a, b - a), format="audio/wav")
         if st.form_submit_button("保存说话人", type="primary"):
             for s in speakers:
                 store.set_speaker(
@@ -220,7 +224,7 @@ def speakers_view() -> None:
                     s.label,
                     role=st.session_state[f"role_{s.label}"],
                     name=st.session_state[f"name_{s.label}"],
-                    user=ui.user(),
+                    user=user(),
                 )
             st.toast("说话人已保存")
             st.rerun()
@@ -240,16 +244,16 @@ def transcript_view() -> None:
     marker = (hearing_id, play_at)
     if st.session_state.get("page_marker") != marker:  # a new moment to show: arrival from search, a click
         if play_at is not None:
-            st.session_state[page_key] = webapp.page_of(segments, play_at, PER_PAGE)
+            st.session_state[page_key] = page_of(segments, play_at, PER_PAGE)
         st.session_state.page_marker = marker
     st.session_state.setdefault(page_key, 1)
     page = st.session_state[page_key]
-    playing = webapp.active_segment(segments, play_at)
+    playing = active_segment(segments, play_at)
     for seg in segments[(page - 1) * PER_PAGE : page * PER_PAGE]:
         with st.container(border=seg.id == playing, key=f"seg_{seg.id}"):
             c1, c2, c3 = st.columns([1.5, 1.9, 6], vertical_alignment="top")
             c1.button(
-                webapp.clock(seg.start),
+                clock(seg.start),
                 key=f"play_{seg.id}",
                 icon=":material/play_arrow:" if seg.id != playing else ":material/graphic_eq:",
                 type="primary" if seg.id == playing else "tertiary",
@@ -306,11 +310,10 @@ with side:
     play_at = st.session_state[play_key]
     start = max((play_at or 0.0) - 0.3, 0.0)
     try:
-        audio = ui.clip(str(recording.stored_path), start, webapp.PLAY_WINDOW_S)
+        audio = clip(str(recording.stored_path), start, PLAY_WINDOW_S)
         st.audio(audio, format="audio/wav", autoplay=play_at is not None)
         st.caption(
-            f"{recording.file_name} · 从 {webapp.clock(start)} 起 {int(webapp.PLAY_WINDOW_S // 60)} 分钟"
-            "；点击段落时间或时间轴跳转"
+            f"{recording.file_name} · 从 {clock(start)} 起 {int(PLAY_WINDOW_S // 60)} 分钟；点击段落时间或时间轴跳转"
         )
     except Exception as e:  # an unreadable recording must not take the transcript down with it
         st.error(f"无法播放录音：{e}")

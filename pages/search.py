@@ -4,11 +4,12 @@ import time
 
 import streamlit as st
 
-from workbench.server import runtime as webapp
+from workbench.display import clock, highlight
 from workbench.store import ROLES, search
-from workbench.web import nav, ui
+from workbench.web import nav
+from workbench.web.cache import runtime
 
-rt = ui.runtime()
+rt = runtime()
 store = rt.store
 
 st.title("检索")
@@ -65,15 +66,15 @@ for hit in hits:
         who = (hit.role or "") + (hit.name or "") or hit.speaker or "未分配"
         day = hit.hearing_start[:10] if hit.hearing_start else ""
         c1.markdown(
-            f"<div style='font-size:0.85em;color:#5f6368'>{webapp.highlight(hit.case_number, ())} · {day} · "
-            f"庭审 #{hit.hearing_id} · {webapp.clock(hit.start)} · {webapp.highlight(who, ())}"
+            f"<div style='font-size:0.85em;color:#5f6368'>{highlight(hit.case_number, ())} · {day} · "
+            f"庭审 #{hit.hearing_id} · {clock(hit.start)} · {highlight(who, ())}"
             f"{' · 已修改' if hit.edited else ''}</div>"
-            f"<div style='margin-top:2px'>{webapp.highlight(hit.snippet, hit.marks)}</div>",
+            f"<div style='margin-top:2px'>{highlight(hit.snippet, hit.marks)}</div>",
             unsafe_allow_html=True,
         )
         c2.page_link(
             nav.REVIEW.path,
-            label=f"▶ {webapp.clock(hit.start)}",
+            label=f"▶ {clock(hit.start)}",
             query_params={"hearing": hit.hearing_id, "t": f"{hit.start:.2f}"},
             help="打开庭审并从此处播放",
         )

@@ -5,13 +5,14 @@ from pathlib import Path
 import streamlit as st
 
 from workbench import settings
+from workbench.display import size
 from workbench.models import registry as models
-from workbench.server import runtime as webapp
 from workbench.speech.text import format_hotwords, parse_hotwords
 from workbench.store import jobs
-from workbench.web import ui
+from workbench.web.cache import runtime
+from workbench.web.pagedata import JOB_STATE_LABELS, job_caption
 
-rt = ui.runtime()
+rt = runtime()
 store = rt.store
 
 st.title("系统设置")
@@ -24,7 +25,7 @@ with tab_models:
     held = {name for name, _ in rt.models()}  # in the job process as well as this one
     st.dataframe(
         [
-            {"名称": e.name, "类型": e.kind, "大小": webapp.size(e.size_bytes),
+            {"名称": e.name, "类型": e.kind, "大小": size(e.size_bytes),
              "已加载": "是" if e.name in held else "", "来源": e.source}
             for e in entries
         ],
@@ -53,8 +54,8 @@ with tab_queue:
         rows = jobs.jobs(store, limit=30)
         st.dataframe(
             [
-                {"任务": j.id, "庭审": j.hearing_id, "文件": j.file_name, "状态": webapp.JOB_STATE_LABELS.get(j.state),
-                 "进度": j.progress, "步骤": webapp.job_caption(j), "尝试": j.attempts, "错误": j.error or ""}
+                {"任务": j.id, "庭审": j.hearing_id, "文件": j.file_name, "状态": JOB_STATE_LABELS.get(j.state),
+                 "进度": j.progress, "步骤": job_caption(j), "尝试": j.attempts, "错误": j.error or ""}
                 for j in rows
             ],
             hide_index=True,
@@ -64,7 +65,7 @@ with tab_queue:
         c1, c2, c3 = st.columns([1, 1, 3], vertical_alignment="bottom")
         job_id = c1.number_input("任务编号", min_value=1, step=1, value=None, key="job_id")
         if c2.button("取消任务", disabled=job_id is None):
-            st.toast(webapp.JOB_STATE_LABELS.get(jobs.cancel(store, int(job_id)).state, ""))
+            st.toast(JOB_STATE_LABELS.get(jobs.cancel(store, int(job_id)).state, ""))
         if c3.button("重试任务", disabled=job_id is None):
             jobs.retry(store, int(job_id))
             rt.wake()

@@ -5,13 +5,16 @@ from datetime import datetime
 import streamlit as st
 
 from workbench import settings
-from workbench.server import runtime as webapp
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.text import merge_hotwords, parse_hotwords
 from workbench.store import StoreError, jobs
-from workbench.web import nav, ui
+from workbench.web import nav
+from workbench.web.cache import runtime
+from workbench.web.pagedata import JOB_STATE_LABELS, job_caption
+from workbench.web.sidebar import user
+from workbench.web.uploads import UPLOAD_TYPES, HearingDetails, format_parties, parse_parties, submit_uploads
 
-rt = ui.runtime()
+rt = runtime()
 store = rt.store
 
 st.title("上传录音")
@@ -46,10 +49,10 @@ with left:
     c1, c2, c3 = st.columns(3)
     courtroom = c1.text_input("法庭 Courtroom", key="courtroom", placeholder="第三法庭")
     judge = c2.text_input("审判长 Presiding judge", key="judge")
-    clerk = c3.text_input("书记员 Clerk", value=ui.user(), key="clerk")
+    clerk = c3.text_input("书记员 Clerk", value=user(), key="clerk")
     parties_text = st.text_area(
         "当事人 Parties",
-        value=webapp.format_parties(known.parties) if known else "",
+        value=format_parties(known.parties) if known else "",
         disabled=known is not None and bool(known.parties),
         placeholder="每行一方，例如：\n原告：张三；代理人：李四\n被告：某某有限公司",
         height=96,
@@ -91,7 +94,7 @@ with right:
 
 files = st.file_uploader(
     "录音文件 Recordings（可多选，单个文件最大 2 GB）",
-    type=list(webapp.UPLOAD_TYPES),
+    type=list(UPLOAD_TYPES),
     accept_multiple_files=True,
     key=f"files_{st.session_state.upload_round}",
 )
@@ -113,7 +116,7 @@ submitted = st.button(
 
 if submitted and count:
     try:
-        parties = webapp.parse_parties(parties_text or "")
+        parties = parse_parties(parties_text or "")
         words = parse_hotwords(hotwords_text or "")
         options = TranscribeOptions.from_settings(
             engine=engine,
@@ -122,7 +125,7 @@ if submitted and count:
             diarize=speakers != "off",
             speakers=None if speakers == "off" else speakers,
         )
-        details = webapp.HearingDetails(
+        details = HearingDetails(
             case_number=case_number or "",
             starts_at=starts_at,
             courtroom=courtroom,
@@ -131,7 +134,7 @@ if submitted and count:
             parties=parties,
             cause=cause,
         )
-        subs = webapp.submit_uploads(rt, [(f.name, f) for f in files or []], details, options, paths=paths)
+        subs = submit_uploads(rt, [(f.name, f) for f in files or []], details, options, paths=paths)
         if save_words and words:
             case = store.case(details.case_number.strip())
             store.set_hotwords(merge_hotwords(words, store.hotwords(case_id=case.id)), case_id=case.id)
@@ -168,15 +171,15 @@ def queue_panel() -> None:
         with st.container(border=True):
             c1, c2, c3 = st.columns([4, 5, 2], vertical_alignment="center")
             c1.markdown(f"**{info.file_name}**  \n{info.case_number} · 庭审 #{info.hearing_id}")
-            label = webapp.JOB_STATE_LABELS.get(info.state, info.state)
+            label = JOB_STATE_LABELS.get(info.state, info.state)
             if info.state == jobs.JobState.RUNNING:
-                c2.progress(min(max(info.progress, 0.0), 1.0), text=webapp.job_caption(info))
+                c2.progress(min(max(info.progress, 0.0), 1.0), text=job_caption(info))
             elif info.state == jobs.JobState.FAILED:
                 c2.error(f"失败：{info.error}", icon=":material/error:")
             elif info.state == jobs.JobState.DONE:
                 c2.progress(1.0, text="完成 · 已可审阅")
             else:
-                c2.caption(webapp.job_caption(info))
+                c2.caption(job_caption(info))
             if info.state == jobs.JobState.DONE:
                 c3.page_link(nav.REVIEW.path, label="打开审阅", icon=":material/open_in_new:",
                              query_params={"hearing": info.hearing_id})  # fmt: skip

@@ -116,7 +116,9 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
 
     url, data, proc = server
     diarize = importlib.util.find_spec("workbench.speech.align") is not None
-    print(f"\nscreenshots: {SHOTS}  (diarization {'on' if diarize else 'off: workbench.speech.align is not there yet'})")
+    print(
+        f"\nscreenshots: {SHOTS}  (diarization {'on' if diarize else 'off: workbench.speech.align is not there yet'})"
+    )
     started = time.monotonic()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -306,10 +306,10 @@ def test_unload_waits_for_a_running_job(env: Path) -> None:
 
 
 def test_gauge_shows_the_floor_to_the_megabyte(env: Path) -> None:
-    from workbench.web import ui
+    from workbench.web import cache
 
     at = _ok(AppTest.from_file(APP, default_timeout=TIMEOUT).run())
-    rt = ui.runtime()  # the server's one runtime, shared with the script runs (st.cache_resource)
+    rt = cache.runtime()  # the server's one runtime, shared with the script runs (st.cache_resource)
     rt.floor_rss = 1234 * 2**20
     try:
         at = _ok(at.run())
@@ -325,7 +325,8 @@ def test_gauge_and_unload_never_import_torch() -> None:
     import sys
 
     code = (
-        "import sys; from workbench import memory; r = memory.reading(); memory.unload_all(); "
+        "import sys; import workbench.server.gauge; from workbench.models import memory; "
+        "r = memory.reading(); memory.unload_all(); "
         "assert r.rss > 0 and r.gpu_total is None; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -365,13 +366,34 @@ def test_unload_closes_the_idle_database_and_pages_reopen_it(env: Path) -> None:
 def test_page_timer_logs_each_run_even_when_the_page_stops(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from workbench.server import runtime as webapp
+    from workbench.web.timing import page_timer
 
-    with caplog.at_level(logging.DEBUG, logger="workbench.server.runtime"):
-        with webapp.page_timer("hearings"):
+    with caplog.at_level(logging.DEBUG, logger="workbench.web.timing"):
+        with page_timer("hearings"):
             pass
-        with pytest.raises(RuntimeError), webapp.page_timer("review"):
+        with pytest.raises(RuntimeError), page_timer("review"):
             raise RuntimeError("st.stop")
     runs = [r for r in caplog.records if r.getMessage().startswith("page ")]
     assert [r.getMessage().split()[1] for r in runs] == ["hearings", "review"]
     assert all(r.levelno == logging.DEBUG for r in runs)  # fast runs stay out of the INFO log
+
+
+def test_the_server_layer_never_imports_the_web_layer() -> None:
+    """Imports go one way: pages → workbench.web → workbench.server → store, speech, models; never back."""
+    from test_layout import import_graph
+
+    graph = import_graph()
+
+    def reach(name: str) -> set[str]:
+        seen, todo = set(), [name]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    for name in graph:
+        if name.startswith("workbench.server"):
+            assert not {m for m in reach(name) if m.startswith("workbench.web")}, name
+    assert reach("workbench.display") == set()  # the display helpers import nothing of ours

@@ -96,7 +96,7 @@ def test_the_server_runs_jobs_in_a_child_and_unload_ends_it(
     import time
 
     from workbench.models import memory
-    from workbench.server import runtime as webapp
+    from workbench.server.gauge import gauge
     from workbench.server.runtime import Runtime
     from workbench.speech.options import TranscribeOptions
     from workbench.store import jobs
@@ -114,12 +114,12 @@ def test_the_server_runs_jobs_in_a_child_and_unload_ends_it(
             time.sleep(0.1)
         assert jobs.jobs(rt.store)[0].state == jobs.JobState.DONE
         assert "fake-model" not in [m.name for m in memory.loaded()]  # loaded in the child, not here
-        g = webapp.gauge(rt)
+        g = gauge(rt)
         assert "fake-model" in [name for name, _ in g.models] and g.job_rss > 0
         assert rt.floor_rss is not None
         result = rt.request_unload()
         assert result.done and "fake-model" in result.names
-        assert rt.processes.pids() == [] and webapp.gauge(rt).job_rss == 0
+        assert rt.processes.pids() == [] and gauge(rt).job_rss == 0
         assert result.rss_after < result.rss_before
     finally:
         rt.stop()

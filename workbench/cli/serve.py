@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from workbench import settings
+from workbench.server.logs import log_to_stderr
 
 APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
 CHECKOUT = APP.parents[2]  # .streamlit/config.toml and pages/ are here
@@ -36,9 +37,9 @@ def _start_runtime(wait_s: float = 120.0) -> None:
 
     Streamlit runs the app only when a browser connects. Starting ours with the server resumes an
     interrupted job at once and spares the first clerk after a restart 2-3 s of pages waiting on the
-    warm-up. `ui.runtime()` is the pages' cached runtime (st.cache_resource), so the first page run
-    finds it built, or waits for it. `workbench.web.ui` is imported only once Streamlit's runtime exists:
-    its st.cache_data functions pick their storage when they are defined.
+    warm-up. `cache.runtime()` is the pages' cached runtime (st.cache_resource), so the first page run
+    finds it built, or waits for it. `workbench.web.cache` is imported only once Streamlit's runtime
+    exists: its st.cache_data functions pick their storage when they are defined.
     """
     from streamlit import runtime
 
@@ -47,9 +48,9 @@ def _start_runtime(wait_s: float = 120.0) -> None:
         if time.monotonic() > deadline:
             return  # the server never started; the first page run would build the runtime itself
         time.sleep(0.05)
-    from workbench.web import ui
+    from workbench.web import cache
 
-    ui.runtime()
+    cache.runtime()
 
 
 def _no_external_ip() -> None:
@@ -81,14 +82,12 @@ def serve_cmd(port: int, address: str) -> None:
     from streamlit import net_util
     from streamlit.web import cli as streamlit_cli
 
-    from workbench.server import runtime as webapp
-
     # Served on every interface, Streamlit asks checkip.amazonaws.com for this machine's public address,
     # to print it: a call out of a court LAN, which is often air-gapped (there it costs two 1 s timeouts
     # and a warning). The addresses to open are printed above; cross-origin checks then fail closed.
     net_util.get_external_ip = _no_external_ip
 
-    webapp.log_to_stderr(force=True)  # the server logs at INFO with times; one-shot commands at WARNING
+    log_to_stderr(force=True)  # the server logs at INFO with times; one-shot commands at WARNING
     threading.Thread(target=_start_runtime, name="workbench-start", daemon=True).start()
     sys.argv = [
         "streamlit", "run", str(APP),

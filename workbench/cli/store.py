@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from workbench.display import clock
 from workbench.server.worker import run_next
 from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import format_hotwords, parse_hotwords, read_hotwords
@@ -63,11 +64,6 @@ def _datetime(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError as e:
         raise click.BadParameter(f"{value!r} is not a date or date-time like 2024-03-05 or 2024-03-05T09:30") from e
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 # --- cases -------------------------------------------------------------------------------------------
@@ -253,7 +249,8 @@ def hearings_show(store: Store, hearing_id: int, original: bool) -> None:
         spk = seg.speaker_orig if original else seg.speaker
         who = speakers[spk].display() if spk in speakers else (spk or "?")
         mark = "*" if seg.edited and not original else " "
-        click.echo(f"{seg.id:>8}{mark} {_clock(seg.start)}  {who}: {seg.text_orig if original else seg.text}")
+        at = clock(seg.start, hour_digits=1)
+        click.echo(f"{seg.id:>8}{mark} {at}  {who}: {seg.text_orig if original else seg.text}")
 
 
 # --- speakers, segments ------------------------------------------------------------------------------
@@ -347,7 +344,8 @@ def search_cmd(
         day = h.hearing_start[:10] or "-"
         text = h.marked("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else h.marked()
         edited = " (edited)" if h.edited and not original else ""
-        click.echo(f"hearing {h.hearing_id} {_clock(h.start)}  {h.case_number} {day}  {who}: {text}{edited}")
+        at = clock(h.start, hour_digits=1)
+        click.echo(f"hearing {h.hearing_id} {at}  {h.case_number} {day}  {who}: {text}{edited}")
 
 
 # --- hotwords ------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import Any
 
 import psutil
 
+from workbench.models import memory
 from workbench.progress import ProgressHook
 from workbench.speech.transcript import Transcript
 
@@ -46,7 +47,7 @@ DEFAULT_TARGET = "workbench.speech.pipeline:transcribe"
 # Below the pages (nice 0): CFS gives a nice-0 thread about 9 times a nice-10 one's share. nice 19
 # measured no better in bench/ui.py (page maxima 0.71-1.13 s in one run, 0.67-1.20 s in three at 10):
 # the slow visits were Streamlit's post-run garbage collection and the browser drawing the review
-# page, not the job's CPU share (see .streamlit/config.toml and views/review.py).
+# page, not the job's CPU share (see .streamlit/config.toml and pages/review.py).
 JOB_NICENESS = 10
 PROGRESS_EVERY_S = 0.25  # the child sends at most this often per step (the parent writes once a second)
 EXIT_WAIT_S = 5.0
@@ -139,7 +140,7 @@ class _Child:
 
 
 class PipelineProcesses:
-    """A `jobs.Pipeline` that runs each job in a child process, one child per concurrent job.
+    """A `workbench.server.worker.Pipeline` that runs each job in a child process, one child per concurrent job.
 
     Children stay between jobs (their models stay loaded); `end_all()` ends the idle ones, which is
     how the server unloads models. A child busy with a job is never ended by `end_all()`.
@@ -223,8 +224,6 @@ def _portable(error: BaseException) -> BaseException:
 
 
 def _models() -> Models:
-    from workbench.models import memory
-
     return tuple((m.name, m.approx_bytes) for m in memory.loaded())
 
 

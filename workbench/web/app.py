@@ -5,8 +5,9 @@ The pages are the files in `pages/`, listed as objects in `workbench.web.nav`.
 
 import streamlit as st
 
-from workbench.server import runtime as webapp
-from workbench.web import nav, ui
+from workbench.web import nav
+from workbench.web.sidebar import sidebar
+from workbench.web.timing import page_timer
 
 st.set_page_config(page_title="庭审转写工作台", page_icon="⚖️", layout="wide", initial_sidebar_state="expanded")
 
@@ -18,6 +19,6 @@ page = st.navigation(
         for section, pages in nav.SECTIONS.items()
     }
 )
-with webapp.page_timer(page.url_path or page.title):
-    ui.sidebar()
+with page_timer(page.url_path or page.title):
+    sidebar()
     page.run()

@@ -1,0 +1,52 @@
+"""How the workbench writes times, sizes and search hits for people: one of each, for the pages and the CLI."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+
+def clock(seconds: float | None, *, hour_digits: int = 2) -> str:
+    """00:12:03 for a time in the recording; `hour_digits=1` gives the CLI's 0:12:03."""
+    if seconds is None:
+        return "--:--:--"
+    s = int(max(seconds, 0))
+    return f"{s // 3600:0{hour_digits}d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def size(n: int | float | None) -> str:
+    """1.2 GB: a file's or a model's size, to one decimal from MB up."""
+    if n is None:
+        return "—"
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":  # 1000, not 1024: "1.0 GB" reads better than "1018.6 MB"
+            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def megabytes(n: int | float | None) -> str:
+    """1,234 MB: memory to the megabyte, for readings compared with each other (the floor, RSS)."""
+    return "—" if n is None else f"{n / 2**20:,.0f} MB"
+
+
+def eta(seconds: float | None) -> str:
+    """约 3 分钟: a job's time left, rounded as a clerk would say it."""
+    if seconds is None:
+        return "估算中"
+    if seconds < 60:
+        return f"约 {max(int(seconds), 1)} 秒"
+    if seconds < 3600:
+        return f"约 {round(seconds / 60)} 分钟"
+    return f"约 {seconds / 3600:.1f} 小时"
+
+
+def highlight(snippet: str, marks: Sequence[tuple[int, int]]) -> str:
+    """The snippet as HTML with each hit in <mark>; everything else escaped."""
+    out, pos = [], 0
+    for a, b in marks:
+        out += [html.escape(snippet[pos:a]), "<mark>", html.escape(snippet[a:b]), "</mark>"]
+        pos = b
+    out.append(html.escape(snippet[pos:]))
+    return "".join(out)
