@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import wave
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from workbench.speech import audio
-from workbench.speech.diarization import Diarization, SpeakerCount, SpeakerTurn, diarize_file, to_rttm
+from workbench.speech.diarization import Diarization, SpeakerCount, SpeakerTurn, to_rttm
+from workbench.speech.diarization.clustering import BoundedAgglomerativeClustering
+from workbench.speech.diarization.pipeline import diarize_file, load_embedded
+from workbench.speech.diarization.streaming import STREAM_WINDOW_S
+from workbench.speech.transcript import Segment
 
 DIARIZATION = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata" / "diarization"
 ASR = DIARIZATION.parent / "asr"
@@ -64,6 +71,35 @@ def test_rttm() -> None:
     assert to_rttm(Diarization(), "x") == ""
 
 
+def test_rttm_of_segments_skips_those_without_a_speaker() -> None:
+    """The same writer serves transcript segments (the rttm export): no speaker, no line; no negative length."""
+    segments = [Segment(0.0, 1.5, "a", speaker="S1"), Segment(1.5, 2.0, "b"), Segment(3.0, 2.999, "c", speaker="S2")]
+    assert to_rttm(segments, "").splitlines(keepends=True) == [
+        "SPEAKER recording 1 0.000 1.500 <NA> <NA> S1 <NA> <NA>\n",
+        "SPEAKER recording 1 3.000 0.000 <NA> <NA> S2 <NA> <NA>\n",
+    ]
+
+
+def test_package_import_loads_neither_torch_nor_pyannote() -> None:
+    """The dataclasses and the RTTM writer are light: CLI start-up and the export path must not pay for torch."""
+    code = (
+        "import sys, workbench.speech.diarization, workbench.record.formats\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pyannote', 'funasr'))\n"
+        "sys.exit(f'imported: {heavy[:5]}' if heavy else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_heavy_names_load_on_first_use() -> None:
+    from workbench.speech import diarization
+
+    assert diarization.diarize_file is diarize_file  # through the module __getattr__, the same function
+    assert "diarize_file" in dir(diarization)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        diarization.nope  # noqa: B018
+
+
 # --- real models --------------------------------------------------------------------------------
 
 
@@ -116,14 +152,12 @@ def test_two_second_file(models_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_streaming_windows_match_the_chunk_grid(models_dir: Path) -> None:
     """Audio longer than one streaming window: every chunk of pyannote's grid is there, once."""
-    from workbench.speech import diarization as diarize
-
     clips = [audio.load(DIARIZATION / f"pyannote_ami_{n}.wav") for n in ("dev00", "dev01", "tst00")]
     samples = np.concatenate([*clips, clips[0][: 16000 * 43 + 123]])  # not a multiple of anything
-    pipeline = diarize.load_embedded()
+    pipeline = load_embedded()
     blocks = (samples[i : i + 16000 * 7] for i in range(0, samples.shape[0], 16000 * 7))
     binary, embeddings, duration = pipeline.extract(blocks, None)
-    assert samples.shape[0] > diarize.STREAM_WINDOW_S * 16000  # more than one window
+    assert samples.shape[0] > STREAM_WINDOW_S * 16000  # more than one window
     step, window = pipeline.chunk_step * 16000, pipeline.chunk_duration * 16000
     expected = int((samples.shape[0] - window) // step) + 1 + int((samples.shape[0] - window) % step > 0)
     assert binary.shape[0] == embeddings.shape[0] == expected
@@ -136,9 +170,7 @@ def test_shared_filterbank_segmentation_matches_pyannote_inference(models_dir: P
     """The window-wide first convolution gives the chunks' segmentation pyannote's Inference gives."""
     import torch
 
-    from workbench.speech import diarization as diarize
-
-    pipeline = diarize.load_embedded()
+    pipeline = load_embedded()
     samples = audio.load(DIARIZATION / "pyannote_ami_tst00.wav")[: 16000 * 25 + 4321]  # a padded last chunk
     shared = pipeline._shared(samples)
     waveform = torch.from_numpy(samples)[None]
@@ -150,12 +182,7 @@ def test_shared_filterbank_segmentation_matches_pyannote_inference(models_dir: P
 
 
 def _merge(hard: np.ndarray, unit: np.ndarray, ratio: float = 5.0, min_clusters: int = 1) -> np.ndarray:
-    from types import SimpleNamespace
-
-    from workbench.speech import diarization as diarize
-
-    clustering = diarize._make_clustering_class()
-    return clustering._merge_one_voice(SimpleNamespace(merge_ratio=ratio), hard, unit, min_clusters)
+    return BoundedAgglomerativeClustering._merge_one_voice(SimpleNamespace(merge_ratio=ratio), hard, unit, min_clusters)
 
 
 def test_one_voice_merge_joins_clusters_the_segmentation_kept_as_one_speaker() -> None:

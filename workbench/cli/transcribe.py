@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from workbench import settings
+from workbench.speech.diarization import SpeakerCount
 from workbench.speech.text import read_hotwords
 
 if TYPE_CHECKING:
     from workbench.progress import ProgressHook
-    from workbench.speech.diarization import SpeakerCount  # imports torch: only when diarizing
     from workbench.speech.transcript import Transcript
 
 T = TypeVar("T")
@@ -128,8 +128,6 @@ def _batch(files: tuple[Path, ...], work: Callable[[Path, ProgressHook], T], kee
 
 
 def _check_speakers(value: str) -> SpeakerCount:
-    from workbench.speech.diarization import SpeakerCount
-
     try:
         return SpeakerCount.parse(value)
     except ValueError as e:

@@ -3,7 +3,7 @@
 One writer function per format in `WRITERS`; `render()` picks one, `write()` puts its text in a file.
 `labels` maps a diarized id (S1, S2, ...) to the role and name the clerk gave it; a speaker is shown
 as the label's display ("审判长张三") when there is one, else as the bare id, and as nothing when the
-segment has no speaker. The court record (.docx) is `workbench.record.docx`; it shares `turns()` and
+segment has no speaker. The court record (.docx) is `workbench.record.fill`; it shares `turns()` and
 `clean_text()` with these writers so that every format merges and cleans text the same way.
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.speech.diarization.rttm import to_rttm
 from workbench.speech.transcript import Segment, SpeakerLabel, Transcript
 
 Labels = Mapping[str, SpeakerLabel]
@@ -209,13 +210,7 @@ def write_rttm(transcript: Transcript, labels: Labels) -> str:
 
     The URI is the recording's stem, as pyannote and the references in testdata write it.
     """
-    uri = re.sub(r"\s+", "_", Path(transcript.file).stem) or "recording"
-    lines = [
-        f"SPEAKER {uri} 1 {seg.start:.3f} {max(0.0, seg.end - seg.start):.3f} <NA> <NA> {seg.speaker} <NA> <NA>"
-        for seg in transcript.segments
-        if seg.speaker is not None
-    ]
-    return "\n".join(lines) + "\n" if lines else ""
+    return to_rttm(transcript.segments, Path(transcript.file).stem)
 
 
 WRITERS: dict[str, Writer] = {
