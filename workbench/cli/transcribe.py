@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from workbench import settings
-from workbench.speech.diarization import SpeakerCount
+from workbench.speech.diarization import Diarization, SpeakerCount, to_rttm
 from workbench.speech.text import read_hotwords
 
 if TYPE_CHECKING:
@@ -146,19 +146,19 @@ def diarize_cmd(
     files: tuple[Path, ...], out_dir: Path, speakers: str | None, model: str | None, device: str | None
 ) -> None:
     """Who spoke when, alone: DIR/<stem>.rttm for each recording."""
-    from workbench.speech import diarization as diarize
     from workbench.speech.asr import resolve_device
+    from workbench.speech.diarization.pipeline import diarize_file  # torch and pyannote: only when diarizing
 
     count = _check_speakers(speakers or settings.get("speakers"))
     chosen_device = resolve_device(device or settings.get("device"))
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    def keep(path: Path, result: diarize.Diarization) -> None:
-        (out_dir / f"{path.stem}.rttm").write_text(diarize.to_rttm(result, path.stem), encoding="utf-8")
+    def keep(path: Path, result: Diarization) -> None:
+        (out_dir / f"{path.stem}.rttm").write_text(to_rttm(result, path.stem), encoding="utf-8")
         click.echo(f"{path.name}: {len(result.speakers)} speaker(s), {len(result.turns)} turns → {out_dir}")
 
     _batch(
         files,
-        lambda path, bar: diarize.diarize_file(path, count, model=model, device=chosen_device, progress=bar),
+        lambda path, bar: diarize_file(path, count, model=model, device=chosen_device, progress=bar),
         keep,
     )

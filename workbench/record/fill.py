@@ -32,7 +32,7 @@ from workbench.record import formats
 from workbench.record.marks import DRAFT_MARK, add_line_numbers, mark_draft
 from workbench.record.ooxml import field, headers_and_footers, order_rpr, run
 from workbench.record.template import DEFAULT_TEMPLATE, PLACEHOLDERS, default_template_document
-from workbench.speech.transcript import HearingRecord
+from workbench.speech.transcript import HearingRecord, speaker_display
 
 log = logging.getLogger("workbench.record.fill")
 
@@ -140,7 +140,7 @@ def _body(record: HearingRecord, options: RecordOptions) -> Iterator[_Line]:
         line: _Line = []
         if options.timestamps:
             line.append(_Piece(f"[{formats.timestamp(turn.start).split('.')[0]}] ", "time"))
-        who = formats.speaker_name(turn.speaker, record.labels)
+        who = speaker_display(turn.speaker, record.labels)
         if who:
             line.append(_Piece(f"{formats.clean_text(who)}：", "speaker"))
         line.append(_Piece(turn.text))

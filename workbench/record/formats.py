@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.speech.diarization.rttm import to_rttm
-from workbench.speech.transcript import Segment, SpeakerLabel, Transcript
+from workbench.speech.transcript import Segment, SpeakerLabel, Transcript, speaker_display
 
 Labels = Mapping[str, SpeakerLabel]
 Writer = Callable[[Transcript, Labels], str]
@@ -55,14 +55,6 @@ def join_text(left: str, right: str) -> str:
     if _wide(left[-1]) or _wide(right[0]) or left[-1].isspace() or right[0].isspace():
         return left + right
     return left + " " + right
-
-
-def speaker_name(speaker: str | None, labels: Labels | None) -> str:
-    """The label's display ("审判长张三") when the clerk gave one, else the id, "" when there is no speaker."""
-    if speaker is None:
-        return ""
-    label = (labels or {}).get(speaker)
-    return label.display(speaker) if label is not None else speaker
 
 
 def _colon(language: str) -> str:
@@ -145,7 +137,7 @@ def write_srt(transcript: Transcript, labels: Labels) -> str:
     colon = _colon(transcript.language)
     blocks = []
     for n, seg, text in _cues(transcript):
-        who = speaker_name(seg.speaker, labels)
+        who = speaker_display(seg.speaker, labels)
         text = text.replace("-->", "→")  # would read as a second timing line
         line = f"{who}{colon}{text}" if who else text
         blocks.append(f"{n}\n{timestamp(seg.start, ',')} --> {timestamp(max(seg.end, seg.start), ',')}\n{line}\n")
@@ -160,7 +152,7 @@ def write_vtt(transcript: Transcript, labels: Labels) -> str:
     """WebVTT with the speaker as a voice span (`<v 审判长>`), which players show and search tools read."""
     blocks = ["WEBVTT\n"]
     for n, seg, text in _cues(transcript):
-        who = speaker_name(seg.speaker, labels)
+        who = speaker_display(seg.speaker, labels)
         # "-->" inside cue text would start a new timing line; a voice annotation cannot hold ">".
         body = _vtt_escape(text.replace("-->", "→"))
         if who:
@@ -177,7 +169,7 @@ def write_txt(transcript: Transcript, labels: Labels) -> str:
         text = _one_line(turn.text)
         if not text:
             continue
-        who = speaker_name(turn.speaker, labels)
+        who = speaker_display(turn.speaker, labels)
         stamp = timestamp(turn.start).split(".")[0]
         lines.append(f"[{stamp}] {who}{colon}{text}" if who else f"[{stamp}] {text}")
     return "\n".join(lines) + "\n" if lines else ""
@@ -198,7 +190,7 @@ def write_csv(transcript: Transcript, labels: Labels) -> str:
                 seg.speaker or "",
                 (label.role or "") if label else "",
                 (label.name or "") if label else "",
-                speaker_name(seg.speaker, labels),
+                speaker_display(seg.speaker, labels),
                 clean_text(seg.text),
             ]
         )

@@ -23,8 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from workbench.models import memory
-from workbench.models import registry as models
+from workbench.models import memory, registry
 from workbench.progress import ProgressHook, no_progress
 from workbench.speech import text
 from workbench.speech.audio import SAMPLE_RATE
@@ -152,7 +151,7 @@ class WhisperEngine(_ChunkedEngine):
     name = "whisper"
     punctuation = "model"
 
-    def __init__(self, entry: models.ModelEntry, device: str = "auto", cpu_threads: int = 2, batch_size: int = 8):
+    def __init__(self, entry: registry.ModelEntry, device: str = "auto", cpu_threads: int = 2, batch_size: int = 8):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.model_name = entry.name
@@ -298,9 +297,9 @@ class FunAsrEngine(_ChunkedEngine):
 
     def __init__(
         self,
-        entry: models.ModelEntry,
-        vad: models.ModelEntry,
-        punc: models.ModelEntry | None = None,
+        entry: registry.ModelEntry,
+        vad: registry.ModelEntry,
+        punc: registry.ModelEntry | None = None,
         device: str = "auto",
         cpu_threads: int = 2,
         batch_size: int = 8,
@@ -407,7 +406,7 @@ def load_engine(
 ) -> AsrEngine:
     """The engine for a registered model, loaded once per process (see `memory.load`)."""
     if engine == "whisper":
-        entry = models.resolve(model, models.WHISPER) if model else _default(models.WHISPER, "whisper")
+        entry = registry.resolve(model, registry.WHISPER) if model else _default(registry.WHISPER, "whisper")
         return memory.load(
             ("whisper", str(entry.path), device, cpu_threads, batch_size),
             entry.name,
@@ -415,9 +414,9 @@ def load_engine(
             lambda: WhisperEngine(entry, device, cpu_threads, batch_size),
         )
     if engine == "funasr":
-        entry = models.resolve(model, models.FUNASR_ASR) if model else _default(models.FUNASR_ASR, "funasr")
-        vad = _default(models.FUNASR_VAD, "funasr")
-        punc = models.default_of(models.FUNASR_PUNC)
+        entry = registry.resolve(model, registry.FUNASR_ASR) if model else _default(registry.FUNASR_ASR, "funasr")
+        vad = _default(registry.FUNASR_VAD, "funasr")
+        punc = registry.default_of(registry.FUNASR_PUNC)
         return memory.load(
             ("funasr", str(entry.path), str(vad.path), str(punc.path) if punc else None, device, cpu_threads),
             entry.name,
@@ -427,10 +426,10 @@ def load_engine(
     raise AsrError(f"unknown engine {engine!r}: use whisper or funasr")
 
 
-def _default(kind: str, engine: str) -> models.ModelEntry:
-    entry = models.default_of(kind)
+def _default(kind: str, engine: str) -> registry.ModelEntry:
+    entry = registry.default_of(kind)
     if entry is None:
-        if kind == models.FUNASR_ASR:
+        if kind == registry.FUNASR_ASR:
             raise AsrError(
                 "the funasr engine needs a FunASR speech model (Paraformer-zh, SeACo-Paraformer, SenseVoice-Small "
                 "or Fun-ASR-Nano): copy its folder in and run `workbench models import PATH`"

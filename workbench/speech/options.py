@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from workbench import settings
+from workbench.speech.diarization.types import SpeakerCount
 from workbench.speech.text import Hotword, merge_hotwords
 
 
@@ -40,8 +41,6 @@ class TranscribeOptions:
         _choice("engine", self.engine)
         _choice("language", self.language)
         _choice("device", self.device)
-        from workbench.speech.diarization import SpeakerCount
-
         try:
             SpeakerCount.parse(self.speakers)
         except ValueError as e:

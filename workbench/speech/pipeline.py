@@ -12,7 +12,8 @@ from pathlib import Path
 from workbench import settings
 from workbench.files import sha256_file
 from workbench.progress import Fraction, ProgressHook, no_progress
-from workbench.speech import asr, audio, text
+from workbench.speech import align, asr, audio, text
+from workbench.speech.diarization import SpeakerCount
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import EngineInfo, Transcript
 
@@ -51,12 +52,11 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
     speakers = None
     diarization_name = None
     if options.diarize:
-        from workbench.speech import align
-        from workbench.speech import diarization as diarize
+        from workbench.speech.diarization.pipeline import diarize_file  # torch and pyannote: only when diarizing
 
-        result = diarize.diarize_file(
+        result = diarize_file(
             path,
-            diarize.SpeakerCount.parse(options.speakers),
+            SpeakerCount.parse(options.speakers),
             device=engine.device,
             progress=Fraction(progress, asr_share, 1.0, "speakers"),
         )

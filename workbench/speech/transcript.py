@@ -7,6 +7,7 @@ segments, and the exporters read them. Times are seconds from the start of the r
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,14 @@ class SpeakerLabel:
         return (self.role or "") + (self.name or "") or speaker_id
 
 
+def speaker_display(speaker_id: str | None, labels: Mapping[str, SpeakerLabel] | None) -> str:
+    """The label's display ("审判长张三") when the clerk gave one, else the id; "" when there is no speaker."""
+    if speaker_id is None:
+        return ""
+    label = (labels or {}).get(speaker_id)
+    return label.display(speaker_id) if label is not None else speaker_id
+
+
 @dataclass(frozen=True, slots=True)
 class Party:
     role: str  # 原告, 被告, 第三人, 公诉机关, ...
@@ -156,6 +165,4 @@ class HearingRecord:
     original_text: bool = False  # the segments carry the original recognition, not the corrected text
 
     def speaker_display(self, speaker_id: str | None) -> str:
-        if speaker_id is None:
-            return "?"
-        return self.labels.get(speaker_id, SpeakerLabel()).display(speaker_id)
+        return speaker_display(speaker_id, self.labels) or "?"

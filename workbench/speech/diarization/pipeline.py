@@ -11,8 +11,7 @@ import torch
 from pyannote.audio import Pipeline
 
 from workbench import settings
-from workbench.models import memory
-from workbench.models import registry as models
+from workbench.models import memory, registry
 from workbench.progress import ProgressHook, no_progress
 from workbench.speech import audio
 from workbench.speech.diarization.embedding import load_campp
@@ -37,8 +36,8 @@ def load_embedded(
 ) -> CamppSpeakerDiarization:
     """The embedded pipeline (segmentation-3.0 + CAM++), models loaded once through `workbench.models.memory`."""
     set_threads()
-    seg_entry = models.get(SEGMENTATION_MODEL)
-    emb_entry = models.get(EMBEDDING_MODEL)
+    seg_entry = registry.get(SEGMENTATION_MODEL)
+    emb_entry = registry.get(EMBEDDING_MODEL)
     segmentation = memory.load(
         ("pyannote-segmentation", str(seg_entry.path), device),
         seg_entry.name,
@@ -57,7 +56,7 @@ def load_embedded(
     return pipeline
 
 
-def _load_imported(entry: models.ModelEntry, device: str) -> Any:
+def _load_imported(entry: registry.ModelEntry, device: str) -> Any:
     def loader() -> Any:
         try:
             pipeline = Pipeline.from_pretrained(str(entry.path))
@@ -152,7 +151,7 @@ def diarize_file(
     total = info.duration or None
     entry = None
     if model and model not in (SEGMENTATION_MODEL, f"{SEGMENTATION_MODEL}+{EMBEDDING_MODEL}"):
-        entry = models.resolve(model, models.PYANNOTE_PIPELINE)
+        entry = registry.resolve(model, registry.PYANNOTE_PIPELINE)
     progress("diarization", 0.0, total)
     if entry is None:
         result = diarize_stream(audio.blocks(path), count, total=total, device=device, progress=progress)
@@ -163,7 +162,12 @@ def diarize_file(
 
 
 def _diarize_imported(
-    path: Path, entry: models.ModelEntry, count: SpeakerCount, device: str, progress: ProgressHook, total: float | None
+    path: Path,
+    entry: registry.ModelEntry,
+    count: SpeakerCount,
+    device: str,
+    progress: ProgressHook,
+    total: float | None,
 ) -> Diarization:
     """An imported pipeline, used as it is, on the whole decoded waveform (it does not stream)."""
     set_threads()
