@@ -63,7 +63,7 @@ if not hits:
 for hit in hits:
     with st.container(border=True):
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
-        who = (hit.role or "") + (hit.name or "") or hit.speaker or "未分配"
+        who = hit.who or "未分配"
         day = hit.hearing_start[:10] if hit.hearing_start else ""
         c1.markdown(
             f"<div style='font-size:0.85em;color:#5f6368'>{highlight(hit.case_number, ())} · {day} · "

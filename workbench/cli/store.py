@@ -340,7 +340,7 @@ def search_cmd(
         click.echo("no match", err=True)
         return
     for h in hits:
-        who = (h.role or "") + (h.name or "") or h.speaker or "?"
+        who = h.who or "?"
         day = h.hearing_start[:10] or "-"
         text = h.marked("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else h.marked()
         edited = " (edited)" if h.edited and not original else ""

@@ -16,6 +16,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from workbench.speech.transcript import SpeakerLabel
 from workbench.store import index
 from workbench.store.index import IS_CJK, RUN, normalize
 
@@ -87,6 +88,11 @@ class Hit:
     snippet: str
     marks: tuple[tuple[int, int], ...] = field(default_factory=tuple)  # hit spans in `snippet`
     edited: bool = False  # the current text differs from the recognition
+
+    @property
+    def who(self) -> str:
+        """The speaker as the record shows it ("审判长张三"), the bare label, or "" when none was found."""
+        return SpeakerLabel(self.role, self.name).display(self.speaker or "")
 
     def marked(self, before: str = "【", after: str = "】") -> str:
         """The snippet with each hit wrapped in `before`/`after` (e.g. "<mark>", "</mark>")."""
