@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,19 +16,19 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import TESTDATA
 from store_samples import CASE, LINES, audio_file, transcript
 
 from workbench.cli import main
+from workbench.models import memory
 from workbench.progress import ProgressHook
+from workbench.server.job_process import PipelineProcesses
 from workbench.server.worker import PROGRESS_EVERY_S, Worker, run_next
 from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Transcript
 from workbench.store import Store, StoreError, index, jobs, search
 from workbench.store.jobs import JobState
-
-ROOT = Path(__file__).resolve().parent.parent
-TESTDATA = ROOT.parent / "shared" / "testdata"
 
 
 class FakePipeline:
@@ -260,11 +260,7 @@ def test_cli_queue_verbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "hearing 1 0:00:10" in out.output
 
 
-_PIPELINE = importlib.util.find_spec("workbench.speech.pipeline") is not None
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _PIPELINE, reason="workbench.speech.pipeline is not written yet")
 def test_keyword_found_after_hearings_add_wait_on_testdata(tmp_path: Path) -> None:
     """The real pipeline on two real clips; each keyword is found in its own hearing, at its time."""
     db = str(tmp_path / "wb.duckdb")
@@ -312,3 +308,71 @@ def test_options_survive_the_jobs_table_whole() -> None:
     )
     assert TranscribeOptions.from_json(options.to_json()) == options
     assert TranscribeOptions.from_json('{"language": "en"}').language == "en"  # an older row: the rest from settings
+
+
+# --- a corrupt recording through the real pipeline ------------------------------------------------------
+# Random bytes named .wav: the real `transcribe` fails at decoding, before any model is loaded. The job's
+# error must name the file as the clerk uploaded it (it is stored as <sha256>.wav) and say why.
+
+UNREADABLE = "not a recording in a format FFmpeg can read"
+
+
+def _corrupt(folder: Path, name: str, seed: int = 20) -> Path:
+    return audio_file(folder, name, random.Random(seed).randbytes(32_000))
+
+
+@pytest.mark.parametrize("where", ["in-process", "server child"])
+def test_a_corrupt_file_fails_its_job_and_its_hearing_naming_the_file(store: Store, tmp_path: Path, where: str) -> None:
+    bad = _corrupt(tmp_path, "庭审录音 第1次.wav")
+    (sub,) = jobs.submit(store, [bad], case_number=CASE)
+    models_before = [m.name for m in memory.loaded()]
+    child = PipelineProcesses() if where == "server child" else None  # the server's way: a child process
+    try:
+        info = run_next(store, child)
+    finally:
+        if child is not None:
+            child.end_all()
+    assert info is not None and info.id == sub.job_id
+    assert info.state == JobState.FAILED, info
+    assert info.error == f"AudioError: 庭审录音 第1次.wav: {UNREADABLE} (Invalid data found when processing input)"
+    assert store.hearing(sub.hearing_id).status == "failed"
+    assert store.hearing(sub.hearing_id).segments == 0
+    assert [m.name for m in memory.loaded()] == models_before  # it failed at decoding: no model was loaded for it
+
+
+def test_hearings_add_wait_exits_1_when_the_job_fails(tmp_path: Path) -> None:
+    db = str(tmp_path / "wb.duckdb")
+    bad = _corrupt(tmp_path, "corrupt.wav")
+    out = CliRunner().invoke(main, ["hearings", "add", str(bad), "--case", CASE, "--wait", "--db", db])
+    assert out.exit_code == 1, out.output
+    assert out.stdout == "corrupt.wav: hearing 1, job 1 queued\n"
+    assert out.stderr.startswith("hearing 1: job 1 failed: AudioError: corrupt.wav: " + UNREADABLE), out.stderr
+    with Store(db) as store:
+        assert store.hearing(1).status == "failed"
+        assert jobs.job(store, 1).state == JobState.FAILED
+
+
+def test_jobs_work_drains_a_queue_of_failing_jobs_and_exits_0(tmp_path: Path) -> None:
+    """`jobs work` is a worker: a failed job is that job's result, recorded in the queue and printed, not the
+    command's failure (`hearings add --wait`, which waits for its own hearings, exits 1 instead)."""
+    db = str(tmp_path / "wb.duckdb")
+    runner = CliRunner()
+    names = ["a.wav", "b.wav"]
+    for i, name in enumerate(names):
+        out = runner.invoke(
+            main, ["hearings", "add", str(_corrupt(tmp_path, name, seed=i)), "--case", CASE, "--db", db]
+        )
+        assert out.exit_code == 0 and "queued" in out.output, out.output
+    out = runner.invoke(main, ["jobs", "work", "--db", db])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3, out.output
+    for job_id, (name, line) in enumerate(zip(names, lines, strict=False), start=1):
+        prefix = f"job {job_id} (hearing {job_id}, {name}): failed: AudioError: {name}: {UNREADABLE}"
+        assert line.startswith(prefix), line
+    assert lines[2] == "2 job(s) run; queue empty"
+    listed = json.loads(runner.invoke(main, ["jobs", "list", "--json", "--db", db]).output)
+    assert sorted((j["file"], j["state"]) for j in listed) == [("a.wav", "failed"), ("b.wav", "failed")]
+    assert all(UNREADABLE in j["error"] for j in listed)
+    out = runner.invoke(main, ["jobs", "work", "--db", db])  # failed jobs are not picked up again
+    assert out.exit_code == 0 and out.stdout == "0 job(s) run; queue empty\n", out.output

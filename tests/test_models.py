@@ -37,8 +37,32 @@ def test_list_cli_json(models_dir: Path) -> None:
     assert {a.name for a in models.DEFAULT_ARTIFACTS} <= set(listed)
     whisper = listed["whisper-base"]
     assert whisper["verified"] is True and whisper["size_bytes"] > 140e6
-    # "loaded" is this process's view: other tests may have loaded Whisper already.
-    assert whisper["loaded"] is memory.is_loaded(models_dir / "whisper-base")
+
+
+def _listed_loaded() -> dict[str, bool]:
+    result = CliRunner().invoke(main, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    return {e["name"]: e["loaded"] for e in json.loads(result.output)}
+
+
+def test_list_says_which_model_is_loaded(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list's loaded flags against what this test did: Whisper loaded for real through `memory.load`, unloaded.
+
+    The process's cache is swapped for an empty one, so models other tests loaded neither show here nor are
+    dropped for them.
+    """
+    from workbench.speech import asr
+
+    monkeypatch.setattr(memory, "_loaded", {})
+    defaults = {a.name for a in models.DEFAULT_ARTIFACTS}
+    assert {name for name, loaded in _listed_loaded().items() if loaded} == set()
+    engine = asr.load_engine("whisper", device="cpu", cpu_threads=2, batch_size=4)
+    assert engine.model_name == "whisper-base" and [m.name for m in memory.loaded()] == ["whisper-base"]
+    listed = _listed_loaded()
+    assert defaults <= set(listed)
+    assert {name for name, loaded in listed.items() if loaded} == {"whisper-base"}
+    assert memory.unload_all() == ["whisper-base"]
+    assert {name for name, loaded in _listed_loaded().items() if loaded} == set()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from workbench import settings
 from workbench.progress import Eta, ProgressHook
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import Transcript
-from workbench.store import Store, StoreError, search
+from workbench.store import Recording, Store, StoreError, search
 from workbench.store.jobs import JobInfo, JobState, claim, job
 from workbench.store.status import Event
 
@@ -70,6 +70,7 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
     """Runs a claimed job to its end state; never raises for a pipeline failure (it is the job's error)."""
     pipeline = pipeline or _default_pipeline()
     hook = _JobHook(store, info.id)
+    running: Recording | None = None  # set once the pipeline has the file
     try:
         recording = store.recording(info.recording_id)
         hearing = store.hearing(info.hearing_id)
@@ -78,6 +79,7 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
             raise StoreError(
                 f"{recording.stored_path}: the stored recording is missing; upload {recording.file_name} again"
             )
+        running = recording
         transcript = pipeline(recording.stored_path, options, hook)
     except JobCancelled:
         _finish(store, info, JobState.CANCELLED, None)
@@ -86,7 +88,8 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
     except Exception as e:  # the pipeline's failure is the job's result: recorded, shown, retryable
         log.exception("job %d (%s) failed", info.id, info.file_name)
         kind = getattr(e, "kind", type(e).__name__)  # a child process's failure names its own class
-        _finish(store, info, JobState.FAILED, f"{kind}: {e}")
+        message = str(e) if running is None else _as_uploaded(str(e), running)
+        _finish(store, info, JobState.FAILED, f"{kind}: {message}")
         return job(store, info.id)
     try:
         with store.writing() as con:
@@ -107,6 +110,12 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
     store.segments_changed()
     log.info("job %d done: hearing %d, %d segments", info.id, info.hearing_id, n)
     return job(store, info.id)
+
+
+def _as_uploaded(message: str, recording: Recording) -> str:
+    """The pipeline's error names the file it read, stored under its sha256; the clerk knows it by the name uploaded."""
+    stored = recording.stored_path
+    return message.replace(str(stored), recording.file_name).replace(stored.name, recording.file_name)
 
 
 def _finish(store: Store, info: JobInfo, state: JobState, error: str | None) -> None:
