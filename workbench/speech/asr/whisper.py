@@ -1,0 +1,122 @@
+"""The Whisper engine: faster-whisper, VAD-windowed batched decoding (int8 on CPU, float16 on GPU).
+
+faster-whisper is imported when an engine is made, not with this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from workbench.models.manifest import ModelEntry
+from workbench.progress import ProgressHook
+from workbench.speech import text
+from workbench.speech.asr.engine import (
+    LANGUAGES,
+    AsrError,
+    AsrOptions,
+    ChunkedEngine,
+    LanguageBox,
+    resolve_device,
+    to_script,
+)
+from workbench.speech.asr.windows import speech_windows, split_sentences
+from workbench.speech.audio import SAMPLE_RATE
+from workbench.speech.text import Hotword
+from workbench.speech.transcript import Segment, Word
+
+# faster-whisper keeps at most this many tokens of hotwords (max_length // 2 - 1, max_length 448).
+HOTWORD_PROMPT_TOKENS = 223
+
+# Steers Whisper to Simplified characters and full-width punctuation for Mandarin.
+_ZH_PROMPT = "以下是普通话的句子，使用简体中文。"
+
+
+class WhisperEngine(ChunkedEngine):
+    name = "whisper"
+    punctuation = "model"
+
+    def __init__(self, entry: ModelEntry, device: str = "auto", cpu_threads: int = 2, batch_size: int = 8):
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.model_name = entry.name
+        self.device = resolve_device(device)
+        compute_type = "float16" if self.device == "cuda" else "int8"
+        try:
+            self.model = WhisperModel(
+                str(entry.path), device=self.device, compute_type=compute_type, cpu_threads=cpu_threads
+            )
+        except (RuntimeError, ValueError, OSError) as e:
+            raise AsrError(f"cannot load Whisper model {entry.name} from {entry.path}: {e}") from e
+        self.pipeline = BatchedInferencePipeline(self.model)
+        self.batch_size = batch_size
+
+    def fit_hotwords(self, hotwords: tuple[Hotword, ...]) -> tuple[tuple[Hotword, ...], tuple[Hotword, ...]]:
+        """The terms that fit faster-whisper's hotword prompt, in order; the rest.
+
+        faster-whisper silently cuts the hotword prompt at half the decoder's context less one
+        (223 tokens for Whisper), so whatever comes last would be lost without a word. Here a term
+        either fits whole or is named as left out.
+        """
+        kept: list[Hotword] = []
+        dropped: list[Hotword] = []
+        for h in hotwords:
+            text = " " + " ".join(k.term for k in (*kept, h))
+            if len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids) <= HOTWORD_PROMPT_TOKENS:
+                kept.append(h)
+            else:
+                dropped.append(h)
+        return tuple(kept), tuple(dropped)
+
+    def detect_language(self, chunk: np.ndarray, windows: list[dict[str, float]]) -> str:
+        """The most likely of the court's languages in the first speech window."""
+        first = windows[0]
+        speech = chunk[int(first["start"] * SAMPLE_RATE) : int(first["end"] * SAMPLE_RATE)]
+        _, _, probs = self.model.detect_language(speech, vad_filter=False)
+        allowed = [(p, lang) for lang, p in probs if lang in LANGUAGES]
+        return max(allowed)[1] if allowed else "zh"
+
+    def _segments(
+        self,
+        chunks: Iterable[tuple[float, np.ndarray]],
+        options: AsrOptions,
+        duration: float,
+        progress: ProgressHook,
+        box: LanguageBox,
+    ) -> Iterator[Segment]:
+        hotwords = " ".join(h.term for h in options.hotwords) or None
+        for offset, chunk in chunks:
+            windows = speech_windows(chunk)
+            if not windows:  # silence: nothing to decode, nothing to hallucinate
+                progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
+                continue
+            if box.value is None:
+                box.value = self.detect_language(chunk, windows)
+            language = box.value
+            segments, _ = self.pipeline.transcribe(
+                chunk,
+                clip_timestamps=windows,
+                language=language,
+                initial_prompt=_ZH_PROMPT if language == "zh" else None,
+                hotwords=hotwords,
+                batch_size=self.batch_size,
+                word_timestamps=True,
+                beam_size=5,
+            )
+            for seg in segments:
+                # Words keep their spoken form (ITN needs the whole line); only the script is converted.
+                words = [
+                    Word(offset + w.start, offset + w.end, to_script(w.word, language), w.probability)
+                    for w in seg.words or ()
+                ]
+                if not words:
+                    line = text.finish(seg.text.strip(), language, itn=options.itn)
+                    if line:
+                        yield Segment(offset + seg.start, offset + seg.end, line, None, [])
+                    continue
+                for sentence in split_sentences(words):
+                    line = text.finish("".join(w.text for w in sentence).strip(), language, itn=options.itn)
+                    if line:
+                        yield Segment(sentence[0].start, sentence[-1].end, line, None, sentence)
+            progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
