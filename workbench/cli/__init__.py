@@ -7,9 +7,11 @@ import logging
 import click
 
 from workbench.cli.export import export_cmd
+from workbench.cli.hearings import cases_group, hearings_group
+from workbench.cli.jobs import jobs_group
 from workbench.cli.models import models_group
+from workbench.cli.review import hotwords_group, search_cmd, segments_group, speakers_group
 from workbench.cli.serve import serve_cmd
-from workbench.cli.store import COMMANDS as STORE_COMMANDS
 from workbench.cli.transcribe import diarize_cmd, transcribe_cmd
 
 
@@ -26,5 +28,5 @@ main.add_command(transcribe_cmd)
 main.add_command(diarize_cmd)
 main.add_command(export_cmd)
 main.add_command(serve_cmd)
-for _command in STORE_COMMANDS:
+for _command in (cases_group, hearings_group, speakers_group, segments_group, search_cmd, hotwords_group, jobs_group):
     main.add_command(_command)

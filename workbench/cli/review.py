@@ -1,0 +1,140 @@
+"""`workbench speakers | segments | search | hotwords`: the clerk's work on a transcript, from a shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from workbench.cli.common import parse_date, with_store
+from workbench.display import clock
+from workbench.speech.text import format_hotwords, parse_hotwords
+from workbench.store import ROLES, Store
+from workbench.store import search as search_mod
+
+# --- speakers, segments ------------------------------------------------------------------------------
+
+
+@click.group("speakers")
+def speakers_group() -> None:
+    """A hearing's speakers: court role and name."""
+
+
+@speakers_group.command("set")
+@click.argument("hearing_id", type=int)
+@click.argument("label")
+@click.option("--role", help=f"Court role: {', '.join(ROLES)} (or another).")
+@click.option("--name", help="Display name.")
+@click.option("--user", help="Who made the change (default: setting `user`, then the login name).")
+@with_store
+def speakers_set(
+    store: Store, hearing_id: int, label: str, role: str | None, name: str | None, user: str | None
+) -> None:
+    """Give speaker LABEL (S1, S2, ...) of a hearing a role and/or a name."""
+    s = store.set_speaker(hearing_id, label, role=role, name=name, user=user)
+    click.echo(f"hearing {hearing_id} {s.label}: {s.display()}")
+
+
+@click.group("segments")
+def segments_group() -> None:
+    """Correct a segment's text or speaker (the original is kept; each change is logged)."""
+
+
+@segments_group.command("edit")
+@click.argument("segment_id", type=int)
+@click.option("--text", help="The corrected text.")
+@click.option("--speaker", help="The correct speaker label (S1, S2, ...).")
+@click.option("--user", help="Who made the change (default: setting `user`, then the login name).")
+@with_store
+def segments_edit(store: Store, segment_id: int, text: str | None, speaker: str | None, user: str | None) -> None:
+    """Change SEGMENT's text and/or speaker."""
+    if text is None and speaker is None:
+        raise click.UsageError("give --text and/or --speaker")
+    seg = store.edit_segment(segment_id, text=text, speaker=speaker, user=user)
+    click.echo(f"segment {seg.id} ({seg.speaker}): {seg.text}")
+
+
+# --- search --------------------------------------------------------------------------------------------
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("--case", help="Case number or id.")
+@click.option("--from", "date_from", help="Hearings from this date (inclusive), YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Hearings up to this date (inclusive), YYYY-MM-DD.")
+@click.option("--role", help="Only segments spoken by this role, e.g. 原告.")
+@click.option("--speaker", help="Only segments of this speaker (name or label).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--original", is_flag=True, help="Search the original recognition instead of the corrected text.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_store
+def search_cmd(
+    store: Store,
+    query: str,
+    case: str | None,
+    date_from: str | None,
+    date_to: str | None,
+    role: str | None,
+    speaker: str | None,
+    limit: int,
+    original: bool,
+    as_json: bool,
+) -> None:
+    """Find words or a "quoted phrase" across hearings (Chinese and English), best first."""
+    hits = search_mod.search(
+        store,
+        query,
+        case=case,
+        date_from=parse_date(date_from),
+        date_to=parse_date(date_to),
+        role=role,
+        speaker=speaker,
+        limit=limit,
+        original=original,
+    )
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        return
+    if not hits:
+        click.echo("no match", err=True)
+        return
+    for h in hits:
+        who = h.who or "?"
+        day = h.hearing_start[:10] or "-"
+        text = h.marked("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else h.marked()
+        edited = " (edited)" if h.edited and not original else ""
+        at = clock(h.start, hour_digits=1)
+        click.echo(f"hearing {h.hearing_id} {at}  {h.case_number} {day}  {who}: {text}{edited}")
+
+
+# --- hotwords ------------------------------------------------------------------------------------------
+
+
+@click.group("hotwords")
+def hotwords_group() -> None:
+    """Hotword lists (names, places, legal terms) used by every job: global and per case."""
+
+
+@hotwords_group.command("set")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--case", help="The case's list (default: the global list).")
+@with_store
+def hotwords_set(store: Store, file: Any, case: str | None) -> None:
+    """Replace a list with FILE's (one term per line, optional weight after a space; - reads stdin)."""
+    words = parse_hotwords(file.read())
+    case_id = store.case(case).id if case else None
+    store.set_hotwords(words, case_id=case_id)
+    click.echo(f"{len(words)} hotwords set for {'case ' + case if case else 'all cases'}")
+
+
+@hotwords_group.command("show")
+@click.option("--case", help="The case's list (default: the global list).")
+@with_store
+def hotwords_show(store: Store, case: str | None) -> None:
+    """Print a list in the format `hotwords set` reads."""
+    case_id = store.case(case).id if case else None
+    text = format_hotwords(store.hotwords(case_id=case_id))
+    if text:
+        click.echo(text)
