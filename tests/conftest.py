@@ -2,6 +2,9 @@
 
 The models come from the repository's `data/models` (laid out by `workbench models pull`, which
 the test command runs first); everything else a test writes goes to a temporary data folder.
+A tool a test needs (LibreOffice, Chromium) that is missing fails the run (`require_tool`): a broken
+set-up must not pass as a green run with skips. On a developer's machine WORKBENCH_TESTS_ALLOW_SKIPS=1
+turns those failures into skips.
 """
 
 from __future__ import annotations
@@ -16,6 +19,22 @@ REPO = Path(__file__).resolve().parent.parent
 TESTDATA = REPO.parent / "shared" / "testdata"
 MODELS = Path(os.environ.get("WORKBENCH_MODELS") or REPO / "data" / "models")
 WHEEL_CACHE = REPO / "data" / "cache" / "wheels"
+ALLOW_SKIPS = "WORKBENCH_TESTS_ALLOW_SKIPS"
+
+
+def require_tool(*tools: str, install: str = "") -> None:
+    """Fails the test unless every tool is there (a command on PATH, or an absolute path to an executable).
+
+    Skips instead only where WORKBENCH_TESTS_ALLOW_SKIPS=1 (a developer's machine without, say, LibreOffice).
+    `install` says how to get the tools, e.g. "apt-get install poppler-utils".
+    """
+    missing = [t for t in tools if shutil.which(t) is None]
+    if not missing:
+        return
+    reason = f"needs {', '.join(missing)}, not found" + (f": {install}" if install else "")
+    if os.environ.get(ALLOW_SKIPS) == "1":
+        pytest.skip(f"{reason} ({ALLOW_SKIPS}=1)")
+    pytest.fail(f"{reason}; to skip such tests on a developer's machine, set {ALLOW_SKIPS}=1", pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

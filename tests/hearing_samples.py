@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import TESTDATA
+
 from workbench.speech.transcript import (
     EngineInfo,
     HearingRecord,
@@ -19,7 +21,6 @@ from workbench.speech.transcript import (
     Transcript,
 )
 
-TESTDATA = Path("/work/shared/testdata")
 MANIFEST = {entry["file"]: entry for entry in json.loads((TESTDATA / "manifest.json").read_text(encoding="utf-8"))}
 
 # One line per RTTM row of pyannote_sample.rttm, in time order.

@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import docx
 import pytest
 from click.testing import CliRunner
+from conftest import require_tool
 from docx.oxml.ns import qn
 from docx.shared import Pt
 from hearing_samples import sample_record, transcript_from_reference
@@ -307,15 +307,20 @@ def test_cli_from_json(tmp_path: Path) -> None:
 
 # --- drawn by LibreOffice ------------------------------------------------------------------------
 
-needs_libreoffice = pytest.mark.skipif(
-    shutil.which("soffice") is None or shutil.which("pdftoppm") is None,
-    reason="LibreOffice (soffice) or poppler-utils (pdftoppm, pdftotext) not installed: "
-    "apt-get install libreoffice-writer-nogui poppler-utils fonts-noto-cjk (scripts/setup.sh does)",
-)
+
+def _require_libreoffice() -> None:
+    require_tool(
+        "soffice",
+        "pdftoppm",
+        "pdftotext",
+        "pdfinfo",
+        install="apt-get install libreoffice-writer-nogui poppler-utils fonts-noto-cjk (scripts/setup.sh does)",
+    )
 
 
 @pytest.fixture(scope="session")
 def pdfs(records: dict[str, Path]) -> dict[str, Path]:
+    _require_libreoffice()
     names = ["sample", "verified", "hostile", "empty"]
     converted = to_pdf([records[n] for n in names], records["sample"].parent / "pdf")
     return dict(zip(names, converted, strict=True))
@@ -333,7 +338,6 @@ def _pages(pdf: Path) -> int:
     return int(re.search(r"^Pages:\s+(\d+)", info, re.MULTILINE).group(1))
 
 
-@needs_libreoffice
 def test_libreoffice_draws_the_record(pdfs: dict[str, Path]) -> None:
     pdf = pdfs["sample"]
     assert _pages(pdf) == 2
@@ -351,7 +355,6 @@ def test_libreoffice_draws_the_record(pdfs: dict[str, Path]) -> None:
     assert png.with_suffix(".png").stat().st_size > 10_000  # a drawn page, not a blank one
 
 
-@needs_libreoffice
 def test_libreoffice_verified_and_edge_cases(pdfs: dict[str, Path]) -> None:
     assert "未经核对" not in _pdf_text(pdfs["verified"]) and "DRAFT" not in _pdf_text(pdfs["verified"])
     assert NO_SPEECH in _pdf_text(pdfs["empty"])
@@ -393,3 +396,26 @@ def test_cli_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "DRAFT" not in _header_xml(out)
     result = runner.invoke(main, ["export", "999", "--out", str(out)])
     assert result.exit_code == 1 and "no hearing 999" in result.output
+
+
+def _outcome(*tools: str, install: str = "") -> tuple[str, str]:
+    """What `require_tool` makes of the calling test: passed, failed or skipped, and why."""
+    try:
+        require_tool(*tools, install=install)
+    except pytest.fail.Exception as e:
+        return "failed", str(e)
+    except pytest.skip.Exception as e:
+        return "skipped", str(e)
+    return "passed", ""
+
+
+def test_a_missing_tool_fails_the_test_unless_skips_are_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A set-up without LibreOffice must turn the run red, not into a green run with skips."""
+    monkeypatch.delenv("WORKBENCH_TESTS_ALLOW_SKIPS", raising=False)
+    assert _outcome("sh") == ("passed", "")
+    state, why = _outcome("sh", "no-such-soffice", install="apt-get install x")
+    assert state == "failed" and why.startswith("needs no-such-soffice, not found: apt-get install x"), why
+    assert "WORKBENCH_TESTS_ALLOW_SKIPS=1" in why  # and says how a developer may skip instead
+    monkeypatch.setenv("WORKBENCH_TESTS_ALLOW_SKIPS", "1")
+    state, why = _outcome("no-such-soffice")
+    assert state == "skipped" and "no-such-soffice" in why
