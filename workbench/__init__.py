@@ -1,12 +1,6 @@
 """Hearing transcript workbench: court recordings to speaker-labelled, searchable transcripts."""
 
-import os
-
-# Offline first: no hub look-ups, no telemetry, before any model library is imported.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
-os.environ.setdefault("MODELSCOPE_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# First, before any model library is imported: no telemetry, no update checks, no hub look-ups.
+from workbench import offline  # noqa: F401
 
 __version__ = "0.1.0"
