@@ -87,8 +87,10 @@ class FunAsrEngine(ChunkedEngine):
     def _generate_kwargs(self, options: AsrOptions) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"batch_size": self.batch_size}
         if options.hotwords:
-            # FunASR takes hotwords as one space-separated string; weights are not used by AutoModel.
-            kwargs["hotword"] = " ".join(h.term for h in options.hotwords)
+            # FunASR takes hotwords as one space-separated string; weights are not used by AutoModel. It also
+            # downloads a string that starts with "http" and reads one that names a .txt file: the leading
+            # space (stripped before the split) keeps a clerk's term from ever being taken for either.
+            kwargs["hotword"] = " " + " ".join(h.term for h in options.hotwords)
         if self.model_class in ("SenseVoiceSmall", "FunASRNano"):
             kwargs["language"] = options.language
             kwargs["use_itn"] = options.itn
