@@ -159,6 +159,24 @@ if "upload_message" in st.session_state:
 st.divider()
 
 
+# The queue's buttons act in callbacks, which run before the run the click starts, so that run draws the
+# new state. `st.rerun(scope="fragment")` after the click raised instead whenever the click arrived in a
+# full-page run (Streamlit merges a fragment's rerun into a pending full one).
+def _cancel(job_id: int) -> None:
+    try:
+        jobs.cancel(store, job_id)
+    except StoreError as e:  # it finished meanwhile
+        st.toast(str(e), icon=":material/info:")
+
+
+def _retry(job_id: int) -> None:
+    try:
+        jobs.retry(store, job_id)
+    except StoreError as e:  # another browser retried it first
+        st.toast(str(e), icon=":material/info:")
+    rt.wake()
+
+
 @st.fragment(run_every=2)
 def queue_panel() -> None:
     st.subheader("处理队列 Queue")
@@ -184,13 +202,11 @@ def queue_panel() -> None:
                 c3.page_link(nav.REVIEW.path, label="打开审阅", icon=":material/open_in_new:",
                              query_params={"hearing": info.hearing_id})  # fmt: skip
             elif info.active:
-                if c3.button("取消", key=f"cancel_{info.id}", help=f"{label}：取消这个任务"):
-                    jobs.cancel(store, info.id)
-                    st.rerun(scope="fragment")
-            elif c3.button("重试", key=f"retry_{info.id}"):
-                jobs.retry(store, info.id)
-                rt.wake()
-                st.rerun(scope="fragment")
+                c3.button(
+                    "取消", key=f"cancel_{info.id}", help=f"{label}：取消这个任务", on_click=_cancel, args=(info.id,)
+                )
+            else:
+                c3.button("重试", key=f"retry_{info.id}", on_click=_retry, args=(info.id,))
     if rt.worker is None:
         st.caption("本服务未运行处理进程 (workers = 0)：由另一个 `workbench jobs work` 进程处理队列。")
 

@@ -3,7 +3,7 @@
 Starts `workbench serve` on a free port with a temporary data folder (the real models folder), drives
 it with Playwright, and saves a screenshot of each page under test-artifacts/screenshots (printed).
 Diarization runs when `workbench.speech.align` is installed; without it the job runs with diarization off and
-the test gives the first segment to a new speaker S1 itself.
+the test gives the first segment to a new speaker S1 itself. Chromium missing fails the test (`require_tool`).
 """
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import clip, require_tool
 
 from workbench import settings
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIP = Path("/work/shared/testdata/diarization/pyannote_sample.wav")
+CLIP = clip("pyannote_sample.wav")
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CASE = "（2024）京0105民初1234号"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
-]
+MODELS = ("whisper-base", "pyannote-segmentation-3.0", "campplus-zh-en", "fsmn-vad")  # what `models pull` lays out
+
+pytestmark = pytest.mark.e2e
 
 
 def _free_port() -> int:
@@ -84,6 +84,8 @@ def stop_server(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> Non
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    # A missing browser fails the run (a skip would turn a broken set-up green), unless WORKBENCH_TESTS_ALLOW_SKIPS=1.
+    require_tool(CHROMIUM, install="apt-get install chromium")
     port = _free_port()
     proc = start_server(tmp_path, port)
     try:
@@ -109,6 +111,12 @@ def choose(page, scope, label: str, option: str) -> None:  # type: ignore[no-unt
     scope.get_by_role("combobox", name=label, exact=True).first.click()
     page.get_by_role("option", name=option, exact=True).first.click()
     idle(page)
+
+
+def hearing_of(url: str) -> str:
+    from urllib.parse import parse_qs, urlparse
+
+    return parse_qs(urlparse(url).query)["hearing"][0]
 
 
 def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.Popen[bytes]]) -> None:
@@ -197,14 +205,31 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
         expect(page.locator("audio").first).to_be_attached()
         shot(page, "4-review-edited")
 
-        # Hearings list and system page.
+        # Hearings list: the uploaded hearing is in the table (the grid's cells are in the page for screen readers).
         page.goto(f"{url}/hearings")
         idle(page)
         expect(page.get_by_text("庭审列表").first).to_be_visible()
+        table = page.locator("[data-testid='stDataFrame']").first
+        expect(table).to_contain_text(CASE)
+        expect(table).to_contain_text("审阅中")  # edited above: transcribed → in review
         shot(page, "5-hearings")
+
+        # System page: the pulled models by name, the job's models marked loaded; then 卸载模型 empties the list.
         page.goto(f"{url}/system")
         idle(page)
+        models_table = page.locator("[data-testid='stDataFrame']").first
+        for name in MODELS:
+            expect(models_table).to_contain_text(name)
+        sidebar = page.locator("[data-testid='stSidebar']")
+        expect(sidebar.get_by_text("已加载模型 Loaded models")).to_be_visible()
+        expect(sidebar.get_by_text("whisper-base", exact=False).first).to_be_visible()
         shot(page, "6-system")
+        sidebar.get_by_role("button", name="卸载模型 Unload models").click()
+        idle(page)
+        expect(page.get_by_text("已卸载：").first).to_be_visible()
+        expect(sidebar.get_by_text("已加载模型：无 (none loaded)")).to_be_visible()
+        expect(sidebar.get_by_text("whisper-base", exact=False)).to_have_count(0)
+        shot(page, "6-system-unloaded")
 
         # Search for the edited word and land on the hearing at that moment.
         page.goto(f"{url}/search")
@@ -221,7 +246,18 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
         expect(page.locator("audio").first).to_be_attached()
         expect(page.locator(f".st-key-seg_{seg_id} textarea")).to_have_value(edited)
         shot(page, "8-search-opened-hearing")
+
+        # The Word record, downloaded as a clerk does: a real .docx holding the edited line.
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Word 笔录").click()
+        docx_path = data / "downloaded.docx"
+        download.value.save_as(docx_path)
+        assert download.value.suggested_filename == f"{CASE}-{hearing_of(page.url)}.docx"
         browser.close()
+    import docx
+
+    lines = [p.text for p in docx.Document(str(docx_path)).paragraphs]
+    assert any("zebra exhibit" in line for line in lines), lines
     print(f"browser part took {time.monotonic() - started:.0f} s")
 
     # What the browser did is in the database: the edit with its user, the role.

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import MODELS, clip
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from workbench import settings
@@ -23,8 +25,7 @@ from workbench.store import Store, jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "workbench" / "web" / "app.py")
-CLIP = Path("/work/shared/testdata/asr/en_jfk.flac")
-MODELS = ROOT / "data" / "models"
+CLIP = clip("en_jfk.flac")
 TIMEOUT = 60
 
 SEGMENTS = [
@@ -212,6 +213,181 @@ def test_mark_verified(hearing: int, env: Path) -> None:
     assert Store(env / "wb.duckdb").hearing(hearing).status == "verified"
 
 
+def test_undo_verified_puts_the_hearing_back_in_review(hearing: int, env: Path) -> None:
+    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
+    next(b for b in at.button if b.label == "标记已核对").click()
+    at = _ok(at.run())
+    assert Store(env / "wb.duckdb").hearing(hearing).status == "verified"
+    assert not [b for b in at.button if b.label == "标记已核对"], "a verified hearing offers only the undo"
+    next(b for b in at.button if b.label == "撤销核对").click()
+    at = _ok(at.run())
+    assert Store(env / "wb.duckdb").hearing(hearing).status == "in review"
+    assert [b for b in at.button if b.label == "标记已核对"] and not [b for b in at.button if b.label == "撤销核对"]
+
+
+@pytest.fixture
+def media(monkeypatch: pytest.MonkeyPatch) -> list[MediaFileManager]:
+    """The media file manager of each AppTest run, kept: a download made on click is made through it."""
+    import streamlit.testing.v1.app_test as app_test
+
+    made: list[MediaFileManager] = []
+
+    class Kept(MediaFileManager):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
+    monkeypatch.setattr(app_test, "MediaFileManager", Kept)
+    return made
+
+
+def _download(at: AppTest, media: list[MediaFileManager], key: str) -> tuple[str, bytes]:
+    """(file name, bytes) a click on the download button `key` of the last run gives the browser.
+
+    The review page builds its files on click (`data=` a function): Streamlit's server then calls the
+    function through its media file manager (`execute_deferred`) and serves the stored bytes, as here.
+    """
+    proto = at.download_button(key=key).proto
+    manager = media[-1]
+    url = manager.execute_deferred(proto.deferred_file_id) if proto.deferred_file_id else proto.url
+    stored = manager.read_file(url.rsplit("/", 1)[-1].split(".", 1)[0])
+    assert stored is not None, url
+    return stored.filename or "", stored.content
+
+
+def test_review_downloads_a_real_docx_of_the_transcript(hearing: int, env: Path, media: list[MediaFileManager]) -> None:
+    import io
+
+    import docx
+
+    at = _ok(_app("pages/review.py", hearing=str(hearing)).run())
+    name, data = _download(at, media, "docx")
+    assert name == f"（2024）京0105民初1234号-{hearing}.docx"
+    text = "\n".join(p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
+    assert "ask not what your country can do for you," in text, text
+    assert "（2024）京0105民初1234号" in text
+    srt_name, srt = _download(at, media, "dl_srt")
+    assert srt_name.endswith(".srt") and "ask what you can do for your country." in srt.decode("utf-8")
+
+
+def test_system_forms_save_the_settings(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("cpu_threads", "batch_size", "engine", "language", "speakers", "diarize", "itn"):
+        monkeypatch.delenv(settings.REGISTRY[name].env, raising=False)  # the environment would win over the form
+    at = _ok(_app("pages/system.py").run())
+    next(n for n in at.number_input if n.label == "模型 CPU 线程数").set_value(3)
+    next(n for n in at.number_input if n.label == "Whisper 批大小").set_value(8)
+    at.button(key="FormSubmitter:queue_settings-保存队列设置").click()
+    at = _ok(at.run())
+    assert (settings.get("cpu_threads"), settings.get("batch_size")) == (3, 8)
+    assert any(s.value.startswith("已保存") for s in at.success)
+
+    next(sb for sb in at.selectbox if sb.label == "识别引擎").set_value("funasr")
+    next(sb for sb in at.selectbox if sb.label == "语言").set_value("zh")
+    next(t for t in at.text_input if t.label == "说话人数").set_value("2-4")
+    next(t for t in at.toggle if t.label.startswith("区分说话人")).set_value(False)
+    next(t for t in at.toggle if t.label.startswith("数字、日期")).set_value(False)
+    next(t for t in at.text_area if t.label.startswith("全局热词")).set_value("不当得利\n借款合同 2")
+    at.button(key="FormSubmitter:defaults-保存默认设置").click()
+    at = _ok(at.run())
+    assert [settings.get(n) for n in ("engine", "language", "speakers", "diarize", "itn")] == [
+        "funasr", "zh", "2-4", False, False
+    ]  # fmt: skip
+    assert store_hotwords(env) == [("不当得利", None), ("借款合同", 2.0)]
+    assert any(s.value == "已保存默认设置" for s in at.success)
+    at = _ok(_app("pages/system.py").run())  # a fresh visit shows what was saved
+    assert next(sb for sb in at.selectbox if sb.label == "识别引擎").value == "funasr"
+    assert next(n for n in at.number_input if n.label == "Whisper 批大小").value == 8
+
+
+def store_hotwords(env: Path) -> list[tuple[str, float | None]]:
+    return sorted((h.term, h.weight) for h in Store(env / "wb.duckdb").hotwords())
+
+
+def test_system_import_form_names_a_missing_folder(env: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model"
+    at = _ok(_app("pages/system.py").run())
+    next(t for t in at.text_input if t.label == "服务器上的模型目录或压缩包路径").set_value(str(missing))
+    at.button(key="FormSubmitter:import_model-导入").click()
+    at = _ok(at.run())
+    assert at.error and str(missing) in at.error[0].value
+
+
+def _queued(env: Path, name: str = "U-9") -> int:
+    store = Store(env / "wb.duckdb")
+    [sub] = jobs.submit(store, [CLIP], case_number=name, options=TranscribeOptions.from_settings(diarize=False))
+    return sub.job_id
+
+
+def test_upload_queue_cancels_and_retries_a_job(env: Path) -> None:
+    job_id = _queued(env)
+    store = Store(env / "wb.duckdb")
+    at = _ok(_app("pages/upload.py").run())
+    at.button(key=f"cancel_{job_id}").click()
+    at = _ok(at.run())
+    assert jobs.job(store, job_id).state == jobs.JobState.CANCELLED
+    assert not [b for b in at.button if b.key == f"cancel_{job_id}"]
+    at.button(key=f"retry_{job_id}").click()
+    at = _ok(at.run())
+    assert jobs.job(store, job_id).state == jobs.JobState.QUEUED
+    assert [b for b in at.button if b.key == f"cancel_{job_id}"], "queued again, it can be cancelled again"
+
+
+def test_system_queue_cancels_and_retries_a_job_by_number(env: Path) -> None:
+    job_id = _queued(env)
+    store = Store(env / "wb.duckdb")
+    at = _ok(_app("pages/system.py").run())
+    at.number_input(key="job_id").set_value(job_id)
+    at = _ok(at.run())
+    next(b for b in at.button if b.label == "取消任务").click()
+    at = _ok(at.run())
+    assert jobs.job(store, job_id).state == jobs.JobState.CANCELLED
+    assert any(t.value == "已取消" for t in at.toast), [t.value for t in at.toast]
+    next(b for b in at.button if b.label == "重试任务").click()
+    at = _ok(at.run())
+    assert jobs.job(store, job_id).state == jobs.JobState.QUEUED
+    at = _ok(at.run())  # the queue's table was drawn before the button acted; its next refresh shows it
+    table = at.dataframe[1].value  # the queue's table, after the models' (every tab is drawn)
+    assert table.loc[table["任务"] == job_id, "状态"].tolist() == ["排队中"]
+
+
+def test_a_corrupt_upload_fails_and_every_page_says_so(env: Path, tmp_path: Path) -> None:
+    """Random bytes named .wav, through the upload form and the real job path (the real `transcribe`,
+    which fails at decoding before any model loads): the clerk sees which file failed and why."""
+    bad = tmp_path / "第三法庭-0930.wav"
+    bad.write_bytes(bytes(range(256)) * 125)
+    at = _ok(_app("pages/upload.py").run())
+    at.text_input(key="case_number").set_value("（2024）京0105民初99号")
+    at.text_area(key="server_paths").set_value(str(bad))
+    at = _ok(at.run())
+    at.button(key="submit").click()
+    _ok(at.run())
+    store = Store(env / "wb.duckdb")
+    info = jobs.claim(store)
+    assert info is not None
+    failed = run_job(store, info)  # the default pipeline: workbench.speech.pipeline.transcribe
+    assert failed.state == jobs.JobState.FAILED, failed
+    reason = "not a recording in a format FFmpeg can read"
+
+    at = _ok(_app("pages/upload.py").run())
+    assert any(bad.name in m.value for m in at.markdown), "the queue names the file"
+    shown = [e.value for e in at.error]
+    assert any(v.startswith("失败：AudioError: ") and bad.name in v and reason in v for v in shown), shown
+    assert [b for b in at.button if b.key == f"retry_{info.id}"], "a failed job offers a retry"
+
+    at = _ok(_app("pages/hearings.py").run())
+    table = at.dataframe[0].value
+    assert table.loc[table["ID"] == info.hearing_id, "状态"].tolist() == ["转写失败"]
+
+    at = _ok(_app("pages/review.py", hearing=str(info.hearing_id)).run())
+    shown = [e.value for e in at.error]
+    assert any(bad.name in v and reason in v for v in shown), shown
+
+    at = _ok(_app("pages/system.py").run())
+    table = at.dataframe[1].value
+    row = table.loc[table["任务"] == info.id]
+    assert row["文件"].tolist() == [bad.name] and reason in row["错误"].tolist()[0]
+
+
 def test_search_shows_results(hearing: int) -> None:
     at = _ok(_app("pages/search.py").run())
     at.text_input(key="q").set_value("country")
@@ -272,6 +448,7 @@ def test_unload_empties_the_cache(env: Path) -> None:
 def test_unload_waits_for_a_running_job(env: Path) -> None:
     """A job holding models is never unloaded under; the unload happens when it ends."""
     import threading
+    import time
 
     from workbench.server.runtime import Runtime
 
@@ -293,10 +470,11 @@ def test_unload_waits_for_a_running_job(env: Path) -> None:
         assert rt.request_unload().done is False
         assert [m.name for m in memory.loaded()] == ["job-model"]
         release.set()
-        for _ in range(100):
+        deadline = time.monotonic() + 120  # generous: the worker polls once a second on a shared machine
+        while time.monotonic() < deadline:
             if not memory.loaded() and jobs.jobs(rt.store)[0].state == jobs.JobState.DONE:
                 break
-            threading.Event().wait(0.1)
+            time.sleep(0.1)
         assert memory.loaded() == [] and rt.last_unload is not None and rt.last_unload.names == ("job-model",)
         assert jobs.jobs(rt.store)[0].state == jobs.JobState.DONE
     finally:

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import clip
 
 from workbench.server.job_process import JOB_NICENESS, PipelineFailed, PipelineProcesses, WorkerProcessDied
 from workbench.server.worker import JobCancelled
 from workbench.speech.audio import AudioError
 
 TESTS = Path(__file__).resolve().parent
-CLIP = Path("/work/shared/testdata/asr/en_jfk.flac")
+CLIP = clip("en_jfk.flac")
 
 
 @pytest.fixture
@@ -108,9 +109,8 @@ def test_the_server_runs_jobs_in_a_child_and_unload_ends_it(
     try:
         jobs.submit(rt.store, [CLIP], case_number="C-1", options=TranscribeOptions.from_settings(diarize=False))
         rt.wake()
-        for _ in range(300):
-            if jobs.jobs(rt.store)[0].state == jobs.JobState.DONE:
-                break
+        deadline = time.monotonic() + 120  # generous: a child process starts, on a shared 2-core machine
+        while time.monotonic() < deadline and jobs.jobs(rt.store)[0].state != jobs.JobState.DONE:
             time.sleep(0.1)
         assert jobs.jobs(rt.store)[0].state == jobs.JobState.DONE
         assert "fake-model" not in [m.name for m in memory.loaded()]  # loaded in the child, not here
@@ -120,7 +120,7 @@ def test_the_server_runs_jobs_in_a_child_and_unload_ends_it(
         result = rt.request_unload()
         assert result.done and "fake-model" in result.names
         assert rt.processes.pids() == [] and gauge(rt).job_rss == 0
-        assert result.rss_after < result.rss_before
+        assert result.rss_after < result.rss_before  # the real models' figure is in test_unload.py
     finally:
         rt.stop()
         rt.store.close()
