@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import yaml
 from click.testing import CliRunner
 from conftest import WHEEL_CACHE
 
+from workbench import offline
 from workbench.cli import main
 from workbench.models import memory
 from workbench.models import registry as models
@@ -242,6 +246,17 @@ def test_resolve_checks_the_kind(models_dir: Path) -> None:
         models.get("paraformer-zh", models_dir)
 
 
-def test_nothing_here_reaches_a_model_hub() -> None:
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    assert os.environ.get("PYANNOTE_METRICS_ENABLED") == "0"
+def test_the_libraries_themselves_say_offline_in_a_clean_environment() -> None:
+    """Not our own flags read back: each library's own view, in a process started without any of them,
+    after nothing but `import workbench` (tests/test_egress.py watches the network itself)."""
+    code = (
+        "import workbench, huggingface_hub.constants as hub, pyannote.audio.telemetry.metrics as m; "
+        "from huggingface_hub import hf_hub_download; "
+        "print(hub.HF_HUB_OFFLINE, m.is_metrics_enabled()); "
+        "hf_hub_download('pyannote/segmentation-3.0', 'config.yaml')"
+    )
+    keep = {k: v for k, v in os.environ.items() if k not in {s.variable for s in offline.SWITCHES}}
+    keep["HF_HOME"] = str(Path(tempfile.mkdtemp()))  # an empty cache: nothing to find locally either
+    out = subprocess.run([sys.executable, "-c", code], env=keep, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "False"], out.stdout + out.stderr
+    assert out.returncode != 0 and "LocalEntryNotFoundError" in out.stderr  # refused at once, never fetched
