@@ -5,6 +5,7 @@ Every store verb takes `--db FILE` (or WORKBENCH_DB); the default is `<data_dir>
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, datetime
 from functools import wraps
@@ -52,3 +53,8 @@ def parse_datetime(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError as e:
         raise click.BadParameter(f"{value!r} is not a date or date-time like 2024-03-05 or 2024-03-05T09:30") from e
+
+
+def echo_json(data: object) -> None:
+    """`--json` output: UTF-8 as it is (case numbers and names stay readable), one space of indent."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=1))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from workbench.cli.common import parse_date, parse_datetime, with_store
+from workbench.cli.common import echo_json, parse_date, parse_datetime, with_store
 from workbench.display import clock
 from workbench.server.worker import run_next
 from workbench.speech.options import OptionsError, TranscribeOptions
@@ -43,13 +42,7 @@ def cases_list(store: Store, as_json: bool) -> None:
     """All cases."""
     cases = store.cases()
     if as_json:
-        click.echo(
-            json.dumps(
-                [{"id": c.id, "number": c.number, "cause": c.cause, "court": c.court} for c in cases],
-                ensure_ascii=False,
-                indent=1,
-            )
-        )
+        echo_json([{"id": c.id, "number": c.number, "cause": c.cause, "court": c.court} for c in cases])
         return
     for c in cases:
         click.echo(f"{c.id:>5}  {c.number}  {c.cause}  {c.court}".rstrip())
@@ -159,23 +152,19 @@ def hearings_list(
     """Hearings, newest first."""
     rows = store.hearings(case=case, status=status, date_from=parse_date(date_from), date_to=parse_date(date_to))
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": h.id,
-                        "case": h.case_number,
-                        "starts_at": h.starts_at.isoformat() if h.starts_at else None,
-                        "courtroom": h.courtroom,
-                        "status": h.status,
-                        "segments": h.segments,
-                        "duration": h.duration,
-                    }
-                    for h in rows
-                ],
-                ensure_ascii=False,
-                indent=1,
-            )
+        echo_json(
+            [
+                {
+                    "id": h.id,
+                    "case": h.case_number,
+                    "starts_at": h.starts_at.isoformat() if h.starts_at else None,
+                    "courtroom": h.courtroom,
+                    "status": h.status,
+                    "segments": h.segments,
+                    "duration": h.duration,
+                }
+                for h in rows
+            ]
         )
         return
     for h in rows:

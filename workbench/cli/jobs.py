@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from workbench.cli.common import with_store
+from workbench.cli.common import echo_json, with_store
 from workbench.server.worker import run_next
 from workbench.store import Store
 from workbench.store import jobs as jobs_mod
@@ -28,25 +26,21 @@ def jobs_list(store: Store, state: str | None, as_json: bool) -> None:
     """Jobs, newest first."""
     rows = jobs_mod.jobs(store, state=state)
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": j.id,
-                        "hearing_id": j.hearing_id,
-                        "file": j.file_name,
-                        "state": j.state.value,
-                        "progress": j.progress,
-                        "eta_s": j.eta_s,
-                        "step": j.step,
-                        "error": j.error,
-                        "attempts": j.attempts,
-                    }
-                    for j in rows
-                ],
-                ensure_ascii=False,
-                indent=1,
-            )
+        echo_json(
+            [
+                {
+                    "id": j.id,
+                    "hearing_id": j.hearing_id,
+                    "file": j.file_name,
+                    "state": j.state.value,
+                    "progress": j.progress,
+                    "eta_s": j.eta_s,
+                    "step": j.step,
+                    "error": j.error,
+                    "attempts": j.attempts,
+                }
+                for j in rows
+            ]
         )
         return
     for j in rows:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from workbench.cli.common import echo_json
 from workbench.models import registry
 
 
@@ -59,7 +59,7 @@ def list_cmd(as_json: bool) -> None:
     """Name, kind, source, size, verified and loaded, for every registered model."""
     entries = registry.registered(check=True)
     if as_json:
-        click.echo(json.dumps([e.to_dict() for e in entries], ensure_ascii=False, indent=1))
+        echo_json([e.to_dict() for e in entries])
         return
     if not entries:
         click.echo("no models registered: run `workbench models pull`")

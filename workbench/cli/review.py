@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
-from workbench.cli.common import parse_date, with_store
+from workbench.cli.common import echo_json, parse_date, with_store
 from workbench.display import clock
 from workbench.speech.text import format_hotwords, parse_hotwords
 from workbench.store import ROLES, Store
@@ -95,7 +94,7 @@ def search_cmd(
         original=original,
     )
     if as_json:
-        click.echo(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        echo_json([h.to_dict() for h in hits])
         return
     if not hits:
         click.echo("no match", err=True)
