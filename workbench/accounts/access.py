@@ -1,0 +1,257 @@
+"""Who may do what to which case: one signed-in account's view of the store.
+
+Policy (issue 13): an admin sees and does everything. A judge, clerk or viewer sees only the cases
+they are members of; judges and clerks edit, verify and upload there, viewers only read, play,
+search and export; a judge grants and revokes members of their own cases. Uploading into an existing
+case number needs membership; a new number makes the uploader a member.
+
+A hearing the account may not see answers exactly like a missing one (`NotYours`), so a URL with
+another case's hearing id tells nothing about it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from workbench.accounts.roles import Forbidden, Role
+from workbench.accounts.users import CONSOLE, Account, Accounts
+from workbench.store import members
+from workbench.store.audit import Actor
+from workbench.store.records import Case, Hearing, NotFound
+
+if TYPE_CHECKING:
+    from workbench.store.store import Store
+
+HEARING_NOT_YOURS = "庭审不存在或无权查看 (not found or not yours)"
+CASE_NOT_YOURS = "案件不存在或无权查看 (case not found or not yours)"
+
+__all__ = ["CASE_NOT_YOURS", "HEARING_NOT_YOURS", "Access", "Forbidden", "NotYours", "console_access"]
+
+
+class NotYours(NotFound):
+    """Missing, or not the account's to see: the same message for both."""
+
+    def __init__(self, message: str = HEARING_NOT_YOURS) -> None:
+        super().__init__(message)
+
+
+class Access:
+    """What `account` may do in `store`; `client` is where it asks from (the browser's address, `cli:...`)."""
+
+    def __init__(self, store: Store, account: Account, client: str = "") -> None:
+        self.store = store
+        self.account = account
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"Access({self.account.name!r}, {self.account.role.value}, {self.client!r})"
+
+    @property
+    def actor(self) -> Actor:
+        return self.account.actor(self.client)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.account.role is Role.ADMIN and not self.account.disabled
+
+    # -- seeing --
+
+    def case_ids(self) -> frozenset[int] | None:
+        """The cases the account may see; None means every case (an admin)."""
+        if self.is_admin:
+            return None
+        if self.account.disabled or self.account.id is None:
+            return frozenset()
+        with self.store.reading() as con:
+            return members.case_ids(con, self.account.id)
+
+    def can_see_case(self, case_id: int) -> bool:
+        if self.is_admin:
+            return True
+        if self.account.disabled or self.account.id is None:
+            return False
+        with self.store.reading() as con:
+            return members.is_member(con, case_id, self.account.id)
+
+    def case(self, key: int | str) -> Case:
+        """A case by id or number, if the account may see it; NotYours (same message) otherwise."""
+        try:
+            case = self.store.case(key)
+        except NotFound:
+            raise NotYours(CASE_NOT_YOURS) from None
+        if not self.can_see_case(case.id):
+            raise NotYours(CASE_NOT_YOURS)
+        return case
+
+    def cases(self) -> list[Case]:
+        allowed = self.case_ids()
+        return [c for c in self.store.cases() if allowed is None or c.id in allowed]
+
+    def hearing(self, hearing_id: int) -> Hearing:
+        """The hearing if the account may see it; NotYours for a missing and a forbidden one alike."""
+        try:
+            hearing_id = int(hearing_id)
+            if not 0 < hearing_id < 2**31:  # the column is an INTEGER: a larger id is no hearing
+                raise NotYours()
+            hearing = self.store.hearing(hearing_id)
+        except (NotFound, TypeError, ValueError, OverflowError):
+            raise NotYours() from None
+        if not self.can_see_case(hearing.case_id):
+            raise NotYours()
+        return hearing
+
+    def hearings(self, *, limit: int | None = None, **filters: Any) -> list[Hearing]:
+        """`Store.hearings(...)` (same filters) with only the account's cases; `limit` after filtering."""
+        allowed = self.case_ids()
+        if allowed is None:
+            return self.store.hearings(limit=limit, **filters)
+        if not allowed:
+            return []
+        found = [h for h in self.store.hearings(**filters) if h.case_id in allowed]
+        return found[:limit] if limit else found
+
+    # -- doing --
+
+    def may_edit(self, case_id: int) -> bool:
+        """Edit segments, speakers, hearing fields; verify (judges and clerks of the case, admins)."""
+        return self.account.role.may_edit and self.can_see_case(case_id)
+
+    def may_export(self, case_id: int) -> bool:
+        return self.can_see_case(case_id)
+
+    def may_upload(self) -> bool:
+        return self.account.role.may_upload and not self.account.disabled
+
+    def may_upload_to(self, case_number: str) -> bool:
+        """Upload into this case number: an existing case needs membership; a new one is made (and joined)."""
+        if not self.may_upload():
+            return False
+        if self.is_admin:
+            return True
+        # By number only (`Store.case` also takes an id: "5" must not mean case id 5 here)
+        with self.store.reading() as con:
+            row = con.execute("SELECT id FROM cases WHERE number = ?", [case_number.strip()]).fetchone()
+        return row is None or self.can_see_case(int(row[0]))
+
+    def may_manage_members(self, case_id: int) -> bool:
+        return self.account.role.may_manage_members and self.can_see_case(case_id)
+
+    def may_manage_job(self, job: Any) -> bool:
+        """Cancel or retry a job: admins, or members of its case who may edit (not viewers)."""
+        if self.is_admin:
+            return True
+        try:
+            case_id = self.store.hearing(job.hearing_id).case_id
+        except NotFound:
+            return False
+        return self.may_edit(case_id)
+
+    # -- the checks that raise --
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("只有管理员可以这样做 (only an admin may do this)")
+
+    def require_see(self, case_id: int) -> None:
+        if not self.can_see_case(case_id):
+            raise NotYours(CASE_NOT_YOURS)
+
+    def require_edit(self, case_id: int) -> None:
+        self.require_see(case_id)
+        if not self.may_edit(case_id):
+            raise Forbidden(f"{self.account.role.label}不能修改笔录 (a {self.account.role.value} may not edit records)")
+
+    def require_export(self, case_id: int) -> None:
+        self.require_see(case_id)
+
+    def require_upload(self) -> None:
+        if not self.may_upload():
+            raise Forbidden(f"{self.account.role.label}不能上传录音 (a {self.account.role.value} may not upload)")
+
+    def require_upload_to(self, case_number: str) -> None:
+        self.require_upload()
+        if not self.may_upload_to(case_number):
+            raise Forbidden(
+                f"案件 {case_number} 已存在且您不是其成员 (case {case_number} exists and you are not a member of it): "
+                "ask its judge or an admin to add you"
+            )
+
+    def require_manage_members(self, case_id: int) -> None:
+        self.require_see(case_id)
+        if not self.may_manage_members(case_id):
+            raise Forbidden("只有管理员和本案法官可以管理成员 (only an admin or the case's judge may manage members)")
+
+    def require_manage_job(self, job: Any) -> None:
+        if not self.may_manage_job(job):
+            raise Forbidden(
+                "只有管理员和本案成员（查阅人除外）可以取消或重试任务 "
+                "(only an admin or a member of the job's case, not a viewer, may cancel or retry it)"
+            )
+
+    # -- membership --
+
+    def _case(self, case: Case | int | str) -> Case:
+        return case if isinstance(case, Case) else self.case(case)
+
+    def grant(self, case: Case | int | str, user_name: str) -> bool:
+        """Makes the user a member of the case (audited); False if they already were."""
+        case = self._case(case)
+        self.require_manage_members(case.id)
+        target = Accounts(self.store).get(user_name)
+        if target.disabled:
+            raise Forbidden(f"账户 {target.name} 已停用 (account {target.name} is disabled): enable it first")
+        with self.store.writing() as con:
+            return members.add(con, case.id, target.id, self.actor)
+
+    def revoke(self, case: Case | int | str, user_name: str) -> bool:
+        """Ends the user's membership of the case (audited); False if they were not a member."""
+        case = self._case(case)
+        self.require_manage_members(case.id)
+        target = Accounts(self.store).get(user_name)
+        with self.store.writing() as con:
+            return members.remove(con, case.id, target.id, self.actor)
+
+    def members(self, case_id: int) -> list[Account]:
+        """The case's members in the order they joined (for anyone who may see the case)."""
+        self.require_see(case_id)
+        with self.store.reading() as con:
+            ids = members.user_ids(con, case_id)
+        accounts = Accounts(self.store)
+        return [accounts.by_id(i) for i in ids]
+
+
+def console_login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "unknown"
+
+
+def console_account(login: str | None = None) -> Account:
+    """The CLI operator on the server: admin rights, never stored (shell access to the data is full access)."""
+    login = login or console_login()
+    return Account(
+        id=None,
+        name=f"cli:{login}",
+        display_name=f"控制台 {login} (console)",
+        role=Role.ADMIN,
+        source=CONSOLE,
+        must_change=False,
+        disabled=False,
+        created_at=datetime.now().replace(tzinfo=None),
+    )
+
+
+def console_access(store: Store, login: str | None = None) -> Access:
+    """An Access for the console operator `cli:<login>`, from client `cli:<login>@<host>`."""
+    account = console_account(login)
+    return Access(store, account, f"{account.name}@{socket.gethostname()}")
+
+
+def cli_client(login: str | None = None) -> str:
+    """The client address the CLI's rows carry: `cli:<login>@<host>`."""
+    return f"cli:{login or console_login()}@{socket.gethostname()}"
