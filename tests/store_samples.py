@@ -6,6 +6,9 @@ from pathlib import Path
 
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
 from workbench.store import Store
+from workbench.store.audit import Actor
+
+TESTER = Actor("tester", "test")  # who the store tests' writes are made as (no account: no membership)
 
 CASE = "（2024）京0105民初1234号"
 
@@ -38,7 +41,7 @@ def transcript(lines: list[tuple[str, str]] | None = None, *, step: float = 5.0)
 
 def hearing(store: Store, lines: list[tuple[str, str]] | None = None, *, case: str = CASE, **kw: object) -> int:
     """A stored hearing with a transcript; returns its id."""
-    c = store.ensure_case(case)
+    c = store.ensure_case(case, actor=TESTER)
     hid = store.add_hearing(c.id, **kw)  # type: ignore[arg-type]
     store.save_transcript(hid, transcript(lines))
     return hid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import re
@@ -367,17 +368,20 @@ def test_libreoffice_verified_and_edge_cases(pdfs: dict[str, Path]) -> None:
 
 def test_cli_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A hearing in a real DuckDB store: corrected text by default, --original the recognition, then verified."""
-    from workbench.store import Store
+    from workbench.store import Store, audit
 
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "wb.duckdb"))
     record = sample_record()
+    clerk = audit.Actor("tester", "test")
     with Store() as st:
-        case = st.add_case(record.case_number, cause=record.cause, court=record.court, parties=record.parties)
+        case = st.add_case(
+            record.case_number, cause=record.cause, court=record.court, parties=record.parties, actor=clerk
+        )
         hid = st.add_hearing(case.id, courtroom=record.place, clerk=record.clerk, panel=record.panel)
         st.save_transcript(hid, record.transcript)
-        st.set_speaker(hid, "S1", role="审判长", name="张明")
+        st.set_speaker(hid, "S1", role="审判长", name="张明", actor=clerk)
         first = st.segments(hid)[0]
-        st.edit_segment(first.id, text="现在开庭！")
+        st.edit_segment(first.id, text="现在开庭！", actor=clerk)
     runner = CliRunner()
     out = tmp_path / "r.docx"
     result = runner.invoke(main, ["export", str(hid), "--out", str(out)])
@@ -390,12 +394,17 @@ def test_cli_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code == 0, result.output
     assert "审判长张明：现在开庭。" in _texts(out)
     with Store() as st:
-        st.set_verified(hid)
+        st.set_verified(hid, actor=clerk)
     result = runner.invoke(main, ["export", str(hid), "--out", str(out)])
     assert result.exit_code == 0 and "not verified" not in result.output
     assert "DRAFT" not in _header_xml(out)
+    with Store() as st:  # each export audited: format and the written file's hash
+        exported = st.audit_rows(action=audit.EXPORTED)
+    assert len(exported) == 3 and {r.hearing_id for r in exported} == {hid}
+    assert exported[0].detail["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert exported[0].detail["format"] == "docx" and exported[1].detail["original"] is True
     result = runner.invoke(main, ["export", "999", "--out", str(out)])
-    assert result.exit_code == 1 and "no hearing 999" in result.output
+    assert result.exit_code == 1 and "not found or not yours" in result.output
 
 
 def _outcome(*tools: str, install: str = "") -> tuple[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from conftest import TESTDATA
-from store_samples import CASE, LINES, audio_file, transcript
+from store_samples import CASE, LINES, TESTER, audio_file, transcript
 
 from workbench.cli import main
 from workbench.models import memory
@@ -58,14 +58,14 @@ def store(tmp_path: Path) -> Store:
 def queue(store: Store, tmp_path: Path, n: int = 1, **params: Any) -> list[jobs.Submission]:
     files = [audio_file(tmp_path, f"r{i}.wav", f"audio {i}".encode()) for i in range(n)]
     options = TranscribeOptions.from_settings(**params) if params else None
-    return jobs.submit(store, files, case_number=CASE, options=options)
+    return jobs.submit(store, files, case_number=CASE, options=options, actor=TESTER)
 
 
 def test_a_job_runs_to_done_with_the_case_hotwords(store: Store, tmp_path: Path) -> None:
     sub = queue(store, tmp_path, language="zh", speakers="2", hotwords=[Hotword("借条", 2.0)])[0]
     case = store.case(CASE)
-    store.set_hotwords([Hotword("张三丰"), Hotword("借条", 5.0)], case_id=case.id)
-    store.set_hotwords([Hotword("审判长"), Hotword("张三丰", 1.0)])
+    store.set_hotwords([Hotword("张三丰"), Hotword("借条", 5.0)], case_id=case.id, actor=TESTER)
+    store.set_hotwords([Hotword("审判长"), Hotword("张三丰", 1.0)], actor=TESTER)
     fake = FakePipeline()
     info = run_next(store, fake)
     assert info is not None and info.state == JobState.DONE and info.progress == 1.0 and info.attempts == 1
@@ -86,8 +86,8 @@ def test_failure_is_recorded_and_retry_runs_it_again(store: Store, tmp_path: Pat
     assert info.state == JobState.FAILED and "truncated file" in info.error and info.finished_at is not None
     assert store.hearing(sub.hearing_id).status == "failed"  # not 排队中: nothing is queued for it
     with pytest.raises(StoreError, match="only queued or running"):
-        jobs.cancel(store, info.id)
-    assert jobs.retry(store, info.id).state == JobState.QUEUED
+        jobs.cancel(store, info.id, actor=TESTER)
+    assert jobs.retry(store, info.id, actor=TESTER).state == JobState.QUEUED
     assert store.hearing(sub.hearing_id).status == "queued"
     assert run_next(store, FakePipeline()).state == JobState.DONE
     assert store.hearing(sub.hearing_id).status == "transcribed"
@@ -109,12 +109,12 @@ def test_a_failed_save_fails_the_job_and_stores_nothing(
 
 def test_cancel_queued_and_running(store: Store, tmp_path: Path) -> None:
     first, second = queue(store, tmp_path, n=2)
-    assert jobs.cancel(store, second.job_id).state == JobState.CANCELLED
+    assert jobs.cancel(store, second.job_id, actor=TESTER).state == JobState.CANCELLED
 
     class CancelsItself(FakePipeline):
         def __call__(self, path: Path, options: Any, progress: ProgressHook) -> Transcript:
             progress("recognition", 0.1, 1.0)
-            jobs.cancel(store, first.job_id)  # as the UI would, from another thread
+            jobs.cancel(store, first.job_id, actor=TESTER)  # as the UI would, from another thread
             time.sleep(PROGRESS_EVERY_S)
             progress("recognition", 0.5, 1.0)
             raise AssertionError("the hook should have stopped the job")
@@ -123,7 +123,7 @@ def test_cancel_queued_and_running(store: Store, tmp_path: Path) -> None:
     assert info.id == first.job_id and info.state == JobState.CANCELLED
     assert store.hearing(first.hearing_id).segments == 0
     assert run_next(store, FakePipeline()) is None  # the cancelled one is not picked up
-    assert jobs.retry(store, second.job_id).state == JobState.QUEUED
+    assert jobs.retry(store, second.job_id, actor=TESTER).state == JobState.QUEUED
 
 
 def test_a_job_left_running_by_a_dead_process_is_resumed(store: Store, tmp_path: Path) -> None:
@@ -324,7 +324,7 @@ def _corrupt(folder: Path, name: str, seed: int = 20) -> Path:
 @pytest.mark.parametrize("where", ["in-process", "server child"])
 def test_a_corrupt_file_fails_its_job_and_its_hearing_naming_the_file(store: Store, tmp_path: Path, where: str) -> None:
     bad = _corrupt(tmp_path, "庭审录音 第1次.wav")
-    (sub,) = jobs.submit(store, [bad], case_number=CASE)
+    (sub,) = jobs.submit(store, [bad], case_number=CASE, actor=TESTER)
     models_before = [m.name for m in memory.loaded()]
     child = PipelineProcesses() if where == "server child" else None  # the server's way: a child process
     try:
@@ -376,3 +376,24 @@ def test_jobs_work_drains_a_queue_of_failing_jobs_and_exits_0(tmp_path: Path) ->
     assert all(UNREADABLE in j["error"] for j in listed)
     out = runner.invoke(main, ["jobs", "work", "--db", db])  # failed jobs are not picked up again
     assert out.exit_code == 0 and out.stdout == "0 job(s) run; queue empty\n", out.output
+
+
+def test_an_upload_never_lands_in_a_case_the_uploader_cannot_see(tmp_path: Path) -> None:
+    """The pages check membership before copying the audio; `submit` checks again, after `ensure_case`, so a
+    case made by someone else in between (or a caller that forgot) cannot take the upload."""
+    from workbench.accounts import Accounts
+    from workbench.store import audit
+
+    store = Store(tmp_path / "w.duckdb")
+    admin_actor = audit.Actor("root", "test", role="admin")
+    accounts = Accounts(store)
+    clerk, _ = accounts.add("clerk1", "clerk", by=admin_actor, password="a long enough pass", must_change=False)
+    store.add_case("（2024）京0105民初9号", actor=admin_actor)  # someone else's case
+    with pytest.raises(StoreError, match="not a member"):
+        jobs.submit(store, [audio_file(tmp_path)], case_number="（2024）京0105民初9号", actor=clerk.actor("10.0.0.5"))
+    assert store.hearings() == []
+    [sub] = jobs.submit(
+        store, [audio_file(tmp_path)], case_number="（2024）京0105民初10号", actor=clerk.actor("10.0.0.5")
+    )
+    assert store.hearing(sub.hearing_id).case_id == store.case("（2024）京0105民初10号").id
+    store.close()

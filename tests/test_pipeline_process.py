@@ -100,14 +100,20 @@ def test_the_server_runs_jobs_in_a_child_and_unload_ends_it(
     from workbench.server.gauge import gauge
     from workbench.server.runtime import Runtime
     from workbench.speech.options import TranscribeOptions
-    from workbench.store import jobs
+    from workbench.store import audit, jobs
 
     monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path))
     rt = Runtime.create(tmp_path / "wb.duckdb", workers=1)
     assert rt.processes is not None
     rt.processes.target = "child_targets:echo"
     try:
-        jobs.submit(rt.store, [CLIP], case_number="C-1", options=TranscribeOptions.from_settings(diarize=False))
+        jobs.submit(
+            rt.store,
+            [CLIP],
+            case_number="C-1",
+            options=TranscribeOptions.from_settings(diarize=False),
+            actor=audit.SYSTEM,
+        )
         rt.wake()
         deadline = time.monotonic() + 120  # generous: a child process starts, on a shared 2-core machine
         while time.monotonic() < deadline and jobs.jobs(rt.store)[0].state != jobs.JobState.DONE:

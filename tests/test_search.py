@@ -9,10 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from store_samples import CASE, LINES, hearing, transcript
+from store_samples import CASE, LINES, TESTER, hearing, transcript
 
 from workbench.cli import main
 from workbench.store import Store, index, query, search
+from workbench.store.audit import Actor
 
 OTHER_CASE = "（2023）沪0101民初88号"
 
@@ -32,13 +33,37 @@ def two_hearings(store: Store) -> tuple[int, int]:
         case=OTHER_CASE,
         starts_at=datetime(2023, 11, 20, 14, 0),
     )
-    store.set_speaker(a, "S2", role="原告", name="甲公司")
-    store.set_speaker(a, "S3", role="被告", name="张三丰")
+    store.set_speaker(a, "S2", role="原告", name="甲公司", actor=TESTER)
+    store.set_speaker(a, "S3", role="被告", name="张三丰", actor=TESTER)
     return a, b
 
 
 def ids(hits: list[query.Hit]) -> list[tuple[int, float]]:
     return [(h.hearing_id, h.start) for h in hits]
+
+
+def test_an_accounts_cases_filter_inside_the_query(store: Store, two_hearings: tuple[int, int]) -> None:
+    """A member of the first case finds nothing of the other, whatever path the query takes."""
+    a, b = two_hearings
+    store.set_speaker(b, "S1", role="证人", name="赵飞燕", actor=TESTER)
+    mine = frozenset({store.case(CASE).id})
+    theirs = frozenset({store.case(OTHER_CASE).id})
+    for q, kw in (
+        ("转账记录", {}),  # a word only in the other case
+        ('"转账记录"', {}),  # a phrase
+        ("账", {}),  # a single character: the text scan
+        ("contractor paid", {}),  # several words (the MaxScore shortcut)
+        ("借条", {"role": "证人"}),
+        ("借条", {"speaker": "赵飞燕"}),
+        ("张三", {"case": OTHER_CASE}),  # asking for the other case by name does not open it
+    ):
+        assert search.search(store, q, case_ids=mine, **kw) == [], (q, kw)
+        assert {h.hearing_id for h in search.search(store, q, case_ids=theirs, **kw)} == {b}, (q, kw)
+    assert ids(search.search(store, "张三", case_ids=mine)) == [(a, 10.0)]  # in both cases: only ours
+    assert search.search(store, "张三", case_ids=frozenset()) == []  # a member of no case
+    assert len(search.search(store, "张三", case_ids=None)) == 2  # an admin: every case
+    positional = query.Filters(None, None, None, None, None, None)  # the older positional form still works
+    assert positional.case_ids is None
 
 
 def test_analysis_indexes_bigrams_words_and_latin() -> None:
@@ -114,7 +139,7 @@ def test_an_edit_is_searchable_at_once_and_logged(store: Store, two_hearings: tu
     a, _ = two_hearings
     seg = store.segments(a)[0]
     assert search.search(store, "代理人") == []
-    store.edit_segment(seg.id, text="现在开庭，请原告代理人陈述诉讼请求。", user="书记员王五")
+    store.edit_segment(seg.id, text="现在开庭，请原告代理人陈述诉讼请求。", actor=Actor("书记员王五", "test"))
     hits = search.search(store, "代理人")
     assert ids(hits) == [(a, 0.0)] and hits[0].edited
     assert search.search(store, "代理人", original=True) == []
@@ -171,10 +196,10 @@ def test_cli_search_json(tmp_path: Path) -> None:
     assert out.exit_code == 0 and "no match" in out.output
     with Store(db) as st:
         seg = next(x for x in st.segments(hid) if x.text == LINES[0][1])
-    out = runner.invoke(
-        main, ["segments", "edit", str(seg.id), "--text", "请原告代理人发言。", "--user", "王五", "--db", str(db)]
-    )
+    out = runner.invoke(main, ["segments", "edit", str(seg.id), "--text", "请原告代理人发言。", "--db", str(db)])
     assert out.exit_code == 0, out.output
+    with Store(db) as st:  # no account in the store: the console operator, by login name
+        assert st.edits(segment_id=seg.id)[-1].user.startswith("cli:")
     out = runner.invoke(main, ["search", "代理人", "--db", str(db)])
     assert f"hearing {hid} 0:00:00" in out.output and "【代理人】" in out.output
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from store_samples import CASE, LINES, audio_file, hearing, transcript
+from store_samples import CASE, LINES, TESTER, audio_file, hearing, transcript
 
 import workbench.store
 from workbench.server.worker import run_next
+from workbench.speech.text import Hotword
 from workbench.speech.transcript import Party
 from workbench.store import NotFound, Store, StoreError, StoreLocked, index, jobs, migrations, search
+from workbench.store.audit import Actor
 from workbench.store.jobs import JobState
 
 
@@ -35,11 +37,13 @@ def test_new_file_is_at_latest_schema(store: Store) -> None:
 
 
 def test_cases_and_hearings(store: Store) -> None:
-    case = store.add_case(CASE, cause="买卖合同纠纷", court="北京市朝阳区人民法院", parties=[Party("原告", "甲公司")])
+    case = store.add_case(
+        CASE, cause="买卖合同纠纷", court="北京市朝阳区人民法院", parties=[Party("原告", "甲公司")], actor=TESTER
+    )
     assert store.case(CASE) == case == store.case(case.id)
     assert case.parties == (Party("原告", "甲公司"),)
     with pytest.raises(StoreError, match="already exists"):
-        store.add_case(CASE)
+        store.add_case(CASE, actor=TESTER)
     with pytest.raises(NotFound, match="cases list"):
         store.case("（2099）京0105民初1号")
     hid = store.add_hearing(case.id, starts_at=datetime(2024, 3, 5, 9, 30), courtroom="第三法庭", clerk="王五")
@@ -50,7 +54,7 @@ def test_cases_and_hearings(store: Store) -> None:
 
 
 def test_transcript_round_trip_and_hearing_record(store: Store) -> None:
-    store.add_case(CASE, cause="买卖合同纠纷", court="北京市朝阳区人民法院")
+    store.add_case(CASE, cause="买卖合同纠纷", court="北京市朝阳区人民法院", actor=TESTER)
     hid = hearing(store, starts_at=datetime(2024, 3, 5, 9, 30), courtroom="第三法庭", presiding_judge="李四")
     tr = store.transcript(hid)
     src = transcript()
@@ -61,7 +65,7 @@ def test_transcript_round_trip_and_hearing_record(store: Store) -> None:
     assert [s.id for s in tr.speakers or []] == ["S1", "S2", "S3"]
     assert tr.speakers[1].embedding == pytest.approx([0.1, 0.2, 0.3])
     assert (tr.engine.asr, tr.engine.model, tr.language) == ("whisper", "test-model", "zh")
-    store.set_speaker(hid, "S1", role="审判长", name="李四", user="书记员")
+    store.set_speaker(hid, "S1", role="审判长", name="李四", actor=Actor("书记员", "test"))
     rec = store.hearing_record(hid)
     assert rec.case_number == CASE and rec.cause == "买卖合同纠纷" and rec.place == "第三法庭"
     assert rec.start == "2024-03-05T09:30" and rec.panel == (("审判长", "李四"),)
@@ -71,19 +75,21 @@ def test_transcript_round_trip_and_hearing_record(store: Store) -> None:
 
 def test_speaker_roles_survive_a_new_transcript(store: Store) -> None:
     hid = hearing(store)
-    store.set_speaker(hid, "S2", role="原告", name="甲公司")
+    store.set_speaker(hid, "S2", role="原告", name="甲公司", actor=TESTER)
     store.save_transcript(hid, transcript(LINES[:2]))
     assert {s.label: s.role for s in store.speakers(hid)}["S2"] == "原告"
     assert len(store.segments(hid)) == 2
     with pytest.raises(NotFound, match="has no speaker S9"):
-        store.set_speaker(hid, "S9", role="证人")
+        store.set_speaker(hid, "S9", role="证人", actor=TESTER)
 
 
 def test_edits_are_logged_and_current_text_is_derivable(store: Store) -> None:
     hid = hearing(store)
     seg = store.segments(hid)[0]
-    store.edit_segment(seg.id, text="现在开庭，请原告代理人陈述诉讼请求。", user="书记员王五")
-    store.edit_segment(seg.id, text="现在开庭。请原告代理人陈述诉讼请求。", speaker="S2", user="审判员赵六")
+    store.edit_segment(seg.id, text="现在开庭，请原告代理人陈述诉讼请求。", actor=Actor("书记员王五", "test"))
+    store.edit_segment(
+        seg.id, text="现在开庭。请原告代理人陈述诉讼请求。", speaker="S2", actor=Actor("审判员赵六", "test")
+    )
     after = store.segment(seg.id)
     assert after.text_orig == seg.text and after.text.startswith("现在开庭。") and after.speaker == "S2"
     assert store.derived_text(seg.id) == after.text
@@ -100,8 +106,8 @@ def test_edits_are_logged_and_current_text_is_derivable(store: Store) -> None:
 def test_same_upload_twice_is_recognised(store: Store, tmp_path: Path) -> None:
     a = audio_file(tmp_path, "a.wav")
     b = audio_file(tmp_path, "copy of a.wav")  # same bytes, other name
-    first = jobs.submit(store, [a], case_number=CASE)
-    second = jobs.submit(store, [b], case_number=CASE)
+    first = jobs.submit(store, [a], case_number=CASE, actor=TESTER)
+    second = jobs.submit(store, [b], case_number=CASE, actor=TESTER)
     assert not first[0].duplicate and second[0].duplicate
     assert second[0].hearing_id == first[0].hearing_id and second[0].job_id is None
     stored = [p for p in store.audio_dir.rglob("*") if p.is_file()]
@@ -122,7 +128,7 @@ def test_a_failed_save_leaves_no_half_written_hearing(store: Store, monkeypatch:
 
 
 def test_readers_never_see_part_of_a_hearing(store: Store) -> None:
-    hid = store.add_hearing(store.ensure_case(CASE).id)
+    hid = store.add_hearing(store.ensure_case(CASE, actor=TESTER).id)
     big = transcript(LINES * 200)  # 1,000 segments
     seen: set[int] = set()
     stop = threading.Event()
@@ -323,7 +329,7 @@ def _stored_paths(store: Store) -> dict[int, str]:
 def test_a_data_folder_moved_whole_keeps_its_recordings(tmp_path: Path) -> None:
     old = tmp_path.resolve() / "old" / "data"
     with Store(old / "wb.duckdb") as store:
-        sub = jobs.submit(store, [audio_file(tmp_path, "a.wav")], case_number=CASE)[0]
+        sub = jobs.submit(store, [audio_file(tmp_path, "a.wav")], case_number=CASE, actor=TESTER)[0]
         rec = store.recordings(sub.hearing_id)[0]
         assert rec.stored_path.is_file() and rec.stored_path.is_relative_to(old / "audio")
         assert _stored_paths(store) == {rec.id: rec.stored_path.relative_to(old / "audio").as_posix()}
@@ -454,14 +460,16 @@ def test_reopening_after_release_never_deadlocks_readers_and_writers(tmp_path: P
     must not wait for each other (a reader once opened it under the state lock, then waited for the write
     lock, while the writer held the write lock and waited for the state lock)."""
     store = Store(tmp_path / "wb.duckdb")
-    store.add_case("R-0")
+    store.add_case("R-0", actor=TESTER)
     for _ in range(10):
         assert store.release()
         with store._state:  # both arrive while the file is closed: the reader first, then the writer
             reader = threading.Thread(target=store.cases, daemon=True)
             reader.start()
             time.sleep(0.01)
-            writer = threading.Thread(target=lambda: store.add_case(f"W-{time.monotonic_ns()}"), daemon=True)
+            writer = threading.Thread(
+                target=lambda: store.add_case(f"W-{time.monotonic_ns()}", actor=TESTER), daemon=True
+            )
             writer.start()
             while store._write.acquire(blocking=False):  # until the writer holds the write lock
                 store._write.release()
@@ -471,3 +479,32 @@ def test_reopening_after_release_never_deadlocks_readers_and_writers(tmp_path: P
         reader.join(10)
         assert not writer.is_alive() and not reader.is_alive(), "reader and writer deadlocked on a reopened file"
     store.close()
+
+
+def test_changes_to_cases_hearings_and_hotwords_are_audited(store: Store) -> None:
+    clerk = Actor("wang", "10.0.0.7", user_id=None, role="clerk")
+    hid = hearing(store)
+    case = store.case(CASE)
+    store.update_case(CASE, cause="民间借贷纠纷", actor=clerk)
+    store.update_hearing(hid, courtroom="第三法庭", public=False, actor=clerk)
+    store.update_hearing(hid, courtroom="第三法庭", actor=clerk)  # no change: no row
+    store.set_verified(hid, actor=clerk)
+    store.set_hotwords([Hotword("张三丰")], case_id=case.id, actor=clerk)
+    rows = store.audit_rows(account="wang")
+    assert [r.action for r in rows] == ["hotwords_changed", "verified", "hearing_changed", "case_changed"]
+    assert all(r.case_id == case.id and r.client == "10.0.0.7" for r in rows)
+    assert rows[2].detail == {
+        "courtroom": {"before": "", "after": "第三法庭"},
+        "public": {"before": True, "after": False},
+    }
+    assert rows[3].detail == {"cause": {"before": "", "after": "民间借贷纠纷"}}
+    assert rows[0].detail["after"] == ["张三丰"] and rows[1].hearing_id == hid
+    assert store.hearing_record(hid).public is False and store.case(CASE).cause == "民间借贷纠纷"
+    assert store.record(clerk, "hearing_opened", hearing_id=hid) == rows[0].id + 1  # the case filled in
+    assert store.audit_rows(action="hearing_opened")[0].case_id == case.id
+    report = store.verify_audit()
+    assert report.ok and report.rows == rows[0].id + 1 and store.audit_row_with_hash(report.head) == report.rows
+    queued = store.add_hearing(case.id)
+    with pytest.raises(StoreError, match=f"hearing {queued}"):
+        store.set_verified(queued, actor=clerk)  # nothing transcribed yet: refused, and nothing audited
+    assert store.verify_audit().rows == report.rows

@@ -21,7 +21,7 @@ from workbench.models import memory
 from workbench.server.gauge import gauge
 from workbench.server.runtime import Runtime
 from workbench.speech.options import TranscribeOptions
-from workbench.store import jobs
+from workbench.store import audit, jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "workbench" / "web" / "app.py")
@@ -78,7 +78,7 @@ def test_unload_gives_a_real_jobs_memory_back(server_env: Path) -> None:
         floor = _total(rt)
 
         options = TranscribeOptions.from_settings(engine="whisper", language="en", diarize=True, speakers="auto")
-        [sub] = jobs.submit(rt.store, [CLIP], case_number="M-1", options=options)
+        [sub] = jobs.submit(rt.store, [CLIP], case_number="M-1", options=options, actor=audit.SYSTEM)
         rt.wake()
         job = lambda: jobs.job(rt.store, sub.job_id)  # noqa: E731
         assert _wait(lambda: not job().active, 300), f"the job did not end in 300 s: {job()}"

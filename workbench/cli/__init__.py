@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from workbench.cli.audit import audit_group
 from workbench.cli.export import export_cmd
 from workbench.cli.hearings import cases_group, hearings_group
 from workbench.cli.jobs import jobs_group
@@ -13,6 +14,7 @@ from workbench.cli.models import models_group
 from workbench.cli.review import hotwords_group, search_cmd, segments_group, speakers_group
 from workbench.cli.serve import serve_cmd
 from workbench.cli.transcribe import diarize_cmd, transcribe_cmd
+from workbench.cli.users import users_group
 
 
 @click.group()
@@ -28,5 +30,8 @@ main.add_command(transcribe_cmd)
 main.add_command(diarize_cmd)
 main.add_command(export_cmd)
 main.add_command(serve_cmd)
-for _command in (cases_group, hearings_group, speakers_group, segments_group, search_cmd, hotwords_group, jobs_group):
+for _command in (
+    cases_group, hearings_group, speakers_group, segments_group, search_cmd, hotwords_group, jobs_group, users_group,
+    audit_group,
+):  # fmt: skip
     main.add_command(_command)

@@ -1,14 +1,26 @@
-"""`workbench export HEARING... --format docx|srt|vtt|txt|json|csv|rttm --out FILE`."""
+"""`workbench export HEARING... --format docx|srt|vtt|txt|json|csv|rttm --out FILE`.
+
+A stored hearing is exported as an account (`--as`, see `workbench.cli.common`) that may see it, and
+each export is audited (EXPORTED, with the format and the written file's sha256). `--from-json` needs
+no store and no account.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from workbench.cli.common import as_option, db_option, opened_access
 from workbench.record import ExportError, RecordOptions, export_docx, export_zip, formats
 from workbench.speech.transcript import HearingRecord, SpeakerLabel, Transcript
+from workbench.store import audit
+
+if TYPE_CHECKING:
+    from workbench.accounts import Access
 
 
 def _from_json(path: Path, original: bool) -> HearingRecord:
@@ -26,22 +38,27 @@ def _from_json(path: Path, original: bool) -> HearingRecord:
     return HearingRecord(transcript=transcript, labels=labels, original_text=original)
 
 
-def _from_store(hearing: str, original: bool) -> HearingRecord:
-    try:
-        import workbench.store as store  # opens DuckDB; --from-json must work without it
-    except ModuleNotFoundError as e:
-        if e.name != "workbench.store":
-            raise
-        raise click.ClickException("this installation has no hearing store yet: use --from-json TRANSCRIPT.json") from e
-    if not hearing.isdigit():
+def _hearing_id(text: str) -> int:
+    if not text.isdigit():
         raise click.UsageError(
-            f"HEARING is a hearing id (a number), got {hearing!r}; `workbench hearings list` shows them"
+            f"HEARING is a hearing id (a number), got {text!r}; `workbench hearings list` shows them"
         )
-    try:
-        with store.Store() as st:
-            return st.hearing_record(int(hearing), original=original)
-    except store.StoreError as e:
-        raise click.ClickException(str(e)) from e
+    return int(text)
+
+
+def _from_store(access: Access, hearing_id: int, original: bool) -> HearingRecord:
+    """The hearing's record, if the account may see it (NotYours, the same for a missing one, otherwise)."""
+    h = access.hearing(hearing_id)
+    access.require_export(h.case_id)
+    return access.store.hearing_record(h.id, original=original)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @click.command("export")
@@ -75,6 +92,8 @@ def _from_store(hearing: str, original: bool) -> HearingRecord:
 @click.option("--timestamps", is_flag=True, help="Start time before each turn, [00:12:03].")
 @click.option("--line-numbers", is_flag=True, help="Line numbers in the margin, restarting on each page.")
 @click.option("--original", is_flag=True, help="The original recognition instead of the corrected text.")
+@db_option
+@as_option
 def export_cmd(
     hearings: tuple[str, ...],
     json_files: tuple[Path, ...],
@@ -84,15 +103,31 @@ def export_cmd(
     timestamps: bool,
     line_numbers: bool,
     original: bool,
+    db: Path | None,
+    as_name: str | None,
 ) -> None:
     """Export hearings as the court record (.docx) or as SRT, WebVTT, text, JSON, CSV or RTTM.
 
     Until a hearing is marked verified, its record carries a "未经核对 / DRAFT" mark on every page.
+    Each stored hearing exported is audited with the format and the output file's sha256.
     """
     if not hearings and not json_files:
         raise click.UsageError("give a HEARING id, or --from-json TRANSCRIPT.json")
-    records = [_from_store(h, original) for h in hearings] + [_from_json(p, original) for p in json_files]
+    ids = [_hearing_id(h) for h in hearings]
+    from_json = [_from_json(p, original) for p in json_files]
     options = RecordOptions(timestamps=timestamps, line_numbers=line_numbers, template=template)
+    if not ids:
+        _write(from_json, fmt, out, options)
+        return
+    with opened_access(db, as_name) as access:
+        records = [_from_store(access, i, original) for i in ids] + from_json
+        _write(records, fmt, out, options)
+        detail = {"format": fmt, "file": out.name, "sha256": _sha256(out), "original": original, "via": "cli"}
+        for i in ids:
+            access.store.record(access.actor, audit.EXPORTED, hearing_id=i, detail=detail)
+
+
+def _write(records: list[HearingRecord], fmt: str, out: Path, options: RecordOptions) -> None:
     try:
         if len(records) > 1 or out.suffix.lower() == ".zip":
             export_zip(records, out, options, formats_=(fmt,))

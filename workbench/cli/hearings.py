@@ -1,20 +1,27 @@
-"""`workbench cases | hearings`: cases, and their hearings added, listed and shown."""
+"""`workbench cases | hearings`: cases and their members, and their hearings added, listed and shown.
+
+Every verb runs as an account (`--as`, see `workbench.cli.common`) and sees only its cases.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from workbench.cli.common import echo_json, parse_date, parse_datetime, with_store
+from workbench.cli.common import echo_json, parse_date, parse_datetime, with_access
 from workbench.display import clock
 from workbench.server.worker import run_next
 from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import read_hotwords
-from workbench.store import Store
+from workbench.store import audit
 from workbench.store import jobs as jobs_mod
 from workbench.store.status import HearingStatus
+
+if TYPE_CHECKING:
+    from workbench.accounts import Access
 
 # --- cases -------------------------------------------------------------------------------------------
 
@@ -28,24 +35,70 @@ def cases_group() -> None:
 @click.argument("number")
 @click.option("--cause", default="", help="Cause of action (案由), e.g. 买卖合同纠纷.")
 @click.option("--court", default="", help="Court name.")
-@with_store
-def cases_add(store: Store, number: str, cause: str, court: str) -> None:
-    """Add a case by its number, e.g. （2024）京0105民初1234号."""
-    case = store.add_case(number, cause=cause, court=court)
+@with_access
+def cases_add(access: Access, number: str, cause: str, court: str) -> None:
+    """Add a case by its number, e.g. （2024）京0105民初1234号. Its creator becomes a member."""
+    access.require_upload()
+    case = access.store.add_case(number, cause=cause, court=court, actor=access.actor)
     click.echo(f"case {case.id}: {case.number}")
 
 
 @cases_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_store
-def cases_list(store: Store, as_json: bool) -> None:
-    """All cases."""
-    cases = store.cases()
+@with_access
+def cases_list(access: Access, as_json: bool) -> None:
+    """The cases this account may see (an admin: all)."""
+    cases = access.cases()
     if as_json:
         echo_json([{"id": c.id, "number": c.number, "cause": c.cause, "court": c.court} for c in cases])
         return
     for c in cases:
         click.echo(f"{c.id:>5}  {c.number}  {c.cause}  {c.court}".rstrip())
+
+
+@cases_group.command("grant")
+@click.argument("case")
+@click.argument("user")
+@with_access
+def cases_grant(access: Access, case: str, user: str) -> None:
+    """Make USER a member of CASE (number or id): they see its hearings. Admins and the case's judges."""
+    found = access.case(case)
+    added = access.grant(found, user)
+    click.echo(f"{user}: {'now a member of' if added else 'already a member of'} case {found.number}")
+
+
+@cases_group.command("revoke")
+@click.argument("case")
+@click.argument("user")
+@with_access
+def cases_revoke(access: Access, case: str, user: str) -> None:
+    """End USER's membership of CASE (number or id). Admins and the case's judges."""
+    found = access.case(case)
+    removed = access.revoke(found, user)
+    click.echo(f"{user}: {'no longer a member of' if removed else 'was not a member of'} case {found.number}")
+
+
+@cases_group.command("members")
+@click.argument("case")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_access
+def cases_members(access: Access, case: str, as_json: bool) -> None:
+    """The accounts that may see CASE (number or id), in the order they were added."""
+    found = access.case(case)
+    people = access.members(found.id)
+    if as_json:
+        echo_json(
+            [
+                {"name": a.name, "display_name": a.display_name, "role": a.role.value, "disabled": a.disabled}
+                for a in people
+            ]
+        )
+        return
+    if not people:
+        click.echo(f"case {found.number} has no members (only admins see it)", err=True)
+    for a in people:
+        note = "  (disabled)" if a.disabled else ""
+        click.echo(f"{a.name:<20} {a.role.value:<7} {a.role.label}  {a.display_name}{note}".rstrip())
 
 
 # --- hearings ----------------------------------------------------------------------------------------
@@ -74,9 +127,9 @@ def hearings_group() -> None:
     help="Extra hotwords for these recordings, one per line (the case's and the global list apply too).",
 )
 @click.option("--wait", is_flag=True, help="Process the queue in this process until these hearings are done.")
-@with_store
+@with_access
 def hearings_add(
-    store: Store,
+    access: Access,
     files: tuple[Path, ...],
     case_number: str,
     when: str | None,
@@ -101,6 +154,8 @@ def hearings_add(
         )
     except (OptionsError, ValueError) as e:  # refused before anything is stored
         raise click.BadParameter(str(e)) from e
+    access.require_upload_to(case_number)  # before anything is copied: an existing case needs membership
+    store = access.store
     subs = jobs_mod.submit(
         store,
         files,
@@ -110,6 +165,7 @@ def hearings_add(
         presiding_judge=judge,
         clerk=clerk,
         options=options,
+        actor=access.actor,
     )
     for s in subs:
         if s.duplicate:
@@ -145,12 +201,12 @@ def hearings_add(
 @click.option("--from", "date_from", help="From date (inclusive), YYYY-MM-DD.")
 @click.option("--to", "date_to", help="To date (inclusive), YYYY-MM-DD.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_store
+@with_access
 def hearings_list(
-    store: Store, case: str | None, status: str | None, date_from: str | None, date_to: str | None, as_json: bool
+    access: Access, case: str | None, status: str | None, date_from: str | None, date_to: str | None, as_json: bool
 ) -> None:
-    """Hearings, newest first."""
-    rows = store.hearings(case=case, status=status, date_from=parse_date(date_from), date_to=parse_date(date_to))
+    """The hearings of the cases this account may see, newest first."""
+    rows = access.hearings(case=case, status=status, date_from=parse_date(date_from), date_to=parse_date(date_to))
     if as_json:
         echo_json(
             [
@@ -175,10 +231,12 @@ def hearings_list(
 @hearings_group.command("show")
 @click.argument("hearing_id", type=int)
 @click.option("--original", is_flag=True, help="Show the recognised text, not the corrected one.")
-@with_store
-def hearings_show(store: Store, hearing_id: int, original: bool) -> None:
-    """A hearing's details, speakers and segments (with segment ids for `segments edit`)."""
-    h = store.hearing(hearing_id)
+@with_access
+def hearings_show(access: Access, hearing_id: int, original: bool) -> None:
+    """A hearing's details, speakers and segments (with segment ids for `segments edit`). Audited as opened."""
+    h = access.hearing(hearing_id)
+    store = access.store
+    store.record(access.actor, audit.HEARING_OPENED, case_id=h.case_id, hearing_id=h.id, detail={"via": "cli"})
     click.echo(f"hearing {h.id}  case {h.case_number}  {h.starts_at or ''}  {h.courtroom}  status: {h.status}")
     for r in store.recordings(hearing_id):
         click.echo(f"recording {r.file_name}  sha256 {r.sha256[:12]}…  {r.stored_path}")

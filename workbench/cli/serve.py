@@ -1,12 +1,18 @@
-"""`workbench serve`: the web workbench for the court's LAN (Streamlit on `workbench/web/app.py`); prints the URLs."""
+"""`workbench serve`: the web workbench for the court's LAN, over HTTPS, behind sign-in; prints how to reach it.
+
+Runs `workbench.web.asgi.create_app()` (Streamlit's `st.App` on `workbench/web/app.py`, our sign-in and
+audio routes, the host and session guard) in uvicorn. TLS uses the certificate and key given (`--cert`
+/ `--key`, or the `tls_cert` / `tls_key` settings), else one made on first start in `<data_dir>/tls/`
+for this machine's names and LAN addresses; its SHA-256 fingerprint is printed so a clerk can compare
+it with what the browser shows. `--http` serves plain HTTP, explicitly (tests on 127.0.0.1, or behind a
+TLS proxy): the session cookie is then not marked Secure.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 import sys
-import threading
-import time
 from pathlib import Path
 
 import click
@@ -16,45 +22,53 @@ from workbench.server.logs import log_to_stderr
 
 APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
 CHECKOUT = APP.parents[2]  # .streamlit/config.toml and pages/ are here
+NO_ADMIN = "还没有管理员 (no admin yet): workbench users add NAME --role admin"
+ANY_ADDRESS = ("0.0.0.0", "", "::")
 
 
-def lan_urls(address: str, port: int) -> list[str]:
+def lan_urls(address: str, port: int, scheme: str = "https") -> list[str]:
     """The URLs a clerk's browser can open: every IPv4 address of this machine when serving on all of them."""
-    if address not in ("0.0.0.0", "", "::"):
-        return [f"http://{address}:{port}"]
-    import psutil
+    if address not in ANY_ADDRESS:
+        return [f"{scheme}://{address}:{port}"]
+    from workbench.server import tls
 
-    hosts = []
-    for addrs in psutil.net_if_addrs().values():
-        for a in addrs:
-            if a.family == socket.AF_INET and not a.address.startswith("127."):
-                hosts.append(a.address)
-    return [f"http://{h}:{port}" for h in sorted(set(hosts))] + [f"http://localhost:{port}"]
-
-
-def _start_runtime(wait_s: float = 120.0) -> None:
-    """Builds the pages' runtime (queue, worker, warm-up) as soon as Streamlit's own runtime exists.
-
-    Streamlit runs the app only when a browser connects. Starting ours with the server resumes an
-    interrupted job at once and spares the first clerk after a restart 2-3 s of pages waiting on the
-    warm-up. `cache.runtime()` is the pages' cached runtime (st.cache_resource), so the first page run
-    finds it built, or waits for it. `workbench.web.cache` is imported only once Streamlit's runtime
-    exists: its st.cache_data functions pick their storage when they are defined.
-    """
-    from streamlit import runtime
-
-    deadline = time.monotonic() + wait_s
-    while not runtime.exists():
-        if time.monotonic() > deadline:
-            return  # the server never started; the first page run would build the runtime itself
-        time.sleep(0.05)
-    from workbench.web import cache
-
-    cache.runtime()
+    hosts = tls.lan_addresses()
+    return [f"{scheme}://{h}:{port}" for h in hosts] + [f"{scheme}://{socket.gethostname()}:{port}"]
 
 
 def _no_external_ip() -> None:
     return None
+
+
+def _certificate(data: Path, address: str, cert: str | None, key: str | None) -> tuple[Path, Path]:
+    """The certificate and key to serve: given (flags, then settings) or made for this machine."""
+    from workbench.server import tls
+
+    cert = cert or str(settings.get("tls_cert") or "")
+    key = key or str(settings.get("tls_key") or "")
+    if cert or key:
+        if not (cert and key):
+            raise click.UsageError("give both the certificate and its key (--cert and --key, or tls_cert and tls_key)")
+        for what, path in (("certificate", cert), ("key", key)):
+            if not Path(path).is_file():
+                raise click.UsageError(f"the TLS {what} {path} does not exist")
+        return Path(cert).resolve(), Path(key).resolve()
+    addresses = tls.lan_addresses()
+    if address not in ANY_ADDRESS:
+        addresses.append(address)
+    names = tls.server_names(str(settings.get("server_names") or ""))
+    try:
+        return tls.ensure_certificate(data / "tls", names, addresses)
+    except ValueError as e:  # an address that is not one (a bad --address or server_names entry)
+        raise click.UsageError(f"cannot make the TLS certificate: {e}") from e
+
+
+def _has_admin() -> bool:
+    from workbench.accounts import Accounts
+    from workbench.store import Store
+
+    with Store(settings.db_path()) as store:
+        return Accounts(store).has_admin()
 
 
 @click.command("serve")
@@ -65,33 +79,98 @@ def _no_external_ip() -> None:
     show_default=True,
     help="Address to listen on: 0.0.0.0 for every network interface (the LAN), 127.0.0.1 for this machine only.",
 )
-def serve_cmd(port: int, address: str) -> None:
-    """Serve the workbench in the browser: upload, review, search. Jobs run in this server's child processes."""
+@click.option("--cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM); default: tls_cert, or one made.")
+@click.option("--key", type=click.Path(dir_okay=False), help="The certificate's private key (PEM), with --cert.")
+@click.option(
+    "--http",
+    "plain_http",
+    is_flag=True,
+    help="Serve plain HTTP, not HTTPS: passwords and audio cross the network in clear (tests, or behind a TLS proxy).",
+)
+def serve_cmd(port: int, address: str, cert: str | None, key: str | None, plain_http: bool) -> None:
+    """Serve the workbench in the browser (HTTPS, sign-in required): upload, review, search.
+
+    Jobs run in this server's child processes.
+    """
     if not APP.is_file():
         raise click.ClickException(f"{APP}: the web app is missing; run `workbench serve` from a source checkout")
     # The data folder is resolved here, from where the command was typed, not from the app's folder.
     data = settings.data_dir().resolve()
     os.environ[settings.REGISTRY["data_dir"].env] = str(data)
+    cert_path = key_path = None
+    if not plain_http:
+        cert_path, key_path = _certificate(data, address, cert, key)
+    scheme = "http" if plain_http else "https"
+
     click.echo("庭审转写工作台 · hearing workbench")
     click.echo(f"  data: {data}  database: {settings.db_path().resolve()}")
     click.echo("  open in a browser:")
-    for url in lan_urls(address, port):
-        click.echo(f"    {url}")
-    sys.stdout.flush()
-    os.chdir(CHECKOUT)  # Streamlit reads .streamlit/config.toml from here: upload limit, XSRF, no usage statistics
-    from streamlit import net_util
-    from streamlit.web import cli as streamlit_cli
+    for url in lan_urls(address, port, scheme):
+        click.echo(f"    URL: {url}")
+    if cert_path is not None:
+        from workbench.server import tls
 
-    # Served on every interface, Streamlit asks checkip.amazonaws.com for this machine's public address,
-    # to print it: a call out of a court LAN, which is often air-gapped (there it costs two 1 s timeouts
-    # and a warning). The addresses to open are printed above; cross-origin checks then fail closed.
+        click.echo(f"  certificate: {cert_path}")
+        click.echo(f"  SHA-256 fingerprint: {tls.fingerprint(cert_path)}")
+        click.echo("  (compare it with the one the browser shows before you trust the certificate)")
+    else:
+        click.echo("  警告 (warning): plain HTTP: passwords, records and audio cross the network unencrypted, and")
+        click.echo("  the session cookie is not marked Secure. Use it on 127.0.0.1 or behind a TLS proxy only.")
+    if not _has_admin():
+        click.echo(f"  {NO_ADMIN}")
+    sys.stdout.flush()
+
+    os.chdir(CHECKOUT)  # Streamlit reads .streamlit/config.toml from here: upload limit, XSRF, no usage statistics
+    log_to_stderr(force=True)  # the server logs at INFO with times; one-shot commands at WARNING
+    _serve(address, port, cert_path, key_path)
+
+
+def _serve(address: str, port: int, cert_path: Path | None, key_path: Path | None) -> None:
+    import uvicorn
+    from streamlit import config as streamlit_config
+    from streamlit import net_util
+    from streamlit.web import bootstrap
+    from streamlit.web.server.starlette import starlette_server
+
+    from workbench.server import tls
+    from workbench.web.asgi import create_app
+
+    # Streamlit may ask checkip.amazonaws.com for this machine's public address (to print it, or for a
+    # cross-origin check): a call out of a court LAN, which is often air-gapped. Never.
     net_util.get_external_ip = _no_external_ip
 
-    log_to_stderr(force=True)  # the server logs at INFO with times; one-shot commands at WARNING
-    threading.Thread(target=_start_runtime, name="workbench-start", daemon=True).start()
-    sys.argv = [
-        "streamlit", "run", str(APP),
-        "--server.port", str(port), "--server.address", address,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    streamlit_cli.main(prog_name="streamlit")
+    extra = [address] if address not in ANY_ADDRESS else []
+    hosts = sorted({"localhost", "127.0.0.1", *extra, *tls.server_names(str(settings.get("server_names") or ""))})
+    hosts += tls.lan_addresses()
+    # Streamlit's own settings for this run, over .streamlit/config.toml. `server.allowedHosts` is Streamlit's
+    # Host check on its websocket (ours, in the guard, covers every request and re-reads the LAN addresses);
+    # `server.sslCertFile` makes Streamlit's own XSRF cookie Secure.
+    flags: dict[str, object] = {
+        "server_port": port,
+        "server_address": address,
+        "server_headless": True,
+        "browser_gatherUsageStats": False,
+        "server_allowedHosts": hosts,
+    }
+    if cert_path is not None:
+        flags["server_sslCertFile"] = str(cert_path)
+        flags["server_sslKeyFile"] = str(key_path)
+    bootstrap.load_config_options(flags)
+    streamlit_config._server_mode = "starlette-app"
+
+    app = create_app(extra_hosts=extra)
+    # Streamlit's own uvicorn settings for st.App (websocket implementation, ping, the 200 MB message
+    # limit from server.maxMessageSize, no access log), with our TLS files.
+    kwargs = starlette_server._get_uvicorn_config_kwargs()
+    kwargs["ssl_certfile"] = str(cert_path) if cert_path else None
+    kwargs["ssl_keyfile"] = str(key_path) if key_path else None
+    config = uvicorn.Config(
+        app,
+        host=address,
+        port=port,
+        lifespan="on",
+        timeout_graceful_shutdown=5,  # open browser tabs keep websockets; do not wait on them for ever
+        log_config=None,  # our logging (log_to_stderr), not uvicorn's
+        **kwargs,
+    )
+    uvicorn.Server(config).run()

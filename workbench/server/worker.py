@@ -19,7 +19,7 @@ from workbench import settings
 from workbench.progress import Eta, ProgressHook
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import Transcript
-from workbench.store import Recording, Store, StoreError, search
+from workbench.store import Recording, Store, StoreError, audit, search
 from workbench.store.jobs import JobInfo, JobState, claim, job
 from workbench.store.status import Event
 
@@ -97,7 +97,7 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
             if row is None or row[0] != JobState.RUNNING or row[1] != info.worker:
                 log.warning("job %d was taken over while it ran; its result is dropped", info.id)
                 return job(store, info.id)
-            n = store.save_transcript(info.hearing_id, transcript, con=con)
+            n = store.save_transcript(info.hearing_id, transcript, actor=audit.SYSTEM, con=con)
             con.execute(
                 "UPDATE jobs SET state = 'done', progress = 1, eta_s = 0, step = 'done', "
                 "finished_at = current_timestamp, heartbeat_at = current_timestamp WHERE id = ?",

@@ -1,19 +1,26 @@
-"""The hearing store: cases, hearings, recordings, speakers, hotwords, segments, edits and jobs in DuckDB.
+"""The hearing store: cases, hearings, recordings, speakers, hotwords, segments, edits, jobs, accounts' case
+memberships and the audit chain, in DuckDB.
 
 Modules, each importing only those above it (the store's own modules named on the right):
 
     status      a hearing's status, its labels, the one transition function     nothing of ours
     index       the keyword index: postings, analysis, BM25 statistics          nothing of ours
+    audit       the audit chain: Actor, append, verify, rows, action names      nothing of ours
     records     frozen records, ROLES, the errors, row mapping                  status
     migrations  the schema, one version at a time                               index
     db          the file: connections, write lock, idle close, migrate on open  index, migrations, records
-    cases       cases, hearings, status changes (`advance`), hotwords           db, records, status
-    segments    transcripts saved, segments, edits, speakers                    cases, index, records, status
+    members     case membership rows (who may see a case), on a connection      audit
+    cases       cases, hearings, status changes (`advance`), hotwords           audit, db, members, records, status
+    segments    transcripts saved, segments, edits, speakers                    audit, cases, index, records, status
     recordings  audio files by content hash, their rows                         db, records
-    store       `Store`: all of the above, and the whole-hearing reads          segments, recordings, status
+    store       `Store`: all of the above, the whole-hearing reads, audit       audit, cases, segments, recordings,
+                `record`/`audit_rows`/`verify_audit`                            status
     query       the query language, hits, snippets (no database)                index
     search      BM25 ranking of a query over a Store; index upkeep              index, query, store
-    jobs        the processing queue in the jobs table                          records, status, store
+    jobs        the processing queue in the jobs table; uploads                 audit, records, status, store
+
+Every write that changes a record takes the `Actor` who makes it and appends its audit row in the same
+transaction; who may make it is decided above the store (`workbench.accounts.Access`).
 
 `from workbench.store import Store, NotFound, ...` resolves on first use (below), so importing a light
 module (`workbench.store.status`, `workbench.store.index`) does not open the whole store.
@@ -35,7 +42,6 @@ if TYPE_CHECKING:
     from workbench.store.records import StoredSegment as StoredSegment
     from workbench.store.records import StoreError as StoreError
     from workbench.store.records import StoreLocked as StoreLocked
-    from workbench.store.segments import default_user as default_user
     from workbench.store.store import Store as Store
 
 _HOMES = {
@@ -43,7 +49,6 @@ _HOMES = {
         "ROLES", "Case", "Edit", "Hearing", "NotFound", "Recording", "Speaker", "StoredSegment", "StoreError",
         "StoreLocked",
     ),
-    "workbench.store.segments": ("default_user",),
     "workbench.store.store": ("Store",),
 }  # fmt: skip
 _HOME = {name: module for module, names in _HOMES.items() for name in names}

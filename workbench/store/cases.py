@@ -1,4 +1,9 @@
-"""Cases, their hearings, a hearing's status, and the hotword lists (global, or a case's)."""
+"""Cases, their hearings, a hearing's status, and the hotword lists (global, or a case's).
+
+Every change here is audited: its `audit` row (`workbench.store.audit`) is appended in the same
+transaction, under the `Actor` the caller names (a signed-in account, the CLI's, or `audit.SYSTEM`).
+Who may make a change is decided before (`workbench.accounts.Access`); the store records who did.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import duckdb
 
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Party
+from workbench.store import audit, members
+from workbench.store.audit import Actor
 from workbench.store.db import Database
 from workbench.store.records import (
     CASE_SQL,
@@ -28,25 +35,92 @@ from workbench.store.status import Event, HearingStatus, StatusError, next_statu
 class Cases(Database):
     # -- cases --
 
-    def add_case(self, number: str, *, cause: str = "", court: str = "", parties: Sequence[Party] = ()) -> Case:
+    def add_case(
+        self, number: str, *, cause: str = "", court: str = "", parties: Sequence[Party] = (), actor: Actor
+    ) -> Case:
+        """Creates a case; its creator (a signed-in account) becomes a member, in the same audited transaction."""
+        with self.writing() as con:
+            case_id = self._insert_case(con, number, cause=cause, court=court, parties=parties, actor=actor)
+        return self.case(case_id)
+
+    def ensure_case(self, number: str, *, actor: Actor, cause: str = "", parties: Sequence[Party] = ()) -> Case:
+        """The case with this number, created (with `cause` and `parties`, audited) when new."""
+        with self.writing() as con:
+            case_id = self._case_id_or_new(con, number, cause=cause, parties=parties, actor=actor)
+        return self.case(case_id)
+
+    def _case_id_or_new(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        number: str,
+        *,
+        actor: Actor,
+        cause: str = "",
+        court: str = "",
+        parties: Sequence[Party] = (),
+    ) -> int:
+        """Inside a caller's transaction: the case's id, creating it when no case has this number."""
+        row = con.execute("SELECT id FROM cases WHERE number = ?", [number.strip()]).fetchone()
+        if row is not None:
+            return int(row[0])
+        return self._insert_case(con, number, cause=cause, court=court, parties=parties, actor=actor)
+
+    @staticmethod
+    def _insert_case(
+        con: duckdb.DuckDBPyConnection,
+        number: str,
+        *,
+        cause: str,
+        court: str,
+        parties: Sequence[Party],
+        actor: Actor,
+    ) -> int:
         number = number.strip()
         if not number:
             raise StoreError("a case needs its number, e.g. （2024）京0105民初1234号")
-        with self.writing() as con:
-            if con.execute("SELECT 1 FROM cases WHERE number = ?", [number]).fetchone():
-                raise StoreError(f"case {number} already exists: use it, or `cases list` to see all cases")
-            row = con.execute(
+        if con.execute("SELECT 1 FROM cases WHERE number = ?", [number]).fetchone():
+            raise StoreError(f"case {number} already exists: use it, or `cases list` to see all cases")
+        case_id = int(
+            con.execute(
                 "INSERT INTO cases (number, cause, court, parties) VALUES (?, ?, ?, ?) RETURNING id",
                 [number, cause, court, parties_json(parties)],
-            ).fetchone()
-        return self.case(row[0])
+            ).fetchone()[0]
+        )
+        audit.append(
+            con, actor, audit.CASE_CHANGED, case_id=case_id,
+            detail={"created": True, "number": number, "cause": cause, "court": court},
+        )  # fmt: skip
+        if actor.user_id is not None:  # whoever opens a case may see it (design: the uploader becomes a member)
+            members.add(con, case_id, actor.user_id, actor)
+        return case_id
 
-    def ensure_case(self, number: str) -> Case:
-        """The case with this number, created empty when new."""
-        try:
-            return self.case(number)
-        except NotFound:
-            return self.add_case(number)
+    def update_case(
+        self,
+        key: int | str,
+        *,
+        cause: str | None = None,
+        court: str | None = None,
+        parties: Sequence[Party] | None = None,
+        actor: Actor,
+    ) -> Case:
+        """Changes a case's cause, court and/or parties (None leaves a field); audited with before and after."""
+        case = self.case(key)
+        new = {
+            "cause": cause if cause is not None else case.cause,
+            "court": court if court is not None else case.court,
+            "parties": parties_json(parties if parties is not None else case.parties),
+        }
+        old = {"cause": case.cause, "court": case.court, "parties": parties_json(case.parties)}
+        changed = {k: {"before": old[k], "after": v} for k, v in new.items() if v != old[k]}
+        if not changed:
+            return case
+        with self.writing() as con:
+            con.execute(
+                "UPDATE cases SET cause = ?, court = ?, parties = ? WHERE id = ?",
+                [new["cause"], new["court"], new["parties"], case.id],
+            )
+            audit.append(con, actor, audit.CASE_CHANGED, case_id=case.id, detail=changed)
+        return self.case(case.id)
 
     def case(self, key: int | str) -> Case:
         """A case by id or by number."""
@@ -75,9 +149,13 @@ class Cases(Database):
         clerk: str = "",
         panel: Sequence[tuple[str, str]] = (),
         public: bool = True,
+        created_by: str = "",
         con: duckdb.DuckDBPyConnection | None = None,
     ) -> int:
-        """Creates a hearing (status queued); pass `con` to do it inside a caller's transaction."""
+        """Creates a hearing (status queued); pass `con` to do it inside a caller's transaction.
+
+        Not audited by itself: `jobs.submit` creates hearings with their recording and audits the upload.
+        """
         if con is None:
             with self.writing() as c:
                 return self.add_hearing(
@@ -88,14 +166,56 @@ class Cases(Database):
                     clerk=clerk,
                     panel=panel,
                     public=public,
+                    created_by=created_by,
                     con=c,
                 )
         row = con.execute(
-            "INSERT INTO hearings (case_id, starts_at, courtroom, presiding_judge, clerk, panel, public) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [case_id, starts_at, courtroom, presiding_judge, clerk, json.dumps([list(p) for p in panel]), public],
-        ).fetchone()
+            "INSERT INTO hearings (case_id, starts_at, courtroom, presiding_judge, clerk, panel, public, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [case_id, starts_at, courtroom, presiding_judge, clerk, json.dumps([list(p) for p in panel]), public,
+             created_by],
+        ).fetchone()  # fmt: skip
         return int(row[0])
+
+    def update_hearing(
+        self,
+        hearing_id: int,
+        *,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+        courtroom: str | None = None,
+        presiding_judge: str | None = None,
+        clerk: str | None = None,
+        panel: Sequence[tuple[str, str]] | None = None,
+        public: bool | None = None,
+        actor: Actor,
+    ) -> Hearing:
+        """Changes a hearing's details (None leaves a field as it is); audited with before and after."""
+        given = {
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+            "courtroom": courtroom,
+            "presiding_judge": presiding_judge,
+            "clerk": clerk,
+            "panel": None if panel is None else json.dumps([list(p) for p in panel], ensure_ascii=False),
+            "public": public,
+        }
+        given = {k: v for k, v in given.items() if v is not None}
+        with self.writing() as con:
+            row = con.execute(
+                f"SELECT case_id, {', '.join(given) or 'id'} FROM hearings WHERE id = ?", [hearing_id]
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
+            old = dict(zip(given, row[1:], strict=False))
+            changed = {k: {"before": old[k], "after": v} for k, v in given.items() if old[k] != v}
+            if changed:
+                con.execute(
+                    f"UPDATE hearings SET {', '.join(f'{k} = ?' for k in changed)} WHERE id = ?",
+                    [given[k] for k in changed] + [hearing_id],
+                )
+                audit.append(con, actor, audit.HEARING_CHANGED, case_id=row[0], hearing_id=hearing_id, detail=changed)
+        return self.hearing(hearing_id)
 
     def hearing(self, hearing_id: int) -> Hearing:
         with self.reading() as con:
@@ -148,21 +268,43 @@ class Cases(Database):
             con.execute("UPDATE hearings SET status = ? WHERE id = ?", [new.value, hearing_id])
         return new
 
-    def set_verified(self, hearing_id: int, verified: bool = True) -> HearingStatus:
-        """The clerk's mark that the record was checked against the recording (or its withdrawal)."""
-        try:
-            return self.advance(hearing_id, Event.VERIFIED if verified else Event.UNVERIFIED)
-        except StatusError as e:
-            raise StoreError(f"hearing {hearing_id}: {e}") from e
+    def set_verified(self, hearing_id: int, verified: bool = True, *, actor: Actor) -> HearingStatus:
+        """The clerk's mark that the record was checked against the recording (or its withdrawal); audited."""
+        with self.writing() as con:
+            case_id = case_of(con, hearing_id)
+            try:
+                status = self.advance(hearing_id, Event.VERIFIED if verified else Event.UNVERIFIED, con)
+            except StatusError as e:
+                raise StoreError(f"hearing {hearing_id}: {e}") from e
+            audit.append(
+                con,
+                actor,
+                audit.VERIFIED if verified else audit.UNVERIFIED,
+                case_id=case_id,
+                hearing_id=hearing_id,
+                detail={"status": status.value},
+            )
+        return status
 
     # -- hotwords --
 
-    def set_hotwords(self, hotwords: Sequence[Hotword], *, case_id: int | None = None) -> None:
-        """Replaces the global list (case_id None) or a case's list."""
+    def set_hotwords(self, hotwords: Sequence[Hotword], *, case_id: int | None = None, actor: Actor) -> None:
+        """Replaces the global list (case_id None) or a case's list; audited with the terms before and after."""
         with self.writing() as con:
+            before = [
+                r[0]
+                for r in con.execute(
+                    "SELECT term FROM hotwords WHERE case_id IS NOT DISTINCT FROM ? ORDER BY rowid", [case_id]
+                ).fetchall()
+            ]
             con.execute("DELETE FROM hotwords WHERE case_id IS NOT DISTINCT FROM ?", [case_id])
             for h in hotwords:
                 con.execute("INSERT INTO hotwords VALUES (?, ?, ?)", [case_id, h.term, h.weight])
+            audit.append(
+                con, actor, audit.HOTWORDS_CHANGED, case_id=case_id,
+                detail={"list": "case" if case_id is not None else "global", "before": before,
+                        "after": [h.term for h in hotwords]},
+            )  # fmt: skip
 
     def hotwords(self, *, case_id: int | None = None) -> tuple[Hotword, ...]:
         with self.reading() as con:
@@ -170,3 +312,11 @@ class Cases(Database):
                 "SELECT term, weight FROM hotwords WHERE case_id IS NOT DISTINCT FROM ? ORDER BY rowid", [case_id]
             ).fetchall()
         return tuple(Hotword(t, w) for t, w in rows)
+
+
+def case_of(con: duckdb.DuckDBPyConnection, hearing_id: int) -> int:
+    """The case a hearing belongs to (NotFound when there is no such hearing)."""
+    row = con.execute("SELECT case_id FROM hearings WHERE id = ?", [hearing_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
+    return int(row[0])

@@ -7,6 +7,10 @@ mid-job leaves the row 'running' under its host:pid:start-time; `recover()` (cal
 claim) sees that process is gone and queues the job again, up to `MAX_ATTEMPTS` times, so a recording
 that crashes the worker does not loop forever. Each step moves the hearing's status on
 (`workbench.store.status`) in the same transaction.
+
+What people do to the queue is audited: an upload (`submit`: UPLOADED, with the file's name, sha256 and
+size; a new case makes the uploader a member), a cancel or a retry (JOB_CHANGED). The worker's own
+steps (claim, progress, recover) are not: they are the machine's, and many.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+import duckdb
 import psutil
 
 from workbench.speech.options import TranscribeOptions
+from workbench.speech.transcript import Party
+from workbench.store import audit, members
+from workbench.store.audit import Actor
 from workbench.store.records import NotFound, StoreError
 from workbench.store.status import Event
 from workbench.store.store import Store
@@ -59,6 +67,7 @@ class JobInfo:
     cancel_requested: bool
     file_name: str
     case_number: str
+    case_id: int | None = None
 
     @property
     def active(self) -> bool:
@@ -76,7 +85,7 @@ class Submission:
 _JOB_SQL = """
 SELECT j.id, j.hearing_id, j.recording_id, j.state, j.progress, j.eta_s, j.step, j.error, j.attempts, j.params,
        j.created_at, j.started_at, j.finished_at, j.worker, j.heartbeat_at, coalesce(j.cancel_requested, false),
-       coalesce(r.file_name, ''), coalesce(c.number, '')
+       coalesce(r.file_name, ''), coalesce(c.number, ''), h.case_id
 FROM jobs j LEFT JOIN recordings r ON r.id = j.recording_id
 LEFT JOIN hearings h ON h.id = j.hearing_id LEFT JOIN cases c ON c.id = h.case_id"""
 
@@ -84,7 +93,7 @@ LEFT JOIN hearings h ON h.id = j.hearing_id LEFT JOIN cases c ON c.id = h.case_i
 def _job(row: tuple) -> JobInfo:
     return JobInfo(
         *row[:3], JobState(row[3]), *row[4:9], TranscribeOptions.from_json(row[9]),
-        *row[10:15], bool(row[15]), row[16], row[17],
+        *row[10:15], bool(row[15]), row[16], row[17], row[18],
     )  # fmt: skip
 
 
@@ -123,15 +132,28 @@ def submit(
     presiding_judge: str = "",
     clerk: str = "",
     options: TranscribeOptions | None = None,
+    cause: str = "",
+    parties: Sequence[Party] = (),
+    actor: Actor,
 ) -> list[Submission]:
-    """Stores each file (by content hash), creates its hearing and queues its job.
+    """Stores each file (by content hash), creates its hearing and queues its job, as `actor` (audited).
 
-    A file whose content is already stored is not added again: its Submission says `duplicate` and
-    names the existing hearing.
+    A new case number creates the case (with `cause` and `parties`) and makes `actor` a member. Whether
+    `actor` may upload into an existing case is the caller's check (`Access.may_upload_to`). A file
+    whose content is already stored is not added again: its Submission says `duplicate` and names the
+    existing hearing.
     """
     stored = [(Path(f), *store.store_audio(f)) for f in files]  # copy outside the transaction: can be GBs
     payload = (options or TranscribeOptions.from_settings()).to_json()
-    case = store.ensure_case(case_number)
+    case = store.ensure_case(case_number, actor=actor, cause=cause, parties=parties)
+    if actor.user_id is not None and actor.role != "admin":
+        # The caller checked membership before the copy; a case made by someone else since then must
+        # not take this account's upload (it would land in a case the uploader cannot see).
+        with store.reading() as con:
+            if not members.is_member(con, case.id, actor.user_id):
+                raise StoreError(
+                    f"案件 {case.number} 已存在且您不是其成员 (case {case.number} exists and you are not a member)"
+                )
     out = []
     for source, sha, path in stored:
         with store.writing() as con:
@@ -142,8 +164,9 @@ def submit(
                 out.append(Submission(source, int(dup[0]), None, duplicate=True))
                 continue
             hearing_id = store.add_hearing(
-                case.id, starts_at=starts_at, courtroom=courtroom, presiding_judge=presiding_judge, clerk=clerk, con=con
-            )
+                case.id, starts_at=starts_at, courtroom=courtroom, presiding_judge=presiding_judge, clerk=clerk,
+                created_by=actor.account, con=con,
+            )  # fmt: skip
             rec_id = store.add_recording(
                 hearing_id,
                 file_name=source.name,
@@ -156,12 +179,16 @@ def submit(
                 "INSERT INTO jobs (hearing_id, recording_id, params) VALUES (?, ?, ?) RETURNING id",
                 [hearing_id, rec_id, payload],
             ).fetchone()[0]
+            audit.append(
+                con, actor, audit.UPLOADED, case_id=case.id, hearing_id=hearing_id,
+                detail={"file": source.name, "sha256": sha, "size": path.stat().st_size, "job_id": int(job_id)},
+            )  # fmt: skip
         out.append(Submission(source, hearing_id, int(job_id)))
         log.info("queued %s as hearing %d (job %d)", source.name, hearing_id, job_id)
     return out
 
 
-def enqueue(store: Store, hearing_id: int, options: TranscribeOptions | None = None) -> int:
+def enqueue(store: Store, hearing_id: int, options: TranscribeOptions | None = None, *, actor: Actor) -> int:
     """Queues the hearing's recording for (re)transcription; its segments are replaced when it is done."""
     recs = store.recordings(hearing_id)
     if not recs:
@@ -172,12 +199,29 @@ def enqueue(store: Store, hearing_id: int, options: TranscribeOptions | None = N
             [hearing_id, recs[0].id, (options or TranscribeOptions.from_settings()).to_json()],
         ).fetchone()
         store.advance(hearing_id, Event.JOB_QUEUED, con)
+        _audit_job(con, actor, int(row[0]), hearing_id, "queued")
     return int(row[0])
 
 
+def _audit_job(con: duckdb.DuckDBPyConnection, actor: Actor, job_id: int, hearing_id: int, what: str) -> None:
+    case = con.execute("SELECT case_id FROM hearings WHERE id = ?", [hearing_id]).fetchone()
+    audit.append(
+        con, actor, audit.JOB_CHANGED, case_id=case[0] if case else None, hearing_id=hearing_id,
+        detail={"job_id": job_id, "change": what},
+    )  # fmt: skip
+
+
 def jobs(
-    store: Store, *, state: str | None = None, hearing_id: int | None = None, limit: int | None = None
+    store: Store,
+    *,
+    state: str | None = None,
+    hearing_id: int | None = None,
+    case_ids: frozenset[int] | None = None,
+    limit: int | None = None,
 ) -> list[JobInfo]:
+    """Jobs, newest first; `case_ids` (an account's cases, None for all) keeps only those cases' jobs."""
+    if case_ids is not None and not case_ids:
+        return []
     where, params = [], []
     if state:
         where.append("j.state = ?")
@@ -185,6 +229,8 @@ def jobs(
     if hearing_id is not None:
         where.append("j.hearing_id = ?")
         params.append(hearing_id)
+    if case_ids is not None:
+        where.append(f"h.case_id IN ({','.join(str(int(c)) for c in sorted(case_ids))})")
     sql = _JOB_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY j.id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
@@ -200,10 +246,10 @@ def job(store: Store, job_id: int) -> JobInfo:
     return _job(row)
 
 
-def cancel(store: Store, job_id: int) -> JobInfo:
-    """A queued job is cancelled at once; a running one stops at its next progress report."""
+def cancel(store: Store, job_id: int, *, actor: Actor) -> JobInfo:
+    """A queued job is cancelled at once; a running one stops at its next progress report. Audited."""
     with store.writing() as con:
-        row = con.execute("SELECT state FROM jobs WHERE id = ?", [job_id]).fetchone()
+        row = con.execute("SELECT state, hearing_id FROM jobs WHERE id = ?", [job_id]).fetchone()
         if row is None:
             raise NotFound(f"no job {job_id}: `workbench jobs list` shows the queue")
         if row[0] == JobState.QUEUED:
@@ -212,11 +258,12 @@ def cancel(store: Store, job_id: int) -> JobInfo:
             con.execute("UPDATE jobs SET cancel_requested = true WHERE id = ?", [job_id])
         else:
             raise StoreError(f"job {job_id} is {row[0]}: only queued or running jobs can be cancelled")
+        _audit_job(con, actor, job_id, row[1], "cancelled" if row[0] == JobState.QUEUED else "cancel requested")
     return job(store, job_id)
 
 
-def retry(store: Store, job_id: int) -> JobInfo:
-    """Queues a failed or cancelled job again (attempts start over)."""
+def retry(store: Store, job_id: int, *, actor: Actor) -> JobInfo:
+    """Queues a failed or cancelled job again (attempts start over). Audited."""
     with store.writing() as con:
         row = con.execute("SELECT state, hearing_id FROM jobs WHERE id = ?", [job_id]).fetchone()
         if row is None:
@@ -229,6 +276,7 @@ def retry(store: Store, job_id: int) -> JobInfo:
             [job_id],
         )
         store.advance(row[1], Event.JOB_QUEUED, con)
+        _audit_job(con, actor, job_id, row[1], "retried")
     return job(store, job_id)
 
 

@@ -3,7 +3,8 @@
 A query is free words and "quoted phrases" (also “…” and 「…」): the words are OR-ed and ranked, the
 phrases must all occur exactly (case-insensitive, whole Latin words at their edges). A Chinese run of
 three or more characters is cut into words by jieba, as the index cuts long words. `Filters` narrow by
-case, date, hearing and speaker; a `Hit` is one matching segment with its snippet and the hit spans.
+case, date, hearing and speaker, and to the cases the asking account may see; a `Hit` is one matching
+segment with its snippet and the hit spans.
 `workbench.store.search` runs them against a store.
 """
 
@@ -69,6 +70,9 @@ class Filters:
     role: str | None = None
     speaker: str | None = None  # display name or label (S1)
     hearing_id: int | None = None
+    # The cases the asking account may see (None: every case). Applied where the hearings are picked,
+    # so nothing of another case is ranked, counted or shown; an empty set finds nothing.
+    case_ids: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

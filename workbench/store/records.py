@@ -72,6 +72,7 @@ class Hearing:
     created_at: datetime
     segments: int  # how many are stored
     duration: float | None  # of its recording, seconds
+    created_by: str = ""  # the account that uploaded it ("" for hearings from before accounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +129,9 @@ class Edit:
     field: str  # text, speaker, role:S1, name:S1
     before: str | None
     after: str | None
-    user: str
+    user: str  # the account's name (before accounts: the name typed into the sidebar)
     at: datetime
+    audit_id: int | None = None  # its row in the audit chain (None for edits from before accounts)
 
 
 # --- row mapping -----------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ HEARING_SQL = """
 SELECT h.id, h.case_id, c.number, h.starts_at, h.ends_at, h.courtroom, h.presiding_judge, h.clerk, h.status,
        h.language, h.created_at,
        (SELECT count(*) FROM segments s WHERE s.hearing_id = h.id),
-       (SELECT max(r.duration) FROM recordings r WHERE r.hearing_id = h.id)
+       (SELECT max(r.duration) FROM recordings r WHERE r.hearing_id = h.id), coalesce(h.created_by, '')
 FROM hearings h JOIN cases c ON c.id = h.case_id"""
 RECORDING_SQL = (
     "SELECT id, hearing_id, file_name, stored_path, sha256, duration, format, size_bytes, created_at FROM recordings"
@@ -148,7 +150,7 @@ SEGMENT_SQL = (
     "SELECT id, hearing_id, idx, start_s, end_s, speaker, speaker_orig, text, text_orig, engine, model FROM segments"
 )
 SPEAKER_SQL = "SELECT hearing_id, label, role, name, speech_time, first_appearance, embedding FROM speakers"
-EDIT_SQL = "SELECT id, segment_id, hearing_id, field, before, after, user_name, edited_at FROM edits"
+EDIT_SQL = "SELECT id, segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id FROM edits"
 
 
 def parties_json(parties: Sequence[Party]) -> str:
@@ -166,7 +168,9 @@ def case_from_row(row: tuple) -> Case:
 
 
 def hearing_from_row(row: tuple) -> Hearing:
-    return Hearing(*row[:8], HearingStatus(row[8]), *row[9:11], segments=int(row[11]), duration=row[12])
+    return Hearing(
+        *row[:8], HearingStatus(row[8]), *row[9:11], segments=int(row[11]), duration=row[12], created_by=row[13]
+    )
 
 
 def recording_from_row(row: tuple, audio_dir: Path) -> Recording:

@@ -9,6 +9,9 @@ Queries (`workbench.store.query`): free words are OR-ed and ranked by BM25; a "q
 occur exactly and is found through its rarest indexed terms, then checked in the text. A single
 Chinese character, which is not indexed, falls back to a scan.
 
+Access: `Filters.case_ids` (the account's cases) is applied in the SQL that picks the hearings, so every
+path (ranking, phrases, the scan) reads only postings and segments of those hearings.
+
 Speed: lookups are fast where `postings` is sorted by term; `optimize()` sorts it when the unsorted
 tail of new hearings outgrows `index.TAIL_LIMIT` (the worker calls it after a job).
 """
@@ -120,6 +123,10 @@ class Searcher:
         hearing); the segment's own speaker is checked after ranking.
         """
         where, params = [], []
+        if f.case_ids is not None:
+            if not f.case_ids:
+                return []
+            where.append(f"h.case_id IN ({_sql_list(sorted(f.case_ids))})")
         if f.case:
             where.append("(c.number = ? OR CAST(c.id AS VARCHAR) = ?)")
             params += [f.case, f.case]
@@ -414,9 +421,13 @@ def search(
     role: str | None = None,
     speaker: str | None = None,
     hearing_id: int | None = None,
+    case_ids: frozenset[int] | None = None,
     limit: int = 20,
     original: bool = False,
 ) -> list[Hit]:
-    """One-call search: `search(store, '"张三" 证据', case='（2024）京0105民初1234号', limit=10)`."""
-    filters = Filters(case, date_from, date_to, role, speaker, hearing_id)
+    """One-call search: `search(store, '"张三" 证据', case='（2024）京0105民初1234号', limit=10)`.
+
+    `case_ids`: the cases the asking account may see (`Access.case_ids()`; None for every case).
+    """
+    filters = Filters(case, date_from, date_to, role, speaker, hearing_id, case_ids)
     return Searcher(store).search(query, filters, limit=limit, original=original)

@@ -1,22 +1,22 @@
 """A hearing's transcript as stored: its segments (with their keyword index), the edits, the speakers.
 
 Current text is `text`; `text_orig` is the recognition, never changed; every change is an `edits`
-row (segment, field, before, after, user, time), so `derived_text()` (original + edits) always equals
-`text` — the tests check it. A hearing's segments and postings are written in one transaction (with
-its job's state, when the worker passes its `con`), so a reader never sees half a hearing.
+row (segment, field, before, after, account, time, and its audit row), so `derived_text()` (original +
+edits) always equals `text` — the tests check it. An edit and its audit row commit together. A hearing's
+segments and postings are written in one transaction (with its job's state, when the worker passes its
+`con`), so a reader never sees half a hearing.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import duckdb
 
-from workbench import settings
 from workbench.speech.transcript import Transcript
-from workbench.store import index
-from workbench.store.cases import Cases
+from workbench.store import audit, index
+from workbench.store.audit import Actor
+from workbench.store.cases import Cases, case_of
 from workbench.store.records import (
     EDIT_SQL,
     SEGMENT_SQL,
@@ -34,34 +34,32 @@ _SEGMENT_COLUMNS = ["id", "hearing_id", "idx", "start_s", "end_s", "speaker", "s
                     "words", "engine", "model", "dl", "dl_orig"]  # fmt: skip
 
 
-def default_user() -> str:
-    """Who signs an edit when the caller names nobody: the `user` setting, else the login name."""
-    if settings.get("user"):
-        return str(settings.get("user"))
-    for var in ("USER", "USERNAME"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return "unknown"
-
-
 class Segments(Cases):
     # -- transcripts --
 
     def save_transcript(
-        self, hearing_id: int, transcript: Transcript, *, con: duckdb.DuckDBPyConnection | None = None
+        self,
+        hearing_id: int,
+        transcript: Transcript,
+        *,
+        actor: Actor = audit.SYSTEM,
+        con: duckdb.DuckDBPyConnection | None = None,
     ) -> int:
-        """Replaces the hearing's segments (and their index) with `transcript`'s, atomically.
+        """Replaces the hearing's segments (and their index) with `transcript`'s, atomically; audited.
 
         Speaker roles and names already assigned are kept; embeddings and speech times are updated.
-        Returns the number of segments stored. Pass `con` to join a caller's transaction.
+        Returns the number of segments stored. Pass `con` to join a caller's transaction. The actor is
+        the worker's (`audit.SYSTEM`) unless someone stores a transcript by hand.
         """
         if con is None:
             with self.writing() as c:
-                n = self.save_transcript(hearing_id, transcript, con=c)
+                n = self.save_transcript(hearing_id, transcript, actor=actor, con=c)
             self.segments_changed()
             return n
-        if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
+        row = con.execute("SELECT case_id FROM hearings WHERE id = ?", [hearing_id]).fetchone()
+        if row is None:
             raise NotFound(f"no hearing {hearing_id}")
+        case_id = int(row[0])
         if con.execute("SELECT 1 FROM segments WHERE hearing_id = ? LIMIT 1", [hearing_id]).fetchone():
             # A new transcript of a hearing (retry, other engine) replaces the old one; edits made to
             # the old segments stay in `edits` as history.
@@ -112,6 +110,11 @@ class Segments(Cases):
             "UPDATE recordings SET duration = ? WHERE hearing_id = ? AND duration IS NULL",
             [transcript.duration, hearing_id],
         )
+        audit.append(
+            con, actor, audit.HEARING_CHANGED, case_id=case_id, hearing_id=hearing_id,
+            detail={"transcript": "saved", "segments": n, "asr": transcript.engine.asr,
+                    "model": transcript.engine.model, "sha256": transcript.sha256},
+        )  # fmt: skip
         return n
 
     # -- segments and their edits --
@@ -129,10 +132,10 @@ class Segments(Cases):
         return StoredSegment(*row)
 
     def edit_segment(
-        self, segment_id: int, *, text: str | None = None, speaker: str | None = None, user: str | None = None
+        self, segment_id: int, *, text: str | None = None, speaker: str | None = None, actor: Actor
     ) -> StoredSegment:
-        """Changes a segment's text and/or speaker; one edits row per changed field, searchable at once."""
-        user = user or default_user()
+        """Changes a segment's text and/or speaker; one edits row (and its audit row) per changed field,
+        searchable at once."""
         with self.writing() as con:
             row = con.execute("SELECT hearing_id, text, speaker FROM segments WHERE id = ?", [segment_id]).fetchone()
             if row is None:
@@ -140,7 +143,7 @@ class Segments(Cases):
             hearing_id, old_text, old_speaker = row
             if text is not None and text != old_text:
                 con.execute("UPDATE segments SET text = ? WHERE id = ?", [text, segment_id])
-                self._log_edit(con, segment_id, hearing_id, "text", old_text, text, user)
+                self._log_edit(con, audit.EDITED, segment_id, hearing_id, "text", old_text, text, actor)
                 index.reindex_segment(con, segment_id)
             if speaker is not None and speaker != old_speaker:
                 con.execute("UPDATE segments SET speaker = ? WHERE id = ?", [speaker, segment_id])
@@ -148,7 +151,7 @@ class Segments(Cases):
                     "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     [hearing_id, speaker],
                 )
-                self._log_edit(con, segment_id, hearing_id, "speaker", old_speaker, speaker, user)
+                self._log_edit(con, audit.EDITED, segment_id, hearing_id, "speaker", old_speaker, speaker, actor)
             self.advance(hearing_id, Event.EDITED, con)
         self.segments_changed()
         return self.segment(segment_id)
@@ -156,18 +159,29 @@ class Segments(Cases):
     @staticmethod
     def _log_edit(
         con: duckdb.DuckDBPyConnection,
+        action: str,
         segment_id: int | None,
         hearing_id: int,
         field: str,
         before: str | None,
         after: str | None,
-        user: str,
-    ) -> None:
+        actor: Actor,
+    ) -> int:
+        """The edits row and its audit row, in the caller's transaction; returns the audit row's id.
+
+        The audit row holds before and after too, so the chain's hash covers what was changed, not
+        only that something was.
+        """
+        audit_id = audit.append(
+            con, actor, action, case_id=case_of(con, hearing_id), hearing_id=hearing_id,
+            detail={"segment_id": segment_id, "field": field, "before": before, "after": after},
+        )  # fmt: skip
         con.execute(
-            "INSERT INTO edits (segment_id, hearing_id, field, before, after, user_name, edited_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
-            [segment_id, hearing_id, field, before, after, user],
+            "INSERT INTO edits (segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+            [segment_id, hearing_id, field, before, after, actor.account, audit_id],
         )
+        return audit_id
 
     def edits(self, *, hearing_id: int | None = None, segment_id: int | None = None) -> list[Edit]:
         where, params = [], []
@@ -208,10 +222,10 @@ class Segments(Cases):
         *,
         role: str | None = None,
         name: str | None = None,
-        user: str | None = None,
+        actor: Actor,
     ) -> Speaker:
-        """Gives a diarized speaker a court role and/or a name ("" clears it); each change is an edits row."""
-        user = user or default_user()
+        """Gives a diarized speaker a court role and/or a name ("" clears it); each change is an edits row
+        and an audit row."""
         with self.writing() as con:
             if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
                 raise NotFound(f"no hearing {hearing_id}")
@@ -232,5 +246,5 @@ class Segments(Cases):
                     con.execute(
                         f"UPDATE speakers SET {field} = ? WHERE hearing_id = ? AND label = ?", [new, hearing_id, label]
                     )
-                    self._log_edit(con, None, hearing_id, f"{field}:{label}", old, new, user)
+                    self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"{field}:{label}", old, new, actor)
         return next(s for s in self.speakers(hearing_id) if s.label == label)

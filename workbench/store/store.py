@@ -4,12 +4,17 @@ Database (db)          the file, connections, the write lock, idle close, migrat
   Cases (cases)        cases, hearings, status changes (`advance`), hotword lists
     Segments           transcripts saved, segments, edits, speakers
   Recordings           audio files by content hash, recordings rows
-Store                  all of the above, plus `transcript()` and `hearing_record()`
+Store                  all of the above, plus `transcript()` and `hearing_record()`, and the audit trail:
+                       `record()` for what changes nothing (a hearing opened, an export), `audit_rows()`,
+                       `verify_audit()`
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from workbench.speech.transcript import (
     EngineInfo,
@@ -20,6 +25,9 @@ from workbench.speech.transcript import (
     Transcript,
     Word,
 )
+from workbench.store import audit
+from workbench.store.audit import Actor, AuditRow, ChainReport
+from workbench.store.cases import case_of
 from workbench.store.recordings import Recordings
 from workbench.store.segments import Segments
 from workbench.store.status import HearingStatus
@@ -101,3 +109,51 @@ class Store(Segments, Recordings):
             verified=hearing.status == HearingStatus.VERIFIED,
             original_text=original,
         )
+
+    # -- the audit trail --
+
+    def record(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        case_id: int | None = None,
+        hearing_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Appends one audit row on its own (reads that change nothing: opened, played, exported, searched).
+
+        A hearing's case is filled in when only the hearing is given, so `audit list --case` finds it.
+        Returns the row's id.
+        """
+        with self.writing() as con:
+            if hearing_id is not None and case_id is None:
+                case_id = case_of(con, hearing_id)
+            return audit.append(con, actor, action, case_id=case_id, hearing_id=hearing_id, detail=detail)
+
+    def audit_rows(
+        self,
+        *,
+        account: str | None = None,
+        case_id: int | None = None,
+        hearing_id: int | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[AuditRow]:
+        """Audit rows, newest first, filtered (see `workbench.store.audit.rows`)."""
+        with self.reading() as con:
+            return audit.rows(
+                con, account=account, case_id=case_id, hearing_id=hearing_id, action=action, since=since, limit=limit
+            )
+
+    def verify_audit(self) -> ChainReport:
+        """Recomputes the audit chain; names the first altered, missing or inserted row."""
+        with self.reading() as con:
+            return audit.verify(con)
+
+    def audit_row_with_hash(self, row_hash: str) -> int | None:
+        """The id of the audit row whose hash this is (a head noted down earlier), or None."""
+        with self.reading() as con:
+            row = con.execute("SELECT id FROM audit WHERE hash = ?", [row_hash.strip().lower()]).fetchone()
+        return None if row is None else int(row[0])
