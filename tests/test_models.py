@@ -238,6 +238,22 @@ def test_import_cli_reports_refusal(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "no such file or folder" in result.output
 
 
+def test_our_weights_only_segmentation_loader_builds_what_pyannote_builds(models_dir: Path) -> None:
+    """Loaded as plain tensors (no `weights_only=False`), the model is pyannote's own, output for output."""
+    import torch
+    from pyannote.audio import Model
+
+    from workbench.speech.diarization.segmentation import load_segmentation
+
+    folder = models_dir / "pyannote-segmentation-3.0"
+    ours = load_segmentation(folder, "cpu")
+    theirs = Model.from_pretrained(str(folder / "pytorch_model.bin")).eval()  # the trusted pinned file
+    assert type(ours) is type(theirs) and ours.specifications == theirs.specifications
+    waveforms = torch.randn(2, 1, 160_000, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(ours(waveforms), theirs(waveforms))
+
+
 def test_resolve_checks_the_kind(models_dir: Path) -> None:
     assert models.resolve("whisper-base", models.WHISPER, models_dir).path == models_dir / "whisper-base"
     with pytest.raises(models.ModelError, match="not funasr-asr"):

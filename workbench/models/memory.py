@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import psutil
 
+from workbench.models import safety
 from workbench.store import index as keyword_index
 
 log = logging.getLogger("workbench.models.memory")
@@ -47,11 +48,16 @@ def rss_bytes() -> int:
 
 
 def load(key: tuple[Any, ...], name: str, path: Path, loader: Callable[[], T]) -> T:
-    """The cached instance for `key`, loading it once with `loader()`."""
+    """The cached instance for `key`, loading it once with `loader()`.
+
+    A model folder (one with a manifest) is checked first (`safety.check_before_load`): no code in it,
+    checkpoints of plain tensors only, a pinned default's files still their pinned sha256.
+    """
     with _lock:
         hit = _loaded.get(key)
         if hit is not None:
             return hit.instance
+        safety.check_before_load(Path(path))
         before = rss_bytes()
         instance = loader()
         _loaded[key] = LoadedModel(key, name, Path(path), instance, max(rss_bytes() - before, 0))

@@ -16,7 +16,7 @@ from pathlib import Path
 from workbench import settings
 from workbench.models import defaults
 from workbench.models.defaults import _FSMN, DEFAULT_ARTIFACTS, DEFAULT_NAMES, Artifact, PulledFile, Wheel
-from workbench.models.importing import detect_kind, import_model
+from workbench.models.importing import detect_kind, import_choices, import_dir, import_from_import_dir, import_model
 from workbench.models.manifest import (
     FUNASR_ASR,
     FUNASR_KINDS,
@@ -59,6 +59,9 @@ __all__ = [
     "default_of",
     "detect_kind",
     "get",
+    "import_choices",
+    "import_dir",
+    "import_from_import_dir",
     "import_model",
     "pull",
     "registered",

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from workbench.models.manifest import ModelEntry
+from workbench.models import safety
+from workbench.models.manifest import ModelEntry, ModelError
 from workbench.progress import ProgressHook
 from workbench.speech import text
 from workbench.speech.asr.engine import (
@@ -57,15 +58,28 @@ class FunAsrEngine(ChunkedEngine):
         self.model_class = entry.detail.get("class", "")
         self.batch_size = batch_size
         writes_punctuation = self.model_class in ("SenseVoiceSmall", "FunASRNano")
-        common = {"disable_update": True, "disable_pbar": True, "log_level": "ERROR", "ncpu": cpu_threads}
+        # Never remote code: FunASR imports a `model.py` named by `remote_code` when `trust_remote_code` is
+        # true, and our keywords win over the folder's config.yaml / configuration.json. Every class we use
+        # (Fun-ASR-Nano included) is built into the funasr package. The folders are checked before FunASR
+        # sees them: no Python files, no remote-code config, checkpoints of plain tensors only.
+        common = {
+            "disable_update": True,
+            "disable_pbar": True,
+            "log_level": "ERROR",
+            "ncpu": cpu_threads,
+            "trust_remote_code": False,
+        }
+        try:
+            for folder in (entry, vad, punc):
+                if folder is not None:
+                    safety.check_before_load(folder.path)
+        except ModelError as e:
+            raise AsrError(f"cannot load FunASR model {entry.name}: {e}") from e
         try:
             with _quiet():
                 from funasr import AutoModel
 
-                extra: dict[str, Any] = {}
-                if (entry.path / "model.py").exists():  # Fun-ASR-Nano ships its model code beside the weights
-                    extra = {"trust_remote_code": True, "remote_code": str(entry.path / "model.py")}
-                self.asr = AutoModel(model=str(entry.path), device=self.device, **common, **extra)
+                self.asr = AutoModel(model=str(entry.path), device=self.device, **common)
                 self.vad = AutoModel(model=str(vad.path), device=self.device, **common)
                 self.punc = (
                     AutoModel(model=str(punc.path), device=self.device, **common)

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pyannote.audio import Model
 
 from workbench.speech.audio import SAMPLE_RATE
 from workbench.speech.diarization.types import DiarizationError
@@ -114,16 +113,64 @@ class SharedSincSegmentation:
         return model.activation(model.classifier(outputs))
 
 
-def load_segmentation(path: Path, device: str) -> Any:
-    """The pyannote checkpoint in the model folder `path`, on `device`."""
-    weights = path / "pytorch_model.bin"
+# The architectures a segmentation checkpoint may name: pyannote's own loader imports whatever module the
+# checkpoint names and unpickles it in full (`weights_only=False`); ours builds only these.
+SEGMENTATION_ARCHITECTURES = {("pyannote.audio.models.segmentation.PyanNet", "PyanNet")}
+
+
+def _checkpoint_globals() -> list[Any]:
+    """The plain classes a pyannote checkpoint stores beside its tensors, allowed in a weights-only load."""
+    from pyannote.audio.core.task import Problem, Resolution, Specifications
+    from torch.torch_version import TorchVersion
+
+    return [TorchVersion, Specifications, Problem, Resolution]
+
+
+def load_segmentation_checkpoint(weights: Path) -> dict[str, Any]:
+    """The checkpoint as plain data: `torch.load(weights_only=True)`, so a pickle that would run code is refused."""
     try:
-        model = Model.from_pretrained(str(weights))
-    except Exception as e:  # pyannote raises many kinds on a bad checkpoint
+        with torch.serialization.safe_globals(_checkpoint_globals()):
+            checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... on a bad file
         raise DiarizationError(
-            f"{weights}: cannot load the pyannote segmentation model ({e}); "
+            f"{weights}: not a plain-tensor pyannote checkpoint, refusing it ({str(e).splitlines()[0][:300]}); "
             "run `workbench models pull` to fetch it again"
         ) from e
-    if model is None:
-        raise DiarizationError(f"{weights}: not a pyannote checkpoint; run `workbench models pull`")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise DiarizationError(f"{weights}: not a pyannote checkpoint (no state_dict); run `workbench models pull`")
+    return checkpoint
+
+
+def load_segmentation(path: Path, device: str) -> Any:
+    """The pyannote checkpoint in the model folder `path`, on `device`.
+
+    Built from the checkpoint's hyper-parameters and state dict ourselves (what Lightning's
+    `load_from_checkpoint` does), never through `Model.from_pretrained`, which unpickles with
+    `weights_only=False` and imports the module the checkpoint names.
+    """
+    import inspect
+
+    from pyannote.audio.models.segmentation import PyanNet
+
+    weights = path / "pytorch_model.bin"
+    checkpoint = load_segmentation_checkpoint(weights)
+    try:
+        meta = checkpoint["pyannote.audio"]
+        architecture = (str(meta["architecture"]["module"]), str(meta["architecture"]["class"]))
+        if architecture not in SEGMENTATION_ARCHITECTURES:
+            raise DiarizationError(
+                f"{weights}: architecture {'.'.join(architecture)} is not one this workbench builds (PyanNet)"
+            )
+        accepted = set(inspect.signature(PyanNet.__init__).parameters) - {"self", "task"}
+        hyper = {k: v for k, v in dict(checkpoint.get("hyper_parameters") or {}).items() if k in accepted}
+        model = PyanNet(**hyper)
+        model.on_load_checkpoint(checkpoint)  # sets the task specifications and adds the classifier
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except DiarizationError:
+        raise
+    except Exception as e:  # a checkpoint of another shape: KeyError, TypeError, RuntimeError (state dict)
+        raise DiarizationError(
+            f"{weights}: cannot build the pyannote segmentation model ({e}); "
+            "run `workbench models pull` to fetch it again"
+        ) from e
     return model.eval().to(torch.device(device))
