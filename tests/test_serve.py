@@ -1,4 +1,7 @@
-"""`workbench serve` builds its runtime with the server, not on the first page view."""
+"""`workbench serve`: the runtime starts with the server, no outside service is asked, plain HTTP only when asked.
+
+The helpers that start a real `workbench serve` process are in tests/servers.py.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,14 @@ import time
 from pathlib import Path
 
 from conftest import clip
-from test_e2e import _free_port, start_server, stop_server
+from servers import free_port, start_server, stop_server
 
 from workbench.speech.options import TranscribeOptions
 from workbench.store import Store, jobs
+from workbench.store.audit import Actor
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTER = Actor("tester", "test")
 
 
 def test_server_works_the_queue_before_any_browser_connects(tmp_path: Path) -> None:
@@ -17,9 +24,13 @@ def test_server_works_the_queue_before_any_browser_connects(tmp_path: Path) -> N
     keeps its INFO lines (the `workbench` command's own logging is WARNING)."""
     with Store(tmp_path / "workbench.duckdb") as store:
         [queued] = jobs.submit(
-            store, [clip("en_jfk.flac")], case_number="S-1", options=TranscribeOptions.from_settings(diarize=False)
+            store,
+            [clip("en_jfk.flac")],
+            case_number="S-1",
+            options=TranscribeOptions.from_settings(diarize=False),
+            actor=TESTER,
         )
-    proc = start_server(tmp_path, _free_port())
+    proc = start_server(tmp_path, free_port())
     log = tmp_path / "server.log"
     try:
         deadline = time.monotonic() + 240
@@ -33,17 +44,20 @@ def test_server_works_the_queue_before_any_browser_connects(tmp_path: Path) -> N
         stop_server(proc)
 
 
-def test_serving_the_lan_asks_no_outside_service_for_its_address(tmp_path: Path) -> None:
+def test_serving_the_lan_asks_no_outside_service_and_says_how_to_make_an_admin(tmp_path: Path) -> None:
     """On 0.0.0.0 Streamlit would ask checkip.amazonaws.com for a public address: printed as "External
-    URL" where the internet answers, warned about where it does not. A court LAN is often air-gapped."""
-    proc = start_server(tmp_path, _free_port(), address="0.0.0.0")
+    URL" where the internet answers, warned about where it does not. A court LAN is often air-gapped.
+    A store without an admin says, in one line, how to make the first one; plain HTTP says it is plain."""
+    proc = start_server(tmp_path, free_port(), address="0.0.0.0", extra_env={"WORKBENCH_WORKERS": "0"})
     log = tmp_path / "server.log"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and "URL: http" not in log.read_text():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "Uvicorn running" not in log.read_text():
             time.sleep(0.2)
         text = log.read_text()
-        assert "URL: http" in text, text
-        assert "External URL" not in text and "external IP" not in text, text
+        assert "URL: http://" in text, text
+        assert "External URL" not in text and "external IP" not in text and "checkip" not in text, text
+        assert "还没有管理员 (no admin yet): workbench users add NAME --role admin" in text, text
+        assert "plain HTTP" in text and "not marked Secure" in text, text
     finally:
         stop_server(proc)

@@ -1,8 +1,9 @@
-"""What the pages keep between runs, in Streamlit's caches: the server's one runtime, and audio clips.
+"""The server's one runtime (store, queue, worker), kept in Streamlit's resource cache.
 
-`st.cache_resource` makes the runtime one per server process, shared by every browser session;
-`st.cache_data` keeps the clips played last. Streamlit picks a cache's storage when the function is
-defined, so this module is imported only once Streamlit's runtime exists (see `workbench.cli.serve`).
+`st.cache_resource` makes the runtime one per server process, shared by every browser session and by
+the server's own routes (sign-in, audio: `workbench.web.audio` keeps the clips played last). Streamlit
+picks a cache's storage when the function is defined, so this module is imported only once Streamlit's
+runtime exists (see `workbench.web.asgi`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import streamlit as st
 from workbench import settings
 from workbench.server.logs import log_to_stderr
 from workbench.server.runtime import Runtime
-from workbench.web.clips import clip_wav
+from workbench.store import Store
+from workbench.web import audio
 
 
 @st.cache_resource(show_spinner=False)
@@ -22,7 +24,7 @@ def _runtime(db_path: str, workers: int) -> Runtime:
     # Keyed by the database, so a test (or a settings change) with another file gets its own runtime.
     log_to_stderr()
     rt = Runtime.create(Path(db_path), workers=workers)
-    rt.on_unload.append(clip.clear)
+    rt.on_unload.append(audio.clips.clear)  # the /audio route's clips
     rt.warm_up()
     return rt
 
@@ -32,7 +34,7 @@ def runtime() -> Runtime:
     return _runtime(str(settings.db_path()), int(settings.get("workers")))
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
-def clip(path: str, start: float, duration: float) -> bytes:
-    """`clip_wav`, cached: the review page redraws on every click, the audio is the same."""
-    return clip_wav(Path(path), start, duration)
+def store() -> Store:
+    """The runtime's store: what the pages and the server's own routes (sign-in, audio) read and write."""
+    return runtime().store
+

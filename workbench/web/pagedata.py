@@ -5,12 +5,60 @@ Plain functions of plain data, no Streamlit: the pages draw, these decide what i
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.display import clock, eta
-from workbench.store import Hearing, Speaker, Store, StoredSegment, jobs
+from workbench.store import Hearing, Speaker, StoredSegment, jobs
+
+if TYPE_CHECKING:
+    from workbench.accounts import Access, Account
+    from workbench.store.audit import AuditRow
+
+# Caps on what a form takes (Streamlit's `max_chars`, enforced in the browser and on the server): stored
+# fields are short, and no box feeds megabytes to a parser.
+CASE_NUMBER_MAX = 64
+NAME_MAX = 64  # a person's name, a courtroom, a cause, a speaker's name, a user's display name
+QUERY_MAX = 200
+PARTIES_MAX = 4_000
+HOTWORDS_MAX = 10_000
+SEGMENT_TEXT_MAX = 2_000
+HEARING_ID_MAX = 2**63 - 1  # DuckDB's BIGINT
+
+
+def cap(limit: int, current: str | None) -> int:
+    """`max_chars` for a box showing `current`: Streamlit refuses a value longer than its cap, and a stored
+    value from before the caps (a long recognised segment) must still be editable, only not longer."""
+    return max(limit, len(current or ""))
+
+
+def hearing_param(raw: str | None) -> int | None:
+    """`?hearing=N` as a hearing id; None without one; ValueError saying why for anything but a whole
+    number from 1 up (`nan`, `-1`, `1e3`, `abc`, a number too large for an id)."""
+    if raw is None or not str(raw).strip():
+        return None
+    text = str(raw).strip()
+    if not text.isascii() or not text.isdigit() or int(text) < 1 or int(text) > HEARING_ID_MAX:
+        raise ValueError(f"庭审编号无效：{text[:40]!r}，应为正整数 (a hearing id is a whole number from 1 up)")
+    return int(text)
+
+
+def seconds_param(raw: str | None) -> float | None:
+    """`?t=S` as a time in the recording; None without one; ValueError for `abc`, `nan`, `inf`, below 0."""
+    if raw is None or not str(raw).strip():
+        return None
+    text = str(raw).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"播放位置无效：{text[:40]!r}，应为秒数 (t is a time in seconds, 0 or more)")
+    return value
+
 
 JOB_STATE_LABELS = {
     "queued": "排队中",
@@ -47,7 +95,7 @@ def hearing_rows(hearings: Sequence[Hearing]) -> list[dict[str, Any]]:
 
 
 def list_hearings(
-    store: Store,
+    access: Access,
     *,
     case: str | None = None,
     statuses: Sequence[str] = (),
@@ -55,10 +103,10 @@ def list_hearings(
     date_to: date | None = None,
     limit: int = 500,
 ) -> list[Hearing]:
-    """Hearings for the list page: the store's filters, several statuses at once, newest first."""
+    """The account's hearings for the list page: the store's filters, several statuses at once, newest first."""
     if len(statuses) == 1:
-        return store.hearings(case=case, status=statuses[0], date_from=date_from, date_to=date_to, limit=limit)
-    found = store.hearings(case=case, date_from=date_from, date_to=date_to, limit=None if statuses else limit)
+        return access.hearings(case=case, status=statuses[0], date_from=date_from, date_to=date_to, limit=limit)
+    found = access.hearings(case=case, date_from=date_from, date_to=date_to, limit=None if statuses else limit)
     if statuses:
         found = [h for h in found if h.status in statuses][:limit]
     return found
@@ -113,3 +161,43 @@ def job_caption(info: jobs.JobInfo) -> str:
     if info.state == jobs.JobState.QUEUED:
         return "排队等待" + (f"（{step}）" if info.step else "")
     return JOB_STATE_LABELS.get(info.state, info.state)
+
+
+def user_rows(accounts: Sequence[Account]) -> list[dict[str, Any]]:
+    """The users table (never a password or its hash: the Account has none)."""
+    return [
+        {
+            "用户名": a.name,
+            "显示名": a.display_name,
+            "角色": a.role.label,
+            "来源": {"local": "本地", "ldap": "目录 LDAP"}.get(a.source, a.source),
+            "状态": "已停用" if a.disabled else "启用",
+            "须改密码": "是" if a.must_change else "",
+            "创建时间": a.created_at.strftime("%Y-%m-%d %H:%M"),
+        }
+        for a in accounts
+    ]
+
+
+def member_rows(accounts: Sequence[Account]) -> list[dict[str, Any]]:
+    return [
+        {"用户名": a.name, "显示名": a.display_name, "角色": a.role.label, "状态": "已停用" if a.disabled else ""}
+        for a in accounts
+    ]
+
+
+def audit_table(rows: Sequence[AuditRow], case_numbers: dict[int, str]) -> list[dict[str, Any]]:
+    """Audit rows for `st.dataframe`, newest first as given; the detail as compact JSON text."""
+    return [
+        {
+            "序号": r.id,
+            "时间": r.logged_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "用户": r.account,
+            "地址": r.client,
+            "操作": r.action,
+            "案件": case_numbers.get(r.case_id, str(r.case_id)) if r.case_id is not None else "",
+            "庭审": r.hearing_id,
+            "详情": json.dumps(r.detail, ensure_ascii=False, sort_keys=True) if r.detail else "",
+        }
+        for r in rows
+    ]

@@ -1,52 +1,45 @@
-"""The sidebar on every page: who is working (recorded with each edit), the memory gauge, "Unload models"."""
+"""The sidebar on every page: who is signed in (and a sign-out link), the memory gauge, "Unload models"."""
 
 from __future__ import annotations
 
-import getpass
-
 import streamlit as st
 
-from workbench import settings
-from workbench.display import megabytes, size
+from workbench.display import md_escape, megabytes, size
 from workbench.server.gauge import gauge
 from workbench.server.runtime import Runtime
+from workbench.web import session
 from workbench.web.cache import runtime
 
-USER_KEY = "user_name"
 GAUGE_EVERY_S = 5  # the sidebar gauge redraws itself alone (a fragment), not the page
 
 
-def user() -> str:
-    """The name recorded with each edit (sidebar), defaulting to the setting or the login name."""
-    if USER_KEY not in st.session_state:
-        try:
-            login = getpass.getuser()
-        except (KeyError, OSError):
-            login = ""
-        st.session_state[USER_KEY] = settings.get("user") or login or "clerk"
-    return str(st.session_state[USER_KEY]).strip() or "clerk"
-
-
-def sidebar() -> None:
+def sidebar(me: session.SignedIn | None = None) -> None:
+    me = me or session.signed_in()
     rt = runtime()
     with st.sidebar:
-        # The name lives under its own key, not the widget's: a widget's state is dropped on a run that
-        # does not draw it, and the name must survive every page switch.
-        st.text_input(
-            "操作人 User",
-            value=user(),
-            key=USER_KEY + "_input",
-            on_change=lambda: st.session_state.update({USER_KEY: st.session_state[USER_KEY + "_input"]}),
-            help="记录在每一处修改中 (recorded with each edit)",
+        account = me.account
+        # The display name is stored text (an admin typed it, or the directory sent it): escaped.
+        st.markdown(f"**{md_escape(account.shown)}** · {account.role.label}")
+        if account.display_name and account.display_name != account.name:
+            st.caption(f"{md_escape(account.name)} · 已登录 (signed in)")
+        else:
+            st.caption("已登录 (signed in)")
+        st.markdown(
+            f'<a href="{session.PASSWORD_PATH}" target="_self">修改密码</a> · '
+            f'<a href="{session.SIGNOUT_PATH}" target="_self">退出登录 Sign out</a>',
+            unsafe_allow_html=True,
         )
         _gauge(rt)
-        st.button(
-            "卸载模型 Unload models",
-            width="stretch",
-            on_click=_unload,
-            args=(rt,),
-            help="释放已加载的模型内存；任务进行中时在任务结束后卸载",
-        )
+        # Any signed-in account but a viewer may unload: it only frees memory (a job running keeps its
+        # models until it ends), changes no record and shows nothing; a viewer only reads.
+        if account.role.value != "viewer":
+            st.button(
+                "卸载模型 Unload models",
+                width="stretch",
+                on_click=_unload,
+                args=(rt,),
+                help="释放已加载的模型内存；任务进行中时在任务结束后卸载",
+            )
 
 
 def _unload(rt: Runtime) -> None:

@@ -1,10 +1,21 @@
-"""Streamlit pieces that draw the workbench's own types: a hearing's status as a badge."""
+"""Streamlit pieces that draw the workbench's own types and rules: a hearing's status as a badge, a page's
+role check, messages that show stored text as text, and downloads that leave an audit row."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import streamlit as st
 
+from workbench.accounts import Access, Sessions
+from workbench.display import md_escape
+from workbench.store import audit
 from workbench.store.status import HearingStatus
+from workbench.web import session
+from workbench.web.nav import Page
+from workbench.web.session import SignedIn
 
 STATUS_COLORS = {
     HearingStatus.QUEUED: "gray",
@@ -14,9 +25,91 @@ STATUS_COLORS = {
     HearingStatus.VERIFIED: "green",
     HearingStatus.FAILED: "red",
 }
+PAGE_REFUSED = "无权访问此页面 (this page is not for your role)"
 
 
 def status_badge(status: str | HearingStatus) -> None:
     """The hearing's status as a coloured badge with its Chinese label."""
     known = HearingStatus(status)
     st.badge(known.label, color=STATUS_COLORS[known])  # type: ignore[arg-type]
+
+
+def require_page(me: SignedIn, page: Page) -> None:
+    """Stops the run, with a message, when `me`'s role may not open `page` (the navigation hides such pages,
+    but a page file can be run without it)."""
+    if not page.allows(me.account.role):
+        st.title(page.title)
+        st.error(PAGE_REFUSED)
+        st.stop()
+
+
+def error(message: object) -> None:
+    """`st.error` of a message that may carry stored or typed text (an exception naming a case number)."""
+    st.error(md_escape(message))
+
+
+def toast_error(message: object) -> None:
+    st.toast(md_escape(message), icon=":material/error:")
+
+
+def acting(allowed: Callable[[SignedIn], bool]) -> SignedIn | None:
+    """For a widget callback: the session as it is now (a callback runs before the page checks it again),
+    if it is still live and `allowed`; a toast and None otherwise."""
+    now = session.resolve()
+    if now is None or now.account.must_change:
+        toast_error(session.ENDED)
+        return None
+    if not allowed(now):
+        toast_error("无权这样做 (not allowed)")
+        return None
+    return now
+
+
+def fragment_session() -> SignedIn | None:
+    """For a fragment that reruns alone (a refreshing queue): the session as it is now, or None after saying
+    it ended (a fragment's rerun skips the page's own `signed_in()`)."""
+    now = session.resolve()
+    if now is None or now.account.must_change:
+        st.warning(session.ENDED)
+        return None
+    return now
+
+
+def export_button(
+    me: SignedIn,
+    label: str,
+    render: Callable[[], bytes],
+    *,
+    fmt: str,
+    file_name: str,
+    hearing_ids: Sequence[int],
+    key: str,
+    target: Any = st,
+    **button: Any,
+) -> None:
+    """A download button whose file is made on click and audited: one EXPORTED row per hearing in it, with
+    the format and the sha256 of the very bytes handed out.
+
+    The file is made later, by the server's media handler (no page run), so it checks again there that the
+    session is live and may still see each hearing.
+    """
+    store = me.access.store
+    ids = [int(i) for i in hearing_ids]
+
+    def data() -> bytes:
+        account = Sessions(store).resolve(me.token)  # the session and the account as they are at the click
+        if account is None or account.id != me.account.id or account.must_change:
+            raise PermissionError(session.ENDED)
+        now = Access(store, account, me.access.client)
+        for hearing_id in ids:
+            now.require_export(now.hearing(hearing_id).case_id)  # NotYours if it is no longer theirs
+        body = render()
+        digest = hashlib.sha256(body).hexdigest()
+        detail: dict[str, Any] = {"format": fmt, "sha256": digest, "bytes": len(body), "file": file_name}
+        if len(ids) > 1:
+            detail["hearings"] = ids
+        for hearing_id in ids:
+            store.record(now.actor, audit.EXPORTED, hearing_id=hearing_id, detail=detail)
+        return body
+
+    target.download_button(label, data=data, file_name=file_name, key=key, **button)
