@@ -1,4 +1,4 @@
-"""庭审列表: every hearing, filtered by case, date and status; open one, or export several as one .zip."""
+"""庭审列表: the account's hearings, filtered by case, date and status; open one, or export several as one .zip."""
 
 import io
 
@@ -6,17 +6,17 @@ import streamlit as st
 
 from workbench.record import export_zip
 from workbench.store.status import HearingStatus
-from workbench.web import nav
-from workbench.web.cache import runtime
+from workbench.web import nav, session
 from workbench.web.pagedata import hearing_rows, list_hearings
+from workbench.web.widgets import export_button
 
-rt = runtime()
-store = rt.store
+me = session.signed_in()
+store = me.access.store
 
 st.title("庭审列表")
 st.caption("Hearings · 选中一行打开审阅，选中多行可批量导出笔录")
 
-cases = store.cases()
+cases = me.access.cases()
 c1, c2, c3 = st.columns([3, 2, 4])
 case = c1.selectbox("案号 Case", [c.number for c in cases], index=None, placeholder="全部案件", key="f_case")
 dates = c2.date_input("开庭日期 Date", value=(), key="f_dates", help="选择起止日期")
@@ -32,14 +32,17 @@ date_to = dates[1] if len(dates) == 2 else date_from
 
 LIMIT = 500
 hearings = list_hearings(
-    store, case=case, statuses=statuses or (), date_from=date_from, date_to=date_to, limit=LIMIT + 1
+    me.access, case=case, statuses=statuses or (), date_from=date_from, date_to=date_to, limit=LIMIT + 1
 )
 more = len(hearings) > LIMIT
 hearings = hearings[:LIMIT]
 
 if not hearings:
-    st.info("没有符合条件的庭审。可在“上传录音”页面上传庭审录音。")
-    st.page_link(nav.UPLOAD.path, label="上传录音", icon=":material/upload_file:")
+    if me.access.may_upload():
+        st.info("没有符合条件的庭审。可在“上传录音”页面上传庭审录音。")
+        st.page_link(nav.UPLOAD.path, label="上传录音", icon=":material/upload_file:")
+    else:
+        st.info("没有符合条件的庭审。您只能看到您所属案件的庭审 (only the hearings of your cases are listed)。")
     st.stop()
 
 event = st.dataframe(
@@ -56,7 +59,7 @@ event = st.dataframe(
 )
 st.caption(f"显示 {len(hearings)} 条" + ("（仅显示最新 500 条，请用筛选缩小范围）" if more else ""))
 
-chosen = [hearings[i] for i in event.selection.rows] if event and event.selection else []
+chosen = [hearings[i] for i in event.selection.rows if i < len(hearings)] if event and event.selection else []
 c1, c2, c3 = st.columns([2, 2, 6])
 if len(chosen) == 1:
     c1.page_link(
@@ -75,11 +78,15 @@ if chosen:
         export_zip((store.hearing_record(i) for i in ids), buf)
         return buf.getvalue()
 
-    c2.download_button(
+    export_button(
+        me,
         f"导出笔录 .zip（{len(ids)} 件）",
-        data=_zip,
+        _zip,
+        fmt="zip",
         file_name="庭审笔录.zip",
+        hearing_ids=ids,
+        key="zip",
+        target=c2,
         mime="application/zip",
         icon=":material/download:",
-        key="zip",
     )

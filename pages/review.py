@@ -1,48 +1,69 @@
-"""审阅笔录: the transcript against the audio; edit text and speakers in place; roles; timeline; export."""
+"""审阅笔录: the transcript against the audio; edit text and speakers in place; roles; timeline; export.
+
+Only a hearing of the account's cases opens (any other id answers like a missing one); only judges,
+clerks and admins get the edit boxes; every edit, verification and export carries the account.
+"""
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from workbench.display import clock
+from workbench.accounts import HEARING_NOT_YOURS, NotYours
+from workbench.display import clock, md_escape
 from workbench.record import formats, render_docx
-from workbench.store import ROLES, NotFound, StoreError, jobs
+from workbench.store import ROLES, StoreError, audit, jobs
 from workbench.store.status import HearingStatus
-from workbench.web.cache import clip, runtime
+from workbench.web import session
 from workbench.web.clips import PLAY_WINDOW_S, sample_span
-from workbench.web.pagedata import active_segment, job_caption, page_of, speaker_display, timeline_rows
-from workbench.web.sidebar import user
-from workbench.web.widgets import status_badge
+from workbench.web.pagedata import (
+    NAME_MAX,
+    SEGMENT_TEXT_MAX,
+    active_segment,
+    cap,
+    hearing_param,
+    job_caption,
+    page_of,
+    seconds_param,
+    speaker_display,
+    timeline_rows,
+)
+from workbench.web.session import SignedIn
+from workbench.web.widgets import acting, error, export_button, fragment_session, status_badge, toast_error
 
 # Segments per transcript page, each a play button, a speaker box and a text box: 25 took Chromium
 # 0.45-0.55 s of script time to draw on this 2-core server, 15 take 0.25-0.45 s (bench/ui.py).
 PER_PAGE = 15
 
-rt = runtime()
-store = rt.store
-
-
-def _query_float(name: str) -> float | None:
-    try:
-        return float(st.query_params[name]) if name in st.query_params else None
-    except ValueError:
-        return None
+me = session.signed_in()
+store = me.access.store
 
 
 # --- which hearing -------------------------------------------------------------------------------------------
-hearing_id = _query_float("hearing")
+try:
+    hearing_id = hearing_param(st.query_params.get("hearing"))
+except ValueError as e:
+    st.title("审阅笔录")
+    error(e)
+    st.stop()
 if hearing_id is None:
     st.title("审阅笔录")
-    recent = store.hearings(limit=200)
+    recent = me.access.hearings(limit=200)
     if not recent:
-        st.info("还没有庭审。请先在“上传录音”页面上传录音。")
+        st.info("还没有您可以查看的庭审 (no hearings of your cases yet)。")
         st.stop()
     pick = st.selectbox(
         "选择庭审 Hearing",
         recent,
         index=None,
-        format_func=lambda h: (
-            f"#{h.id} · {h.case_number} · {h.starts_at:%Y-%m-%d %H:%M}" * bool(h.starts_at) + f" · {h.status.label}"
+        format_func=lambda h: " · ".join(
+            part
+            for part in (
+                f"#{h.id}",
+                h.case_number,
+                f"{h.starts_at:%Y-%m-%d %H:%M}" if h.starts_at else "",
+                h.status.label,
+            )
+            if part
         ),
         placeholder="案号、日期…",
     )
@@ -51,28 +72,40 @@ if hearing_id is None:
         st.rerun()
     st.stop()
 
-hearing_id = int(hearing_id)
 try:
-    hearing = store.hearing(hearing_id)
-except NotFound as e:
-    st.error(str(e))
+    hearing = me.access.hearing(hearing_id)
+except NotYours:  # missing and not theirs alike: the same words, nothing about which
+    st.title("审阅笔录")
+    st.error(HEARING_NOT_YOURS)
     st.stop()
+may_edit = me.access.may_edit(hearing.case_id)
+
+# Opening is audited once per hearing in this browser session, not on every rerun (each click reruns).
+opened: set[tuple[int | None, int]] = st.session_state.setdefault("wb_opened", set())
+if (me.account.id, hearing_id) not in opened:
+    store.record(me.actor, audit.HEARING_OPENED, case_id=hearing.case_id, hearing_id=hearing_id)
+    opened.add((me.account.id, hearing_id))
 
 play_key = f"play_at_{hearing_id}"
 if play_key not in st.session_state:
-    st.session_state[play_key] = _query_float("t")
+    try:
+        st.session_state[play_key] = seconds_param(st.query_params.get("t"))
+    except ValueError as e:
+        st.session_state[play_key] = None
+        st.warning(md_escape(e))
 play_at: float | None = st.session_state[play_key]
 
 # --- header ----------------------------------------------------------------------------------------------------
 with st.container():
-    st.title(hearing.case_number or f"庭审 #{hearing.id}")
+    st.title(md_escape(hearing.case_number) or f"庭审 #{hearing.id}")
     meta = [
         f"庭审 #{hearing.id}",
         f"{hearing.starts_at:%Y-%m-%d %H:%M}" if hearing.starts_at else "",
-        hearing.courtroom,
-        f"审判长 {hearing.presiding_judge}" if hearing.presiding_judge else "",
-        f"书记员 {hearing.clerk}" if hearing.clerk else "",
+        md_escape(hearing.courtroom),
+        f"审判长 {md_escape(hearing.presiding_judge)}" if hearing.presiding_judge else "",
+        f"书记员 {md_escape(hearing.clerk)}" if hearing.clerk else "",
         f"时长 {clock(hearing.duration)}" if hearing.duration else "",
+        "" if may_edit else "只读 (read-only)",
     ]
     st.caption(" · ".join(m for m in meta if m))
 
@@ -81,16 +114,23 @@ if not segments:
 
     @st.fragment(run_every=2)
     def _waiting() -> None:
-        current = store.hearing(hearing_id)
+        now = fragment_session()  # reruns alone every 2 s: the session and the right to see, again
+        if now is None:
+            return
+        try:
+            current = now.access.hearing(hearing_id)
+        except NotYours:
+            st.error(HEARING_NOT_YOURS)
+            return
         if current.segments:
             st.rerun()
         for info in jobs.jobs(store, hearing_id=hearing_id, limit=1):
             if info.state == jobs.JobState.RUNNING:
-                st.progress(min(info.progress, 1.0), text=job_caption(info))
+                st.progress(min(info.progress, 1.0), text=md_escape(job_caption(info)))
             elif info.state == jobs.JobState.FAILED:
-                st.error(f"处理失败：{info.error}")
+                error(f"处理失败：{info.error}")
             else:
-                st.info(f"转写任务：{job_caption(info)}")
+                st.info(f"转写任务：{md_escape(job_caption(info))}")
             return
         st.info("这次庭审没有识别出语音。")
 
@@ -103,25 +143,29 @@ names = speaker_display(speakers)
 
 with st.container(horizontal=True, vertical_alignment="center"):
     status_badge(hearing.status)
-    if hearing.status == HearingStatus.VERIFIED:
-        if st.button("撤销核对", icon=":material/undo:"):
-            store.set_verified(hearing_id, False)
+    if may_edit:  # the buttons act in this run, whose session and rights were just checked
+        if hearing.status == HearingStatus.VERIFIED:
+            if st.button("撤销核对", icon=":material/undo:"):
+                store.set_verified(hearing_id, False, actor=me.actor)
+                st.rerun()
+        elif st.button("标记已核对", icon=":material/verified:", type="primary"):
+            store.set_verified(hearing_id, actor=me.actor)
             st.rerun()
-    elif st.button("标记已核对", icon=":material/verified:", type="primary"):
-        store.set_verified(hearing_id)
-        st.rerun()
 
     def _docx() -> bytes:
         return render_docx(store.hearing_record(hearing_id))
 
     stem = f"{hearing.case_number or 'hearing'}-{hearing_id}"
-    st.download_button(
+    export_button(
+        me,
         "Word 笔录",
-        data=_docx,
+        _docx,
+        fmt="docx",
         file_name=f"{stem}.docx",
+        hearing_ids=[hearing_id],
+        key="docx",
         mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         icon=":material/description:",
-        key="docx",
     )
     with st.popover("其他格式 SRT / TXT / …", icon=":material/download:"):
         for fmt in formats.FORMATS:
@@ -130,7 +174,16 @@ with st.container(horizontal=True, vertical_alignment="center"):
                 record = store.hearing_record(hearing_id)
                 return formats.render(fmt, record.transcript, record.labels).encode("utf-8")
 
-            st.download_button(fmt.upper(), data=_render, file_name=f"{stem}.{fmt}", key=f"dl_{fmt}", width="stretch")
+            export_button(
+                me,
+                fmt.upper(),
+                _render,
+                fmt=fmt,
+                file_name=f"{stem}.{fmt}",
+                hearing_ids=[hearing_id],
+                key=f"dl_{fmt}",
+                width="stretch",
+            )
 
 # --- views ------------------------------------------------------------------------------------------------------
 # One view at a time: a transcript page (then 25 segments, each with a speaker box and a text box), the
@@ -144,20 +197,33 @@ def _play(t: float) -> None:
     st.query_params["t"] = f"{t:.2f}"
 
 
+def _may_edit_now(now: SignedIn) -> bool:
+    return now.access.may_edit(hearing.case_id)
+
+
 def _save_text(segment_id: int) -> None:
+    now = acting(_may_edit_now)  # a callback runs before this run's sign-in check: check again
+    if now is None:
+        return
     value = st.session_state[f"text_{segment_id}"]
     try:
-        store.edit_segment(segment_id, text=value, user=user())
-        st.toast(f"已保存 · {user()}")
+        store.edit_segment(segment_id, text=value, actor=now.actor)
+        st.toast(f"已保存 · {md_escape(now.account.shown)}")
     except StoreError as e:
-        st.toast(f"保存失败：{e}", icon=":material/error:")
+        toast_error(f"保存失败：{e}")
 
 
 def _save_speaker(segment_id: int, key: str) -> None:
+    now = acting(_may_edit_now)
+    if now is None:
+        return
     value = st.session_state[key]
     if value:
-        store.edit_segment(segment_id, speaker=value, user=user())
-        st.toast(f"说话人已改为 {value} · {user()}")
+        try:
+            store.edit_segment(segment_id, speaker=value, actor=now.actor)
+            st.toast(f"说话人已改为 {md_escape(value)} · {md_escape(now.account.shown)}")
+        except StoreError as e:
+            toast_error(f"保存失败：{e}")
 
 
 def timeline_view() -> None:
@@ -196,7 +262,16 @@ def timeline_view() -> None:
 
 def speakers_view() -> None:
     if not speakers:
-        st.caption("尚无说话人。可在笔录段落的说话人栏中指定 S1、S2…")
+        st.caption("尚无说话人。可在笔录段落的说话人栏中指定 S1、S2…" if may_edit else "尚无说话人。")
+        return
+    if not may_edit:  # a viewer: who is who, and their samples; no boxes
+        for s in speakers:
+            with st.container(border=True):
+                spoke = f" · {clock(s.speech_time)}" if s.speech_time else ""
+                st.markdown(
+                    f"**{md_escape(s.label)}**{spoke} · {md_escape(s.role or '—')} · {md_escape(s.name or '—')}"
+                )
+                _sample(s.label)
         return
     st.caption("为每位说话人指定角色和姓名；试听样音以辨认")
     with st.form(f"speakers_{hearing_id}", border=False):
@@ -204,7 +279,7 @@ def speakers_view() -> None:
             with st.container(border=True):
                 c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
                 spoke = f" · {clock(s.speech_time)}" if s.speech_time else ""
-                c1.markdown(f"**{s.label}**{spoke}")
+                c1.markdown(f"**{md_escape(s.label)}**{spoke}")
                 role_options = ["", *ROLES] + ([s.role] if s.role and s.role not in ROLES else [])
                 c2.selectbox(
                     "角色 Role",
@@ -213,21 +288,29 @@ def speakers_view() -> None:
                     format_func=lambda r: r or "—",
                     key=f"role_{s.label}",
                 )
-                c3.text_input("姓名 Name", value=s.name or "", key=f"name_{s.label}")
-                a, b = sample_span(segments, s.label)
-                if b > a:
-                    st.audio(clip(str(recording.stored_path), a, b - a), format="audio/wav")
+                c3.text_input("姓名 Name", value=s.name or "", max_chars=cap(NAME_MAX, s.name), key=f"name_{s.label}")
+                _sample(s.label)
         if st.form_submit_button("保存说话人", type="primary"):
-            for s in speakers:
-                store.set_speaker(
-                    hearing_id,
-                    s.label,
-                    role=st.session_state[f"role_{s.label}"],
-                    name=st.session_state[f"name_{s.label}"],
-                    user=user(),
-                )
-            st.toast("说话人已保存")
-            st.rerun()
+            try:
+                for s in speakers:
+                    store.set_speaker(
+                        hearing_id,
+                        s.label,
+                        role=st.session_state[f"role_{s.label}"],
+                        name=st.session_state[f"name_{s.label}"],
+                        actor=me.actor,
+                    )
+            except StoreError as e:
+                error(f"保存失败：{e}")
+            else:
+                st.toast("说话人已保存")
+                st.rerun()
+
+
+def _sample(label: str) -> None:
+    a, b = sample_span(segments, label)
+    if b > a:  # served by /audio after the same check as this page's; never bytes in the page
+        st.audio(session.audio_url(recording.id, a, b - a), format="audio/wav")
 
 
 def transcript_view() -> None:
@@ -263,6 +346,10 @@ def transcript_view() -> None:
             )
             if seg.edited:
                 c1.caption("已修改")
+            if not may_edit:  # read-only: the text as text, no boxes
+                c2.caption(md_escape(names.get(seg.speaker or "", seg.speaker or "未分配")))
+                c3.markdown(md_escape(seg.text))
+                continue
             c2.selectbox(
                 "说话人",
                 speaker_options,
@@ -280,6 +367,7 @@ def transcript_view() -> None:
                 key=f"text_{seg.id}",
                 on_change=_save_text,
                 args=(seg.id,),
+                max_chars=cap(SEGMENT_TEXT_MAX, seg.text),
                 label_visibility="collapsed",
                 height=68,
             )
@@ -309,14 +397,13 @@ with side:
     st.subheader("播放 Playback")
     play_at = st.session_state[play_key]
     start = max((play_at or 0.0) - 0.3, 0.0)
-    try:
-        audio = clip(str(recording.stored_path), start, PLAY_WINDOW_S)
-        st.audio(audio, format="audio/wav", autoplay=play_at is not None)
-        st.caption(
-            f"{recording.file_name} · 从 {clock(start)} 起 {int(PLAY_WINDOW_S // 60)} 分钟；点击段落时间或时间轴跳转"
-        )
-    except Exception as e:  # an unreadable recording must not take the transcript down with it
-        st.error(f"无法播放录音：{e}")
+    # A URL of the server's /audio route, which checks the session and the hearing again and audits the
+    # range played; the page never hands out the audio itself (Streamlit's /media/ URLs answer anyone).
+    st.audio(session.audio_url(recording.id, start, PLAY_WINDOW_S), format="audio/wav", autoplay=play_at is not None)
+    st.caption(
+        f"{md_escape(recording.file_name)} · 从 {clock(start)} 起 {int(PLAY_WINDOW_S // 60)} 分钟；"
+        "点击段落时间或时间轴跳转"
+    )
 
     with st.expander("修改记录 Edits"):
         edits = store.edits(hearing_id=hearing_id)[-50:]

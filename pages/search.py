@@ -4,27 +4,29 @@ import time
 
 import streamlit as st
 
-from workbench.display import clock, highlight
-from workbench.store import ROLES, search
-from workbench.web import nav
-from workbench.web.cache import runtime
+from workbench.display import clock, highlight, md_escape
+from workbench.store import ROLES, audit, search
+from workbench.web import nav, session
+from workbench.web.pagedata import NAME_MAX, QUERY_MAX
 
-rt = runtime()
-store = rt.store
+me = session.signed_in()
+store = me.access.store
 
 st.title("检索")
 st.caption('Search · 多个词按相关度排序；用引号 "…" 查找完整短语；修改后的文本立即可检索')
 
 with st.form("search_form", border=False):
     c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
-    query = c1.text_input("关键词 Query", key="q", placeholder='例如：借款合同  或  "不当得利"')
+    query = c1.text_input("关键词 Query", key="q", max_chars=QUERY_MAX, placeholder='例如：借款合同  或  "不当得利"')
     c2.form_submit_button("检索", type="primary", icon=":material/search:", width="stretch")
     with st.expander("筛选 Filters", expanded=False):
         f1, f2, f3, f4 = st.columns([3, 2, 2, 2])
-        case = f1.selectbox("案号", [c.number for c in store.cases()], index=None, placeholder="全部案件", key="s_case")
+        case = f1.selectbox(
+            "案号", [c.number for c in me.access.cases()], index=None, placeholder="全部案件", key="s_case"
+        )
         dates = f2.date_input("开庭日期", value=(), key="s_dates")
         role = f3.selectbox("角色", list(ROLES), index=None, placeholder="全部角色", key="s_role")
-        speaker = f4.text_input("说话人", placeholder="姓名或 S1", key="s_speaker")
+        speaker = f4.text_input("说话人", placeholder="姓名或 S1", max_chars=NAME_MAX, key="s_speaker")
         original = st.checkbox("检索原始识别文本（而非修改后的文本）", key="s_original")
 
 if not (query or "").strip():
@@ -34,8 +36,9 @@ if not (query or "").strip():
 # 20 results at a time: each is a bordered card with a link, and Chromium on a 2-core machine took up to
 # 1.3 s to draw 50 of them (bench/ui.py); "more" adds 20 (the search itself takes a few ms either way).
 PAGE = 20
-search_key = (query, case, tuple(dates), role, speaker, original)
-if st.session_state.get("s_key") != search_key:
+search_key = (me.account.name, query, case, tuple(dates), role, speaker, original)
+new_search = st.session_state.get("s_key") != search_key
+if new_search:
     st.session_state["s_key"], st.session_state["s_shown"] = search_key, PAGE
 shown = int(st.session_state["s_shown"])
 
@@ -52,8 +55,16 @@ hits = search.search(
     speaker=speaker.strip() or None,
     limit=shown + 1,
     original=original,
+    case_ids=me.access.case_ids(),  # inside the query: counts and snippets of other cases never reach here
 )
 elapsed = time.perf_counter() - t0
+if new_search:  # once per search, not per "show more"
+    store.record(
+        me.actor,
+        audit.SEARCHED,
+        detail={"query": query, "case": case, "role": role, "speaker": speaker, "original": original,
+                "dates": [str(d) for d in dates], "hits": len(hits)},
+    )  # fmt: skip
 more = len(hits) > shown
 hits = hits[:shown]
 st.caption(f"{len(hits)}{'+' if more else ''} 条结果 · {elapsed * 1000:.0f} ms")
@@ -66,8 +77,8 @@ for hit in hits:
         who = hit.who or "未分配"
         day = hit.hearing_start[:10] if hit.hearing_start else ""
         c1.markdown(
-            f"<div style='font-size:0.85em;color:#5f6368'>{highlight(hit.case_number, ())} · {day} · "
-            f"庭审 #{hit.hearing_id} · {clock(hit.start)} · {highlight(who, ())}"
+            f"<div style='font-size:0.85em;color:#5f6368'>{md_escape(hit.case_number)} · {md_escape(day)} · "
+            f"庭审 #{hit.hearing_id} · {clock(hit.start)} · {md_escape(who)}"
             f"{' · 已修改' if hit.edited else ''}</div>"
             f"<div style='margin-top:2px'>{highlight(hit.snippet, hit.marks)}</div>",
             unsafe_allow_html=True,

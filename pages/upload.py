@@ -1,19 +1,45 @@
-"""上传录音: recordings + hearing details → the job queue; the queue's progress, refreshed while it runs."""
+"""上传录音 (judges, clerks, admins): recordings + hearing details → the job queue; the queue's progress.
 
+An existing case number takes uploads only from its members (a new one makes the uploader a member);
+files already on the server only from the configured ingest folders. The queue lists the jobs of the
+account's cases; cancel and retry only where the account may manage the job.
+"""
+
+from collections.abc import Callable
 from datetime import datetime
 
 import streamlit as st
 
 from workbench import settings
+from workbench.accounts import Role
+from workbench.display import md_escape
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.text import merge_hotwords, parse_hotwords
 from workbench.store import StoreError, jobs
-from workbench.web import nav
+from workbench.web import nav, session
 from workbench.web.cache import runtime
-from workbench.web.pagedata import JOB_STATE_LABELS, job_caption
-from workbench.web.sidebar import user
-from workbench.web.uploads import UPLOAD_TYPES, HearingDetails, format_parties, parse_parties, submit_uploads
+from workbench.web.pagedata import (
+    CASE_NUMBER_MAX,
+    HOTWORDS_MAX,
+    JOB_STATE_LABELS,
+    NAME_MAX,
+    cap,
+    job_caption,
+)
+from workbench.web.session import SignedIn
+from workbench.web.uploads import (
+    PARTIES_MAX_CHARS,
+    UPLOAD_TYPES,
+    HearingDetails,
+    format_parties,
+    ingest_roots,
+    parse_parties,
+    submit_uploads,
+)
+from workbench.web.widgets import acting, error, fragment_session, require_page, toast_error
 
+me = session.signed_in()
+require_page(me, nav.UPLOAD)
 rt = runtime()
 store = rt.store
 
@@ -25,7 +51,7 @@ if "upload_round" not in st.session_state:
 if "my_jobs" not in st.session_state:
     st.session_state.my_jobs = []
 
-cases = store.cases()
+cases = me.access.cases()
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("庭审信息 Hearing")
@@ -38,21 +64,33 @@ with left:
         key="case_choice",
     )
     case_number = (
-        c2.text_input("案号 Case number", placeholder="（2024）京0105民初1234号", key="case_number")
+        c2.text_input(
+            "案号 Case number", max_chars=CASE_NUMBER_MAX, placeholder="（2024）京0105民初1234号", key="case_number"
+        )
         if choice == NEW
         else choice
     )
     known = next((c for c in cases if c.number == case_number), None)
     c1, c2 = st.columns(2)
-    cause = c1.text_input("案由 Cause", value=known.cause if known else "", disabled=known is not None, key="cause")
+    cause = c1.text_input(
+        "案由 Cause",
+        value=known.cause if known else "",
+        max_chars=cap(NAME_MAX, known.cause if known else ""),
+        disabled=known is not None,
+        key="cause",
+    )
     starts_at = c2.datetime_input("开庭时间 Date", value=datetime.now().replace(second=0, microsecond=0), key="starts")
     c1, c2, c3 = st.columns(3)
-    courtroom = c1.text_input("法庭 Courtroom", key="courtroom", placeholder="第三法庭")
-    judge = c2.text_input("审判长 Presiding judge", key="judge")
-    clerk = c3.text_input("书记员 Clerk", value=user(), key="clerk")
+    courtroom = c1.text_input("法庭 Courtroom", max_chars=NAME_MAX, key="courtroom", placeholder="第三法庭")
+    judge = c2.text_input("审判长 Presiding judge", max_chars=NAME_MAX, key="judge")
+    clerk = c3.text_input(
+        "书记员 Clerk", value=me.account.shown, max_chars=cap(NAME_MAX, me.account.shown), key="clerk"
+    )
+    known_parties = format_parties(known.parties) if known else ""
     parties_text = st.text_area(
         "当事人 Parties",
-        value=format_parties(known.parties) if known else "",
+        value=known_parties,
+        max_chars=cap(PARTIES_MAX_CHARS, known_parties),
         disabled=known is not None and bool(known.parties),
         placeholder="每行一方，例如：\n原告：张三；代理人：李四\n被告：某某有限公司",
         height=96,
@@ -83,13 +121,14 @@ with right:
     case_words = store.hotwords(case_id=known.id) if known else ()
     hotwords_text = st.text_area(
         "热词 Hotwords",
+        max_chars=HOTWORDS_MAX,
         placeholder="每行一个词，可在词后加权重，例如：\n不当得利\n张某某 2",
         height=96,
         key="hotwords",
         help="本次上传使用；全局热词与本案已保存的热词也会一并使用",
     )
     if case_words:
-        st.caption("本案已保存热词：" + "、".join(h.term for h in case_words))
+        st.caption("本案已保存热词：" + "、".join(md_escape(h.term) for h in case_words))
     save_words = st.checkbox("把这些热词加入本案热词表", value=True, key="save_words")
 
 files = st.file_uploader(
@@ -98,13 +137,20 @@ files = st.file_uploader(
     accept_multiple_files=True,
     key=f"files_{st.session_state.upload_round}",
 )
-with st.expander("或：服务器上的录音文件 Files already on the server"):
-    server_paths = st.text_area(
-        "文件路径，每行一个",
-        placeholder="/mnt/recordings/2024-03-05/第三法庭-0930.mp3",
-        help="大文件（如整日录音）放在服务器或共享盘上时，无须经浏览器上传",
-        key="server_paths",
-    )
+# Files already on the server: only admins and clerks (the rule `submit_uploads` checks again), and only
+# under the folders an admin configured (`ingest_roots`); without any, the box is not offered at all.
+roots = ingest_roots() if me.account.role in (Role.ADMIN, Role.CLERK) else []
+server_paths = ""
+if roots:
+    with st.expander("或：服务器上的录音文件 Files already on the server"):
+        server_paths = st.text_area(
+            "文件路径，每行一个",
+            placeholder=f"{roots[0]}/2024-03-05/第三法庭-0930.mp3",
+            max_chars=20_000,
+            help="大文件（如整日录音）放在服务器或共享盘上时，无须经浏览器上传",
+            key="server_paths",
+        )
+        st.caption("只能导入这些目录中的文件：" + "；".join(md_escape(r) for r in roots))
 paths = [line.strip() for line in (server_paths or "").splitlines() if line.strip()]
 count = len(files or []) + len(paths)
 submitted = st.button(
@@ -134,12 +180,14 @@ if submitted and count:
             parties=parties,
             cause=cause,
         )
-        subs = submit_uploads(rt, [(f.name, f) for f in files or []], details, options, paths=paths)
+        subs = submit_uploads(rt, [(f.name, f) for f in files or []], details, options, access=me.access, paths=paths)
         if save_words and words:
-            case = store.case(details.case_number.strip())
-            store.set_hotwords(merge_hotwords(words, store.hotwords(case_id=case.id)), case_id=case.id)
+            case = me.access.case(details.case_number.strip())
+            if me.access.may_edit(case.id):
+                merged = merge_hotwords(words, store.hotwords(case_id=case.id))
+                store.set_hotwords(merged, case_id=case.id, actor=me.actor)
     except (ValueError, StoreError) as e:
-        st.error(str(e))
+        error(e)
     else:
         st.session_state.my_jobs = [s.job_id for s in subs if s.job_id] + st.session_state.my_jobs
         dups = [s for s in subs if s.duplicate]
@@ -153,7 +201,7 @@ if "upload_message" in st.session_state:
     if queued:
         st.success(f"已加入处理队列：{queued} 个文件")
     for name, hearing_id in dups:
-        st.warning(f"{name} 与已存录音相同，未重复处理（庭审 #{hearing_id}）")
+        st.warning(f"{md_escape(name)} 与已存录音相同，未重复处理（庭审 #{hearing_id}）")
         st.page_link(nav.REVIEW.path, label=f"打开庭审 #{hearing_id}", query_params={"hearing": hearing_id})
 
 st.divider()
@@ -162,25 +210,46 @@ st.divider()
 # The queue's buttons act in callbacks, which run before the run the click starts, so that run draws the
 # new state. `st.rerun(scope="fragment")` after the click raised instead whenever the click arrived in a
 # full-page run (Streamlit merges a fragment's rerun into a pending full one).
+def _may_manage(job_id: int) -> Callable[[SignedIn], bool]:
+    """The check `acting` takes: may the account, as it is now, cancel or retry this job?"""
+
+    def check(now: SignedIn) -> bool:
+        try:
+            return now.access.may_manage_job(jobs.job(store, job_id))
+        except StoreError:
+            return False
+
+    return check
+
+
 def _cancel(job_id: int) -> None:
+    now = acting(_may_manage(job_id))  # a callback runs before the page checks the session again
+    if now is None:
+        return
     try:
-        jobs.cancel(store, job_id)
+        jobs.cancel(store, job_id, actor=now.actor)
     except StoreError as e:  # it finished meanwhile
-        st.toast(str(e), icon=":material/info:")
+        toast_error(e)
 
 
 def _retry(job_id: int) -> None:
+    now = acting(_may_manage(job_id))
+    if now is None:
+        return
     try:
-        jobs.retry(store, job_id)
+        jobs.retry(store, job_id, actor=now.actor)
     except StoreError as e:  # another browser retried it first
-        st.toast(str(e), icon=":material/info:")
+        toast_error(e)
     rt.wake()
 
 
 @st.fragment(run_every=2)
 def queue_panel() -> None:
     st.subheader("处理队列 Queue")
-    recent = jobs.jobs(store, limit=12)
+    now = fragment_session()
+    if now is None:
+        return
+    recent = jobs.jobs(store, limit=12, case_ids=now.access.case_ids())
     mine = set(st.session_state.get("my_jobs", []))
     if not recent:
         st.info("队列为空。上传录音后，这里显示每个文件的处理进度。")
@@ -188,19 +257,21 @@ def queue_panel() -> None:
     for info in sorted(recent, key=lambda j: (not j.active, j.id not in mine, -j.id)):
         with st.container(border=True):
             c1, c2, c3 = st.columns([4, 5, 2], vertical_alignment="center")
-            c1.markdown(f"**{info.file_name}**  \n{info.case_number} · 庭审 #{info.hearing_id}")
+            c1.markdown(f"**{md_escape(info.file_name)}**  \n{md_escape(info.case_number)} · 庭审 #{info.hearing_id}")
             label = JOB_STATE_LABELS.get(info.state, info.state)
             if info.state == jobs.JobState.RUNNING:
-                c2.progress(min(max(info.progress, 0.0), 1.0), text=job_caption(info))
+                c2.progress(min(max(info.progress, 0.0), 1.0), text=md_escape(job_caption(info)))
             elif info.state == jobs.JobState.FAILED:
-                c2.error(f"失败：{info.error}", icon=":material/error:")
+                c2.error(md_escape(f"失败：{info.error}"), icon=":material/error:")
             elif info.state == jobs.JobState.DONE:
                 c2.progress(1.0, text="完成 · 已可审阅")
             else:
-                c2.caption(job_caption(info))
+                c2.caption(md_escape(job_caption(info)))
             if info.state == jobs.JobState.DONE:
                 c3.page_link(nav.REVIEW.path, label="打开审阅", icon=":material/open_in_new:",
                              query_params={"hearing": info.hearing_id})  # fmt: skip
+            elif not now.access.may_manage_job(info):
+                c3.caption(label)
             elif info.active:
                 c3.button(
                     "取消", key=f"cancel_{info.id}", help=f"{label}：取消这个任务", on_click=_cancel, args=(info.id,)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
+
+# Every ASCII punctuation character (CommonMark's escapable set) becomes a numeric character reference, and
+# every control character (newlines included) a space. A reference decodes to its character in Markdown text
+# and in raw HTML alike but never acts as syntax: no link, emphasis, heading, list, table, HTML tag, Streamlit
+# directive (`:red[...]`, `:material/...:`), LaTeX (`$`) or GFM autolink (`http://`, `www.`, `a@b`).
+_ESCAPES = {c: f"&#{c};" for c in range(0x21, 0x7F) if not chr(c).isalnum()}
+_ESCAPES.update({c: " " for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)})
+# Bidi embeddings, overrides and isolates too: they would make the text around them show in another order.
+_ESCAPES.update({c: " " for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 
 
 def clock(seconds: float | None, *, hour_digits: int = 2) -> str:
@@ -42,11 +50,21 @@ def eta(seconds: float | None) -> str:
     return f"约 {seconds / 3600:.1f} 小时"
 
 
+def md_escape(text: object) -> str:
+    """Stored text (a case number, a name, a file name, a snippet) made safe to show as itself in `st.markdown`,
+    `st.title`, `st.caption`, widget labels, toasts and messages, and inside HTML given with `unsafe_allow_html`.
+
+    `[重新登录](http://x)` shows as those characters, not as a link; `<b>` as `<b>`, not bold. One line always,
+    and in the order stored (control and bidi-override characters become spaces).
+    """
+    return ("" if text is None else str(text)).translate(_ESCAPES)
+
+
 def highlight(snippet: str, marks: Sequence[tuple[int, int]]) -> str:
-    """The snippet as HTML with each hit in <mark>; everything else escaped."""
+    """The snippet as HTML with each hit in <mark>; everything else escaped (`md_escape`)."""
     out, pos = [], 0
     for a, b in marks:
-        out += [html.escape(snippet[pos:a]), "<mark>", html.escape(snippet[a:b]), "</mark>"]
+        out += [md_escape(snippet[pos:a]), "<mark>", md_escape(snippet[a:b]), "</mark>"]
         pos = b
-    out.append(html.escape(snippet[pos:]))
+    out.append(md_escape(snippet[pos:]))
     return "".join(out)

@@ -93,6 +93,11 @@ REGISTRY: dict[str, Setting] = {
             "admin=wb-admins,judge=wb-judges,clerk=wb-clerks,viewer=wb-viewers",
             "Directory sign-in: role=group cn pairs; a user in none of the groups cannot sign in.",
         ),
+        Setting(
+            "ldap_ca_file",
+            "",
+            "Directory sign-in over ldaps://: the CA certificate (PEM) that signed the server's; empty means the system's CAs.",
+        ),
         # Where files may come from on the server itself (admin tools), and how big they may be.
         Setting(
             "ingest_roots",
