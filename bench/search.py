@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript  # noqa: E402
-from workbench.store import Store, search  # noqa: E402
+from workbench.store import Store, audit, search  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国志红文斌宇浩凯鹏飞晨瑞嘉欣怡子涵博"
@@ -165,7 +165,8 @@ def fill(store: Store, hearings: int, segments: int, seed: int, n_cases: int) ->
     rng = random.Random(seed)
     cases = []
     for i in range(n_cases):
-        cases.append(store.add_case(f"（{2023 + i % 3}）京0105民初{1000 + i}号", cause=CAUSES[i % len(CAUSES)]).id)
+        number = f"（{2023 + i % 3}）京0105民初{1000 + i}号"
+        cases.append(store.add_case(number, cause=CAUSES[i % len(CAUSES)], actor=audit.SYSTEM).id)
     started = time.perf_counter()
     for h in range(hearings):
         when = datetime(2023, 1, 2, 9) + timedelta(days=(h * 1095) // max(hearings, 1), hours=h % 5)

@@ -26,9 +26,10 @@ from pathlib import Path
 import egress_trace
 import psutil
 import pytest
+from browser import ARGS, CHROMIUM, idle, sign_in
 from conftest import clip, require_tool
-from store_samples import transcript
-from test_e2e import ARGS, CHROMIUM, _free_port, idle
+from servers import free_port, make_account, unverified
+from store_samples import TESTER, transcript
 
 from workbench import offline
 
@@ -102,7 +103,7 @@ def _server_child(strace: subprocess.Popen[bytes]) -> psutil.Process:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2, context=unverified()) as r:
             return r.status == 200
     except OSError:
         return False
@@ -129,21 +130,24 @@ def test_server_jobs_and_every_page(tmp_path: Path, models_dir: Path, tiny_paraf
 
     models = _models_with_tiny_paraformer(tmp_path, models_dir, tiny_paraformer)
     with Store(tmp_path / "workbench.duckdb") as store:
+        make_account(store, "admin1", "admin")
         [funasr] = jobs.submit(
             store,
             [clip("zh_aishell1_BAC009S0724W0121.wav")],
             case_number="E-1",
+            actor=TESTER,
             options=TranscribeOptions(engine="funasr", model="tiny-paraformer", diarize=False, device="cpu"),
         )
         [whisper] = jobs.submit(
             store,
             [clip("zh_aishell1_BAC009S0764W0121.wav")],
             case_number="E-2",
+            actor=TESTER,
             options=TranscribeOptions(engine="whisper", language="zh", diarize=False, device="cpu"),
         )
     trace_log, server_log = tmp_path / "serve.strace", tmp_path / "server.log"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"  # HTTPS, as served on a court's LAN: the certificate is made under the trace
     proc = subprocess.Popen(
         traced(trace_log, WORKBENCH, "serve", "--port", str(port), "--address", "127.0.0.1"),
         cwd=ROOT,
@@ -161,8 +165,9 @@ def test_server_jobs_and_every_page(tmp_path: Path, models_dir: Path, tiny_paraf
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, ignore_https_errors=True)
             page.set_default_timeout(30_000)
+            sign_in(page, url, "admin1")
             for section in nav.SECTIONS.values():
                 for view in section:
                     query = f"?hearing={whisper.hearing_id}" if view is nav.REVIEW else ""
