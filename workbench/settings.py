@@ -96,7 +96,7 @@ REGISTRY: dict[str, Setting] = {
         Setting(
             "ldap_ca_file",
             "",
-            "Directory sign-in over ldaps://: the CA certificate (PEM) that signed the server's; empty means the system's CAs.",
+            "Directory sign-in over ldaps://: the CA certificate (PEM) of the server's; empty means the system's CAs.",
         ),
         # Where files may come from on the server itself (admin tools), and how big they may be.
         Setting(

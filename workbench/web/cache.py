@@ -37,4 +37,3 @@ def runtime() -> Runtime:
 def store() -> Store:
     """The runtime's store: what the pages and the server's own routes (sign-in, audio) read and write."""
     return runtime().store
-
