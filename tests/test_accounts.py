@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +50,33 @@ def accounts(store: Store) -> Accounts:
 def _rows(store: Store, action: str | None = None) -> list[audit.AuditRow]:
     with store.reading() as con:
         return audit.rows(con, action=action)
+
+
+def test_guesses_sent_at_once_are_counted_one_by_one(store: Store, accounts: Accounts, console: Actor) -> None:
+    """20 wrong passwords at once, from 20 addresses: only 5 are checked, the rest meet the lock."""
+    accounts.add("clerk1", Role.CLERK, by=console, password=PASSWORD)
+
+    def guess(i: int) -> str:
+        try:
+            sign_in(store, "clerk1", "wrong-password", f"10.0.2.{i}")
+        except SignInRefused as e:
+            return e.reason
+        return "signed in"
+
+    with ThreadPoolExecutor(20) as pool:
+        reasons = list(pool.map(guess, range(20)))
+    assert reasons.count(signin.WRONG_PASSWORD) == 5, reasons
+    assert reasons.count(signin.LOCKED_ACCOUNT) == 15, reasons
+
+
+def test_the_case_of_a_name_does_not_buy_more_guesses(store: Store, accounts: Accounts, console: Actor) -> None:
+    """An unknown name (a directory user before their first sign-in, say) locks whatever its case."""
+    for i, typed in enumerate(["carol", "Carol", "cAROL", "CAROL", "caRol"]):
+        with pytest.raises(SignInRefused):
+            sign_in(store, typed, "wrong-password", f"10.0.3.{i}")
+    with pytest.raises(SignInRefused) as sixth:
+        sign_in(store, "CaRoL", "wrong-password", "10.0.3.9")
+    assert sixth.value.reason == signin.LOCKED_ACCOUNT
 
 
 def _admin(accounts: Accounts, console: Actor, name: str = "admin1") -> Account:

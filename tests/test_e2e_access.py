@@ -220,6 +220,15 @@ def test_audio_and_download_urls_refuse_after_sign_out(world: World, browser, co
             assert stranger.request.get(url, max_redirects=0).status in REFUSED, url
     finally:
         stranger.close()
+    # Another signed-in account (a member of case A too: the viewer) gets neither the clerk's file nor,
+    # through it, the record: an exported file's URL answers the session it was made for alone.
+    other = new_context(browser)
+    try:
+        sign_in(other.new_page(), world.url, VIEWER)
+        assert other.request.get(media_url, max_redirects=0).status == 404, media_url
+        assert other.request.get(audio_url, max_redirects=0).status == 200  # a member's audio: theirs too
+    finally:
+        other.close()
     sign_out(page, world.url)
     for url in (audio_url, media_url):
         assert context.request.get(url, max_redirects=0).status in REFUSED, url

@@ -66,6 +66,19 @@ def test_an_accounts_cases_filter_inside_the_query(store: Store, two_hearings: t
     assert positional.case_ids is None
 
 
+def test_a_score_says_nothing_of_other_cases(store: Store) -> None:
+    """BM25 counts over the cases the account may see: a hit in its own case scores the same whether or not
+    a case it may not see holds the word (counted over every case, the score told which)."""
+    from store_samples import hearing
+
+    hearing(store, [("S1", "证人提到了zorblax这个词"), ("S2", "别的内容")], case="A-1")
+    mine = frozenset({store.case("A-1").id})
+    alone = search.search(store, "zorblax", case_ids=mine)[0].score
+    hearing(store, [("S1", "zorblax zorblax zorblax"), ("S2", "zorblax 又一次 zorblax")], case="B-2")
+    assert search.search(store, "zorblax", case_ids=mine)[0].score == pytest.approx(alone)
+    assert search.search(store, "zorblax")[0].score != pytest.approx(alone)  # an admin's counts: every case
+
+
 def test_analysis_indexes_bigrams_words_and_latin() -> None:
     terms = index.analyze("人民法院受理 Exhibit A-3，ＡＢＣ")
     assert {"人民", "民法", "法院", "院受", "受理", "人民法院", "exhibit", "a", "3", "abc"} <= set(terms)

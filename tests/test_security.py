@@ -6,6 +6,7 @@ payload ran (and, where it is cheap, a control shows the same payload does run w
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -323,6 +324,23 @@ def test_a_config_asking_for_remote_code_is_refused(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("where", ["configuration.json", "config.yaml"])
+def test_a_config_pointing_at_weights_outside_its_folder_is_refused(where: str, tmp_path: Path) -> None:
+    """FunASR takes `init_param` (and cmvn, tokenizer files) from the config as given: weights outside the
+    folder would load unscanned and unpinned."""
+    outside = tmp_path / "elsewhere.pt"
+    torch.save({"w": torch.zeros(2)}, outside)
+    folder = _vad_like(tmp_path / "vad")
+    if where == "configuration.json":
+        (folder / "configuration.json").write_text(json.dumps({"file_path_metas": {"init_param": str(outside)}}))
+    else:
+        config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
+        config["init_param"] = "../../elsewhere.pt"  # from where the import puts it: registry/vad/
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(models.ModelError, match="outside the model folder"):
+        models.import_model(folder, models_dir=tmp_path / "registry")
+
+
 def test_our_funasr_loader_overrides_a_config_trusting_remote_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -394,6 +412,27 @@ def test_the_scan_reads_every_pickle_form(form: str, tmp_path: Path) -> None:
     with pytest.raises(models.ModelError, match="exec"):
         safety.scan_pickle_file(path)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("trick", ["a zip appended to a pickle", "a string pickletools cannot decode"])
+def test_the_scan_is_not_fooled_by_what_torch_reads_differently(trick: str, tmp_path: Path) -> None:
+    """Each of these passed an earlier scan and ran its payload in `torch.load(weights_only=False)`:
+    torch chooses its zip format by the first four bytes (zipfile finds a zip anywhere), and its
+    unpickler decodes a STRING opcode as UTF-8 (pickletools refuses it)."""
+    marker = tmp_path / "marker"
+    payload = f"cposix\nsystem\n(Vtouch {marker}\ntR.".encode()
+    path = tmp_path / "weights.bin"
+    if trick.startswith("a zip"):
+        zipped = io.BytesIO()
+        torch.save({"w": torch.zeros(2)}, zipped)
+        path.write_bytes(payload + zipped.getvalue())
+    else:
+        path.write_bytes(b"S'\xc3\xa9'\n0" + payload)
+    with pytest.raises(models.ModelError, match=r"refus|拒绝"):
+        safety.scan_pickle_file(path)
+    with contextlib.suppress(Exception):  # the control: torch runs it (then fails on what follows)
+        torch.load(path, weights_only=False)
+    assert marker.exists()
 
 
 def test_the_real_checkpoints_pass_the_scan(models_dir: Path) -> None:

@@ -302,7 +302,9 @@ def test_an_account_that_must_change_its_password_reaches_only_the_password_page
         {"csrf": token, "next": "/search", "old": old, "new": "brand-new-pass-1", "again": "brand-new-pass-1"}, cookies,
     )  # fmt: skip
     assert done.status == 303 and done.headers["location"] == "/search", done.text
-    assert call(server, "GET", "/", cookies=cookies).status == 200
+    # The new password ends the session it was changed in (and any other): this browser goes on in a new one.
+    assert call(server, "GET", "/", cookies=cookies).status == 303
+    assert call(server, "GET", "/", cookies={"wb_session": session_of(done)}).status == 200
 
 
 # -- hosts and origins --
@@ -414,13 +416,17 @@ def test_plays_and_sign_ins_are_audited(server: Server) -> None:
     cookies = {"wb_session": session_of(sign_in(server, "clerk1"))}
     url = f"/audio/{server.rec_a}?start=2.25&dur=1"
     assert call(server, "GET", url, cookies=cookies).status == 200  # no Range: a play
-    assert call(server, "GET", url, cookies=cookies, headers={"Range": "bytes=0-"}).status == 206  # from 0: a play
+    assert call(server, "GET", url, cookies=cookies, headers={"Range": "bytes=0-"}).status == 206  # the same clip
     assert call(server, "GET", url, cookies=cookies, headers={"Range": "bytes=1000-"}).status == 206  # a seek: not
+    # A clip fetched from byte 1 on (all of its audio, the header's first byte aside) is a play all the same.
+    other = f"/audio/{server.rec_a}?start=3.5&dur=1"
+    assert call(server, "GET", other, cookies=cookies, headers={"Range": "bytes=1-"}).status == 206
     stop_server(server.proc)
     with Store(server.data / "workbench.duckdb") as store:
         rows = store.audit_rows(action=audit.AUDIO_PLAYED)
+        assert [r.detail["start"] for r in rows if r.detail.get("start") == 3.5] == [3.5]
         plays = [r for r in rows if r.detail.get("start") == 2.25]
-        assert len(plays) == 2, plays
+        assert len(plays) == 1, plays
         assert all(p.account == "clerk1" and p.detail["recording_id"] == server.rec_a for p in plays)
         assert all(p.detail["duration"] == 1.0 and p.client == "127.0.0.1" for p in plays)
         assert store.audit_rows(action=audit.SIGN_OUT)

@@ -115,6 +115,17 @@ def test_same_upload_twice_is_recognised(store: Store, tmp_path: Path) -> None:
     assert len(store.hearings()) == 1
 
 
+def test_the_same_audio_in_another_case_says_nothing_of_the_first(store: Store, tmp_path: Path) -> None:
+    """A duplicate is one within the case: "already stored as hearing N" of another case would tell the
+    uploader that a case they may not see holds this recording. The file itself is stored once."""
+    first = jobs.submit(store, [audio_file(tmp_path, "a.wav")], case_number="SECRET-1", actor=TESTER)
+    other = jobs.submit(store, [audio_file(tmp_path, "b.wav")], case_number="MINE-9", actor=TESTER)
+    assert not other[0].duplicate and other[0].job_id is not None
+    assert other[0].hearing_id != first[0].hearing_id
+    assert store.hearing(other[0].hearing_id).case_id == store.case("MINE-9").id
+    assert len([p for p in store.audio_dir.rglob("*") if p.is_file()]) == 1
+
+
 def test_a_failed_save_leaves_no_half_written_hearing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     hid = hearing(store, LINES[:1])
 

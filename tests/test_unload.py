@@ -42,7 +42,6 @@ def server_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path
         "models_dir": str(models_dir),
         "workers": "1",
         "device": "cpu",
-        "user": "",
     }.items():
         monkeypatch.setenv(settings.REGISTRY[name].env, value)
     memory.unload_all()  # another test's models in this process would sit under the floor and leave with it

@@ -25,7 +25,10 @@ from workbench.models import defaults, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 # What `workbench models pull` imports (the CLI group loads every command's module), none of them heavy.
-LIGHT = ("click", "pyyaml", "python-docx", "lxml", "typing-extensions", "duckdb", "psutil")
+LIGHT = (
+    "click", "pyyaml", "python-docx", "lxml", "typing-extensions", "duckdb", "psutil",
+    "argon2-cffi", "argon2-cffi-bindings", "cffi", "pycparser",  # the `users` verbs hash passwords
+)  # fmt: skip
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from workbench.accounts.roles import Forbidden, Role
-from workbench.accounts.users import CONSOLE, Account, Accounts
+from workbench.accounts.users import CONSOLE, Account, Accounts, no_such_user
 from workbench.store import members
 from workbench.store.audit import Actor
 from workbench.store.records import Case, Hearing, NotFound
@@ -203,6 +203,8 @@ class Access:
         self.require_manage_members(case.id)
         target = Accounts(self.store).get(user_name)
         if target.disabled:
+            if not self.is_admin:  # to a judge, a disabled account is one that is not there
+                raise NotFound(no_such_user(user_name))
             raise Forbidden(f"账户 {target.name} 已停用 (account {target.name} is disabled): enable it first")
         with self.store.writing() as con:
             return members.add(con, case.id, target.id, self.actor)

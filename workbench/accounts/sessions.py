@@ -87,8 +87,12 @@ class Sessions:
             )
         return token
 
-    def resolve(self, token: str | None) -> Account | None:
-        """The session's account; None when unknown, ended, idle too long, or the account is disabled."""
+    def resolve(self, token: str | None, *, touch: bool = True) -> Account | None:
+        """The session's account; None when unknown, ended, idle too long, or the account is disabled.
+
+        `touch` counts this as activity (a page run, a click, a request); a refresh that runs by itself (a
+        queue redrawn every few seconds) passes False, or an unattended screen would never time out.
+        """
         if not token or not isinstance(token, str) or len(token) > 200:
             return None
         digest = token_hash(token)
@@ -116,7 +120,7 @@ class Sessions:
         if account.disabled or now - last_seen > idle_limit():
             _forget(self.db, digest)
             return None
-        if now - last_seen >= TOUCH_EVERY:
+        if touch and now - last_seen >= TOUCH_EVERY:
             with self.db.writing() as con:
                 # `ended_at IS NULL`: a sign-out or disabling that committed meanwhile wins
                 touched = con.execute(

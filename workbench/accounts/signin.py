@@ -11,6 +11,9 @@ An unknown name and a wrong password get the same message and take the same time
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import threading
 import unicodedata
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,8 +58,36 @@ class SignInRefused(Exception):
         self.locked_until = locked_until
 
 
+# Attempts for one name, or from one address, run one at a time: the lock check, the password check
+# and the recorded failure must not interleave, or 20 guesses sent at once would all be checked before
+# the first failure is counted. Striped (a fixed set of locks), so made-up names cannot grow a table.
+_STRIPES = [threading.Lock() for _ in range(64)]
+# Password checks at once (argon2id takes 64 MiB and a core each): a flood of sign-ins queues here
+# instead of taking the server's memory and both cores from the pages.
+_HASHING = threading.BoundedSemaphore(2)
+
+
+def _stripe(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=4).digest(), "big") % len(
+        _STRIPES
+    )
+
+
 def sign_in(db: Database, name: str, password: str, client: str) -> Account:
     """The account, signed in (audited); SignInRefused saying why otherwise."""
+    try:
+        key = (check_name(name) or "").casefold()
+    except AccountError:
+        key = ""
+    stripes = sorted({_stripe("name:" + key), _stripe("client:" + client)})
+    with contextlib.ExitStack() as held:
+        for i in stripes:
+            held.enter_context(_STRIPES[i])
+        with _HASHING:
+            return _sign_in(db, name, password, client)
+
+
+def _sign_in(db: Database, name: str, password: str, client: str) -> Account:
     now = datetime.now().replace(tzinfo=None)
     typed = _typed(name)
     accounts = Accounts(db)
@@ -66,7 +97,8 @@ def sign_in(db: Database, name: str, password: str, client: str) -> Account:
     except AccountError:
         valid_name = None
     account = accounts.find(valid_name) if valid_name else None
-    key = account.name if account else (valid_name or typed)
+    # Names are one account whatever their case (lookups ignore it): so is the lock's count.
+    key = account.name if account else (valid_name.casefold() if valid_name else typed)
     actor = Actor(key, client, account.id if account else None)
 
     # Locked: refused before the password is looked at. The account's lock is named first: it is the
@@ -194,10 +226,10 @@ def _locked_until(
     """
     since = now - WINDOW
     if account is not None:
-        column, value = "account", account
+        column, value = "lower(account)", account.lower()
         last_ok = con.execute(
-            "SELECT max(logged_at) FROM audit WHERE action = ? AND account = ? AND logged_at >= ?",
-            [audit.SIGN_IN, account, since],
+            "SELECT max(logged_at) FROM audit WHERE action = ? AND lower(account) = ? AND logged_at >= ?",
+            [audit.SIGN_IN, value, since],
         ).fetchone()[0]
         if last_ok is not None:
             since = max(since, last_ok)

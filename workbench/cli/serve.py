@@ -170,6 +170,9 @@ def _serve(address: str, port: int, cert_path: Path | None, key_path: Path | Non
         port=port,
         lifespan="on",
         timeout_graceful_shutdown=5,  # open browser tabs keep websockets; do not wait on them for ever
+        # The client address (lockout, audit) is the connection's own: uvicorn would otherwise believe an
+        # X-Forwarded-For from 127.0.0.1, which any process on this machine can send.
+        proxy_headers=False,
         log_config=None,  # our logging (log_to_stderr), not uvicorn's
         **kwargs,
     )

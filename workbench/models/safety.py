@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pickletools
 import threading
 import time
@@ -75,6 +76,7 @@ _STRING_OPS = frozenset(
 )
 _PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+ZIP_MAGIC = b"PK\x03\x04"  # what torch.serialization checks to choose its zip format
 _LEGACY_PICKLES = 5  # torch's legacy format: magic, protocol, sys info, the object, storage keys
 
 
@@ -137,35 +139,41 @@ def _pickle_globals(stream: IO[bytes]) -> Iterator[str]:
 
 
 def scan_pickle_file(path: Path) -> None:
-    """Refuses a checkpoint naming globals outside `ALLOWED_GLOBALS`; a file that is no pickle passes."""
+    """Refuses a checkpoint naming globals outside `ALLOWED_GLOBALS`, and one this scan cannot read through.
+
+    The format is told as torch tells it, by the first four bytes (a zip's local header), not by
+    `zipfile.is_zipfile`, which also accepts a pickle with a zip appended (torch would unpickle the
+    front). A pickle the scanner cannot parse is refused rather than passed: torch's unpickler may
+    read what `pickletools` does not (a non-ASCII STRING opcode, say), and would run it.
+    """
 
     def check(stream: IO[bytes], where: str) -> None:
-        for qualified in _pickle_globals(stream):
-            if not allowed_global(qualified):
-                raise ModelError(
-                    f"{where}: 模型文件含可执行的对象 {qualified!r}，拒绝加载 (the checkpoint would run code "
-                    f"{qualified!r} when unpickled; only plain tensors are accepted)"
-                )
+        try:
+            for qualified in _pickle_globals(stream):
+                if not allowed_global(qualified):
+                    raise ModelError(
+                        f"{where}: 模型文件含可执行的对象 {qualified!r}，拒绝加载 (the checkpoint would run code "
+                        f"{qualified!r} when unpickled; only plain tensors are accepted)"
+                    )
+        except _Unreadable as e:
+            raise ModelError(f"{where}: not a checkpoint this workbench can read safely ({e}); refusing it") from e
 
     try:
-        if zipfile.is_zipfile(path):
+        with path.open("rb") as stream:
+            is_zip = stream.read(4) == ZIP_MAGIC
+        if is_zip:
             with zipfile.ZipFile(path) as z:
-                pickles = [n for n in z.namelist() if n.endswith(".pkl")]
-                for member in pickles:
+                for member in [n for n in z.namelist() if n.endswith(".pkl")]:
                     with z.open(member) as stream:
-                        try:
-                            check(stream, f"{path}:{member}")
-                        except _Unreadable as e:
-                            raise ModelError(f"{path}:{member}: not a readable checkpoint ({e})") from e
+                        check(stream, f"{path}:{member}")
             return
+        # torch's legacy format: a few small pickles (magic number, protocol, system info, the object,
+        # the storage keys), then raw storage bytes, which are never unpickled and are not scanned.
         with path.open("rb") as stream:
             for _ in range(_LEGACY_PICKLES):
-                try:
-                    check(stream, str(path))
-                except _Unreadable:
-                    # the first: not a pickle (a CTranslate2 model.bin, say), which nothing would unpickle;
-                    # a later one: the raw storage bytes after torch's legacy pickles
-                    return
+                if not stream.peek(1):  # a plain pickle file ends after its one pickle
+                    break
+                check(stream, str(path))
     except ModelError as e:
         if str(e).startswith(str(path)):
             raise
@@ -325,11 +333,43 @@ def check_pipeline_config(root: Path) -> None:
             raise ModelError(f"{root.name}/config.yaml: {text!r} points outside the model folder; use $model/... paths")
 
 
+def check_config_paths(root: Path) -> None:
+    """A model's config may not point at files outside its folder (FunASR takes `init_param`, `cmvn_file`,
+    `bpemodel`, `file_path_metas` ... from it as they are, an absolute path included): such a file was
+    never scanned nor pinned. A path that exists nowhere (a stale training path) is left to the loader."""
+    folder = root.resolve()
+    for name in CONFIG_NAMES:
+        config = root / name
+        if not config.is_file():
+            continue
+        try:
+            text = config.read_text(encoding="utf-8")
+            data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+        except (OSError, ValueError, yaml.YAMLError):
+            continue  # unreadable configs are detect_kind's and the loaders' to report
+        for value in _strings(data):
+            if not value or len(value) > 4096 or "\0" in value or ("/" not in value and "\\" not in value):
+                continue  # not a path: a class name, a word, a number
+            path = Path(value).expanduser()
+            climbs = not path.is_absolute() and os.path.normpath(path).split(os.sep)[0] == ".."
+            target = (root / path).resolve()
+            # Climbing out is refused whatever is there now (the folder is checked before it moves into
+            # place, and is loaded from beside the other models); an absolute path, when it exists.
+            if climbs or (target.exists() and not target.is_relative_to(folder)):
+                raise ModelError(
+                    f"{root.name}/{name}: {value!r} 指向模型目录以外的文件，拒绝 (points at a file outside the model "
+                    "folder, which was never checked: keep every file the model needs inside its folder)"
+                )
+
+
 def check_folder(root: Path, kind: str | None = None) -> None:
-    """Import-time checks of a model folder: no code, no remote-code config, checkpoints of tensors only."""
+    """Import-time checks of a model folder: no code, no remote-code config, no paths out of the folder,
+    checkpoints of tensors only."""
     refuse_code(root)
     if kind == PYANNOTE_PIPELINE:
         check_pipeline_config(root)
+    elif kind != WHISPER:  # CTranslate2's config.json is a vocabulary and settings, no paths
+        check_config_paths(root)
     for file in checkpoint_files(root, kind):
         _scan_cached(file)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from workbench import settings
@@ -129,9 +129,9 @@ def _finish(store: Store, info: JobInfo, state: JobState, error: str | None) -> 
         store.advance(info.hearing_id, event, con)
 
 
-def run_next(store: Store, pipeline: Pipeline | None = None) -> JobInfo | None:
-    """Claims and runs the next queued job; None when there was none."""
-    info = claim(store)
+def run_next(store: Store, pipeline: Pipeline | None = None, *, only: Collection[int] | None = None) -> JobInfo | None:
+    """Claims and runs the next queued job (of `only`, when given); None when there was none."""
+    info = claim(store, only=only)
     if info is None:
         return None
     return run_job(store, info, pipeline)

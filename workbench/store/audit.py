@@ -108,6 +108,12 @@ def _content(
     )
 
 
+def _utf8(text: str) -> str:
+    """Text that is valid UTF-8: a lone surrogate (a command-line argument that was not UTF-8) becomes "?",
+    rather than failing the change it records."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def row_hash(prev_hash: str, content: str) -> str:
     return hashlib.sha256((prev_hash + content).encode("utf-8")).hexdigest()
 
@@ -125,12 +131,13 @@ def append(
     last = con.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     row_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = datetime.now().replace(tzinfo=None)
-    text = json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    h = row_hash(prev, _content(row_id, at, actor.account, actor.client, action, case_id, hearing_id, text))
+    text = _utf8(json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str))
+    account, client = _utf8(actor.account), _utf8(actor.client)
+    h = row_hash(prev, _content(row_id, at, account, client, action, case_id, hearing_id, text))
     con.execute(
         "INSERT INTO audit (id, logged_at, account, client, action, case_id, hearing_id, detail, prev_hash, hash) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [row_id, at, actor.account, actor.client, action, case_id, hearing_id, text, prev, h],
+        [row_id, at, account, client, action, case_id, hearing_id, text, prev, h],
     )
     return row_id
 

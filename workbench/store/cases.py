@@ -123,10 +123,16 @@ class Cases(Database):
         return self.case(case.id)
 
     def case(self, key: int | str) -> Case:
-        """A case by id or by number."""
+        """A case by id (an int) or by number (text); text of digits is a number first, then an id."""
         with self.reading() as con:
-            if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-                row = con.execute(CASE_SQL + " WHERE id = ? OR number = ?", [int(key), str(key)]).fetchone()
+            if isinstance(key, int):
+                row = con.execute(CASE_SQL + " WHERE id = ?", [key]).fetchone()
+            elif key.strip().isdigit():
+                # A case numbered "5" wins over case id 5: a number is what people type.
+                row = con.execute(
+                    CASE_SQL + " WHERE id = ? OR number = ? ORDER BY number = ? DESC LIMIT 1",
+                    [int(key), key.strip(), key.strip()],
+                ).fetchone()
             else:
                 row = con.execute(CASE_SQL + " WHERE number = ?", [key.strip()]).fetchone()
         if row is None:

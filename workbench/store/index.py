@@ -240,8 +240,10 @@ class Stats:
     """
 
     at: float = 0.0
-    collection: dict[bool, tuple[int, float]] = field(default_factory=dict)  # original? → (segments, mean dl)
-    df: dict[tuple[str, bool], int] = field(default_factory=dict)  # (term, original?) → segments having it
+    # (original?, scope) → (segments, mean dl); the scope is the asking account's cases, None for every case
+    collection: dict[tuple[bool, frozenset[int] | None], tuple[int, float]] = field(default_factory=dict)
+    # (term, original?, scope) → segments having it
+    df: dict[tuple[str, bool, frozenset[int] | None], int] = field(default_factory=dict)
 
 
 STATS_TTL = 300.0

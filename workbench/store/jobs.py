@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -139,9 +139,9 @@ def submit(
     """Stores each file (by content hash), creates its hearing and queues its job, as `actor` (audited).
 
     A new case number creates the case (with `cause` and `parties`) and makes `actor` a member. Whether
-    `actor` may upload into an existing case is the caller's check (`Access.may_upload_to`). A file
-    whose content is already stored is not added again: its Submission says `duplicate` and names the
-    existing hearing.
+    `actor` may upload into an existing case is the caller's check (`Access.may_upload_to`), checked
+    again here. A file whose content is already stored in this case is not added again: its Submission
+    says `duplicate` and names the existing hearing.
     """
     stored = [(Path(f), *store.store_audio(f)) for f in files]  # copy outside the transaction: can be GBs
     payload = (options or TranscribeOptions.from_settings()).to_json()
@@ -157,8 +157,13 @@ def submit(
     out = []
     for source, sha, path in stored:
         with store.writing() as con:
+            # A duplicate is the same audio in the same case. The same audio in another case makes a
+            # hearing of its own (its file shared): telling the uploader "already stored as hearing N"
+            # would say that a case they may not see holds this recording.
             dup = con.execute(
-                "SELECT hearing_id FROM recordings WHERE sha256 = ? ORDER BY id LIMIT 1", [sha]
+                "SELECT r.hearing_id FROM recordings r JOIN hearings h ON h.id = r.hearing_id "
+                "WHERE r.sha256 = ? AND h.case_id = ? ORDER BY r.id LIMIT 1",
+                [sha, case.id],
             ).fetchone()
             if dup:
                 out.append(Submission(source, int(dup[0]), None, duplicate=True))
@@ -323,12 +328,15 @@ def recover(store: Store, *, stale_after_s: float = 300.0) -> list[int]:
     return recovered
 
 
-def claim(store: Store, worker: str | None = None) -> JobInfo | None:
-    """Takes the oldest queued job for this process, or None when the queue is empty."""
+def claim(store: Store, worker: str | None = None, *, only: Collection[int] | None = None) -> JobInfo | None:
+    """Takes the oldest queued job (of `only`, when given) for this process, or None when there is none."""
     worker = worker or this_worker()
     recover(store)
+    among = f" AND id IN ({', '.join(str(int(i)) for i in only) or '-1'})" if only is not None else ""
     with store.writing() as con:
-        row = con.execute("SELECT id, hearing_id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").fetchone()
+        row = con.execute(
+            f"SELECT id, hearing_id FROM jobs WHERE state = 'queued'{among} ORDER BY id LIMIT 1"
+        ).fetchone()
         if row is None:
             return None
         con.execute(

@@ -103,15 +103,29 @@ class Searcher:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _collection(self, con: duckdb.DuckDBPyConnection, original: bool) -> tuple[int, float]:
+    def _scope(self, con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[frozenset[int] | None, str]:
+        """The statistics' scope: None for every hearing, else the account's cases and the SQL restricting
+        to their hearings. BM25 counts (segments, mean length, document frequency) over what the account may
+        see: counted over every case, a hit's score would tell whether a word occurs in cases it may not."""
+        if f.case_ids is None:
+            return None, ""
+        visible = [r[0] for r in con.execute(
+            f"SELECT id FROM hearings WHERE case_id IN ({_sql_list(sorted(f.case_ids) or [-1])})"
+        ).fetchall()]  # fmt: skip
+        return f.case_ids, f" AND hearing_id IN ({_sql_list(visible or [-1])})"
+
+    def _collection(
+        self, con: duckdb.DuckDBPyConnection, original: bool, scope: frozenset[int] | None = None, within: str = ""
+    ) -> tuple[int, float]:
         st = stats_for(self.store.path)
-        hit = st.collection.get(original)
+        hit = st.collection.get((original, scope))
         if hit is not None:
             return hit
         col = "dl_orig" if original else "dl"
-        n, avg = con.execute(f"SELECT count(*), coalesce(avg({col}), 1) FROM segments").fetchone()
-        st.collection[original] = (int(n), float(avg) or 1.0)
-        return st.collection[original]
+        where = f" WHERE true{within}" if within else ""
+        n, avg = con.execute(f"SELECT count(*), coalesce(avg({col}), 1) FROM segments{where}").fetchone()
+        st.collection[(original, scope)] = (int(n), float(avg) or 1.0)
+        return st.collection[(original, scope)]
 
     def invalidate(self) -> None:
         index.invalidate(self.store.path)
@@ -172,12 +186,16 @@ class Searcher:
             if hearings is not None and not hearings:
                 return []
             cond = f" AND hearing_id IN ({_sql_list(hearings)})" if hearings is not None else ""
-            n, avgdl = self._collection(con, original)
+            scope, within = self._scope(con, f)
+            n, avgdl = self._collection(con, original, scope, within)
             n = max(n, 1)
+
+            def dfs(lookups: dict[str, int]) -> dict[str, int]:
+                return self._dfs(con, lookups, tf, scope, within)
 
             words = list(q.words)
             phrases = list(q.phrases)
-            df = self._dfs(con, {w: term_id(w) for w in words}, tf)
+            df = dfs({w: term_id(w) for w in words})
             # A Chinese word the index has no posting for: two characters (always indexed as a bigram)
             # or fewer do not occur, unless it is the whole query (a lone character: scanned). A
             # longer one may have been cut differently by jieba: alone it is matched as an exact
@@ -188,12 +206,12 @@ class Searcher:
                     phrases.append(w)
                 elif len(w) >= 3:
                     grams = [g for g in phrase_terms(w) if g not in words]
-                    df.update(self._dfs(con, {g: term_id(g) for g in grams}, tf))
+                    df.update(dfs({g: term_id(g) for g in grams}))
                     words += grams
                 elif len(w) == 1 and q.words == (w,) and not q.phrases:
                     phrases.append(w)
             required = list(dict.fromkeys(t for p in phrases for t in phrase_terms(p)))
-            df.update(self._dfs(con, {t: term_id(t) for t in required if t not in df}, tf))
+            df.update(dfs({t: term_id(t) for t in required if t not in df}))
             if any(df[t] == 0 for t in required):
                 return []
             unindexed = [p for p in phrases if not phrase_terms(p)]  # a lone Chinese character
@@ -395,19 +413,26 @@ class Searcher:
         ).fetchall()
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
-    def _dfs(self, con: duckdb.DuckDBPyConnection, lookups: dict[str, int], tf: str) -> dict[str, int]:
-        """Document frequency of each term (segments whose current, or original, text has it)."""
+    def _dfs(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        lookups: dict[str, int],
+        tf: str,
+        scope: frozenset[int] | None = None,
+        within: str = "",
+    ) -> dict[str, int]:
+        """Document frequency of each term (segments whose current, or original, text has it), in the scope."""
         original = tf == "tf_orig"
         st = stats_for(self.store.path)
-        out = {t: st.df[(t, original)] for t in lookups if (t, original) in st.df}
+        out = {t: st.df[(t, original, scope)] for t in lookups if (t, original, scope) in st.df}
         items = [(t, tid) for t, tid in lookups.items() if t not in out]
         if items:
             sql = " UNION ALL ".join(
-                f"SELECT {i} AS i, count(*) AS n FROM postings WHERE term = {tid} AND {tf} > 0"
+                f"SELECT {i} AS i, count(*) AS n FROM postings WHERE term = {tid} AND {tf} > 0{within}"
                 for i, (_, tid) in enumerate(items)
             )
             for i, c in con.execute(sql).fetchall():
-                out[items[i][0]] = st.df[(items[i][0], original)] = int(c)
+                out[items[i][0]] = st.df[(items[i][0], original, scope)] = int(c)
         return out
 
 

@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from workbench import settings
 from workbench.accounts import COOKIE, Account, Sessions
+from workbench.web import downloads
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -214,6 +215,9 @@ class Guard:
                 await _redirect(send, "/password?next=" + quote(local_path(scope), safe="/"))
             else:
                 await self._refuse(scope, receive, send, 403, "请先修改密码 (change your password first)")
+            return
+        if path.startswith("/media/") and not downloads.may_fetch(path, token):
+            await self._refuse(scope, receive, send, 404, "文件不存在或无权查看 (not found or not yours)")
             return
         state["account"] = account
         state["store"] = store

@@ -7,15 +7,17 @@ case answer the same 404, so an id tells nothing. Each play is audited (`audio_p
 HTTP Range requests are served (206 with Content-Range): Chromium's media player asks for `bytes=0-`
 first and seeks in a WAV by asking for the byte range of the new position; without ranges it can only
 play from the start (`currentTime` jumps back to 0). The audit row is written for the request that
-starts the clip (no Range, or a range from byte 0), not for every seek.
+sends a session a clip it had not been sent (any range of it), not for every seek.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +70,30 @@ class _Clips:
 
 
 clips = _Clips(CLIPS_KEPT)
+
+
+class _Played:
+    """The clips each session has been sent, so a play is audited once, whatever bytes of it the player asks
+    for: a seek is a Range request of the same clip, and a range that skips byte 0 still carries the audio."""
+
+    def __init__(self, size: int = 5000, keep_s: float = 1800.0) -> None:
+        self.size, self.keep_s = size, keep_s
+        self._seen: OrderedDict[tuple[str, int, float, float], float] = OrderedDict()
+        self._guard = threading.Lock()
+
+    def first_time(self, token: str, recording_id: int, start: float, duration: float) -> bool:
+        key = (hashlib.sha256(token.encode()).hexdigest(), recording_id, start, duration)
+        now = time.monotonic()
+        with self._guard:
+            seen = self._seen.get(key)
+            self._seen[key] = now
+            self._seen.move_to_end(key)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+        return seen is None or now - seen > self.keep_s
+
+
+played = _Played()
 
 
 def _not_found() -> Response:
@@ -151,8 +177,8 @@ async def audio(request: Request) -> Response:
 
     size = len(data)
     wanted = parse_range(request.headers.get("range"), size)
-    starts_clip = wanted is None or (isinstance(wanted, tuple) and wanted[0] == 0)
-    if starts_clip and request.method == "GET":
+    token = getattr(request.state, "session_token", "") or ""
+    if request.method == "GET" and played.first_time(token, recording_id, start, duration):
         detail = {"recording_id": recording_id, "start": round(start, 3), "duration": round(duration, 3)}
         await run_in_threadpool(
             store.record, access.actor, audit.AUDIO_PLAYED, hearing_id=recording.hearing_id, detail=detail

@@ -92,13 +92,17 @@ def signin_url(next_path: str | None = None) -> str:
     return SIGNIN_PATH + "?next=" + quote(next_path or _here(), safe="/")
 
 
-def resolve() -> SignedIn | None:
-    """The live session of this page run, or None (no cookie, unknown, ended, idle too long, disabled)."""
+def resolve(*, touch: bool = True) -> SignedIn | None:
+    """The live session of this page run, or None (no cookie, unknown, ended, idle too long, disabled).
+
+    `touch=False` for a run that is not the person's doing (a fragment refreshing itself): it does not
+    keep the session alive.
+    """
     value = token()
     if not value:
         return None
     store = _store()
-    account = Sessions(store).resolve(value)
+    account = Sessions(store).resolve(value, touch=touch)
     if account is None:
         return None
     access = Access(store, account, client_address())

@@ -7,7 +7,7 @@ import streamlit as st
 from workbench.display import md_escape, megabytes, size
 from workbench.server.gauge import gauge
 from workbench.server.runtime import Runtime
-from workbench.web import session
+from workbench.web import session, widgets
 from workbench.web.cache import runtime
 
 GAUGE_EVERY_S = 5  # the sidebar gauge redraws itself alone (a fragment), not the page
@@ -43,6 +43,8 @@ def sidebar(me: session.SignedIn | None = None) -> None:
 
 
 def _unload(rt: Runtime) -> None:
+    if widgets.acting(lambda me: me.account.role.value != "viewer") is None:  # signed out or demoted since
+        return
     result = rt.request_unload()
     if result.done:
         names = "、".join(result.names) or "无已加载模型"
@@ -53,6 +55,8 @@ def _unload(rt: Runtime) -> None:
 
 @st.fragment(run_every=GAUGE_EVERY_S)
 def _gauge(rt: Runtime) -> None:
+    if session.resolve(touch=False) is None:  # the tab outlived its session: no more figures
+        return
     g = gauge(rt)
     m = g.reading
     st.caption("内存 Memory")

@@ -335,11 +335,19 @@ async def password_post(request: Request) -> Response:
     if new != repeat:
         return again("两次输入的新密码不一致 (the two new passwords differ)", 400)
     store = request.state.store
+    client = client_of(request)
     try:
-        await run_in_threadpool(Accounts(store).change_own_password, account, old, new, client_of(request))
+        changed = await run_in_threadpool(Accounts(store).change_own_password, account, old, new, client)
     except AccountError as e:
         return again(str(e), 400)
-    return RedirectResponse(next_path, status_code=303, headers={"cache-control": "no-store"})
+    # A new password ends every session of the account, this one too (one opened with a stolen or
+    # one-time password must not outlive it), and this browser goes on in a new one.
+    sessions = Sessions(store)
+    await run_in_threadpool(sessions.end_all, changed, changed.actor(client))
+    token = await run_in_threadpool(sessions.start, changed, client)
+    response = RedirectResponse(next_path, status_code=303, headers={"cache-control": "no-store"})
+    _set_cookie(response, request, COOKIE, token)
+    return response
 
 
 def routes() -> list[Route]:

@@ -13,7 +13,7 @@ from workbench.accounts import Access, Sessions
 from workbench.display import md_escape
 from workbench.store import audit
 from workbench.store.status import HearingStatus
-from workbench.web import session
+from workbench.web import downloads, session
 from workbench.web.nav import Page
 from workbench.web.session import SignedIn
 
@@ -68,7 +68,7 @@ def acting(allowed: Callable[[SignedIn], bool]) -> SignedIn | None:
 def fragment_session() -> SignedIn | None:
     """For a fragment that reruns alone (a refreshing queue): the session as it is now, or None after saying
     it ended (a fragment's rerun skips the page's own `signed_in()`)."""
-    now = session.resolve()
+    now = session.resolve(touch=False)  # a refresh is not activity: an unattended screen still times out
     if now is None or now.account.must_change:
         st.warning(session.ENDED)
         return None
@@ -110,6 +110,7 @@ def export_button(
             detail["hearings"] = ids
         for hearing_id in ids:
             store.record(now.actor, audit.EXPORTED, hearing_id=hearing_id, detail=detail)
+        downloads.allow(body, button.get("mime"), file_name, me.token)  # its /media/ URL: this session's only
         return body
 
     target.download_button(label, data=data, file_name=file_name, key=key, **button)
