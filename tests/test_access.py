@@ -224,8 +224,10 @@ def test_grant_and_revoke_checked_and_audited(world: World) -> None:
     with pytest.raises(NotFound, match="no user 'nobody'"):
         judge.grant(CASE_A, "nobody")
     Accounts(store).disable("clerk_out", by=world.access("admin").actor)
-    with pytest.raises(Forbidden, match="disabled"):
+    with pytest.raises(NotFound, match="no user 'clerk_out'"):  # to a judge, like an unknown name: no account states
         judge.grant(CASE_A, "clerk_out")
+    with pytest.raises(Forbidden, match="disabled"):  # an admin is told why
+        world.access("admin").grant(CASE_A, "clerk_out")
 
     # the admin manages any case
     assert world.access("admin").grant(CASE_B, "clerk") is True

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import clip
+from servers import make_account
 from streamlit.testing.v1 import AppTest
 
 from workbench import settings
@@ -65,9 +66,15 @@ def _wait(condition: Callable[[], bool], seconds: float) -> bool:
 
 
 def test_unload_gives_a_real_jobs_memory_back(server_env: Path) -> None:
+    from workbench.accounts import Sessions
+    from workbench.store import Store
     from workbench.web import cache
 
-    at = AppTest.from_file(APP, default_timeout=120).run()  # the first page view builds the server's runtime
+    store = Store(server_env / "wb.duckdb")  # the runtime's store shares this file's DuckDB instance
+    admin = make_account(store, "admin1", "admin")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["wb_session"] = Sessions(store).start(admin, "127.0.0.1")  # a real session: the sidebar
+    at.run()  # the first page view builds the server's runtime
     assert not at.exception, [e.value for e in at.exception]
     rt = cache.runtime()
     try:

@@ -198,6 +198,19 @@ def _has_remote_code_key(value: Any) -> str | None:
     return None
 
 
+def _configs(root: Path) -> Iterator[tuple[str, Any]]:
+    """The folder's readable config files, parsed; unreadable ones are detect_kind's and the loaders' to report."""
+    for name in CONFIG_NAMES:
+        config = root / name
+        if not config.is_file():
+            continue
+        try:
+            text = config.read_text(encoding="utf-8")
+            yield name, (json.loads(text) if name.endswith(".json") else yaml.safe_load(text))
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+
+
 def refuse_code(root: Path) -> None:
     """Refuses a folder carrying Python files or a config that asks for remote code."""
     code = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in CODE_SUFFIXES)
@@ -207,15 +220,7 @@ def refuse_code(root: Path) -> None:
             f"{root.name}: 模型目录含程序文件 {listed}，拒绝导入或加载 (a model folder carrying code is refused: "
             "the workbench never runs code shipped with a model; remove the files if the model does not need them)"
         )
-    for name in CONFIG_NAMES:
-        config = root / name
-        if not config.is_file():
-            continue
-        try:
-            text = config.read_text(encoding="utf-8")
-            data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError):
-            continue  # unreadable configs are detect_kind's and the loaders' to report
+    for name, data in _configs(root):
         key = _has_remote_code_key(data)
         if key:
             raise ModelError(
@@ -338,15 +343,7 @@ def check_config_paths(root: Path) -> None:
     `bpemodel`, `file_path_metas` ... from it as they are, an absolute path included): such a file was
     never scanned nor pinned. A path that exists nowhere (a stale training path) is left to the loader."""
     folder = root.resolve()
-    for name in CONFIG_NAMES:
-        config = root / name
-        if not config.is_file():
-            continue
-        try:
-            text = config.read_text(encoding="utf-8")
-            data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError):
-            continue  # unreadable configs are detect_kind's and the loaders' to report
+    for name, data in _configs(root):
         for value in _strings(data):
             if not value or len(value) > 4096 or "\0" in value or ("/" not in value and "\\" not in value):
                 continue  # not a path: a class name, a word, a number
