@@ -106,13 +106,7 @@ class Access:
 
     def hearings(self, *, limit: int | None = None, **filters: Any) -> list[Hearing]:
         """`Store.hearings(...)` (same filters) with only the account's cases; `limit` after filtering."""
-        allowed = self.case_ids()
-        if allowed is None:
-            return self.store.hearings(limit=limit, **filters)
-        if not allowed:
-            return []
-        found = [h for h in self.store.hearings(**filters) if h.case_id in allowed]
-        return found[:limit] if limit else found
+        return self.store.hearings(limit=limit, case_ids=self.case_ids(), **filters)
 
     # -- doing --
 

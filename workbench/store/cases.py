@@ -8,7 +8,7 @@ Who may make a change is decided before (`workbench.accounts.Access`); the store
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
 import duckdb
@@ -238,8 +238,12 @@ class Cases(Database):
         date_from: date | None = None,
         date_to: date | None = None,
         limit: int | None = None,
+        case_ids: Collection[int] | None = None,
     ) -> list[Hearing]:
+        """Newest first; `case_ids` keeps the hearings of those cases only (an account's, in the SQL)."""
         where, params = [], []
+        if case_ids is not None:
+            where.append(f"h.case_id IN ({', '.join(str(int(i)) for i in case_ids) or '-1'})")
         if case is not None:
             where.append("(c.number = ? OR CAST(c.id AS VARCHAR) = ?)")
             params += [str(case), str(case)]
