@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import clip
 from servers import free_port, start_server, stop_server
 
+from workbench.cli.serve import NO_ADMIN
 from workbench.speech.options import TranscribeOptions
 from workbench.store import Store, jobs
 from workbench.store.audit import Actor
@@ -57,7 +58,7 @@ def test_serving_the_lan_asks_no_outside_service_and_says_how_to_make_an_admin(t
         text = log.read_text()
         assert "URL: http://" in text, text
         assert "External URL" not in text and "external IP" not in text and "checkip" not in text, text
-        assert "还没有管理员 (no admin yet): workbench users add NAME --role admin" in text, text
+        assert NO_ADMIN in text, text
         assert "plain HTTP" in text and "not marked Secure" in text, text
     finally:
         stop_server(proc)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from servers import free_port, start_server, stop_server, unverified
 
 from workbench.accounts import Accounts, console_access
+from workbench.cli.serve import NO_ADMIN
 from workbench.server import tls
 from workbench.store import Store
 
@@ -139,6 +140,6 @@ def test_serve_uses_the_certificate_it_is_given(tmp_path: Path) -> None:
         assert FINGERPRINT.findall(log) == [tls.fingerprint(given_cert)]
         assert tls.fingerprint_of(_served_der(port)) == tls.fingerprint(given_cert)
         assert not (tmp_path / "tls").exists()  # none made
-        assert "还没有管理员 (no admin yet): workbench users add NAME --role admin" in log
+        assert NO_ADMIN in log
     finally:
         stop_server(proc)

@@ -22,7 +22,12 @@ from workbench.server.logs import log_to_stderr
 
 APP = Path(__file__).resolve().parents[1] / "web" / "app.py"
 CHECKOUT = APP.parents[2]  # .streamlit/config.toml and pages/ are here
-NO_ADMIN = "还没有管理员 (no admin yet): workbench users add NAME --role admin"
+# The server holds the database while it runs (DuckDB: one writing process), so the first admin is made
+# with the server stopped; the line says so, or the command would wait for the lock and fail.
+NO_ADMIN = (
+    "还没有管理员 (no admin yet): stop this server (Ctrl-C), run `workbench users add NAME --role admin`, "
+    "start it again"
+)
 ANY_ADDRESS = ("0.0.0.0", "", "::")
 
 

@@ -163,8 +163,8 @@ def _no_admin_note(store: object) -> str:
     except Exception:  # the note is a courtesy; the form works without it
         return ""
     return (
-        '<p class="note">还没有管理员 (no admin yet): 在服务器上运行 (on the server run) '
-        "<code>workbench users add NAME --role admin</code></p>"
+        '<p class="note">还没有管理员 (no admin yet): 停止服务后在服务器上运行 (stop the server, then run on it) '
+        "<code>workbench users add NAME --role admin</code>，再启动服务 (and start it again)</p>"
     )
 
 
