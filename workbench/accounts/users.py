@@ -201,25 +201,10 @@ class Accounts:
         with self.db.writing() as con:
             if _find(con, name) is not None:
                 raise AccountError(f"用户 {name!r} 已存在 (user {name!r} already exists; names ignore case)")
-            user_id = con.execute(
-                "INSERT INTO users (name, display_name, role, password_hash, source, must_change, created_at, "
-                "password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [name, display_name, role.value, password_hash, LOCAL, must_change, now, now],
-            ).fetchone()[0]
-            audit.append(
-                con,
-                by,
-                audit.USER_ADDED,
-                detail={
-                    "user": name,
-                    "user_id": user_id,
-                    "role": role.value,
-                    "display_name": display_name,
-                    "source": LOCAL,
-                    "must_change": must_change,
-                    "one_time_password": one_time is not None,
-                },
-            )
+            user_id = _insert_user(
+                con, by, name, display_name, role, LOCAL, password_hash, must_change=must_change, changed_at=now,
+                one_time_password=one_time is not None,
+            )  # fmt: skip
         return self.by_id(user_id), one_time
 
     def set_password(self, name: str, password: str, *, by: Actor, must_change: bool = True) -> Account:
@@ -349,23 +334,7 @@ class Accounts:
         with self.db.writing() as con:
             account = _find(con, name)
             if account is None:
-                user_id = con.execute(
-                    "INSERT INTO users (name, display_name, role, password_hash, source, must_change, created_at) "
-                    "VALUES (?, ?, ?, NULL, ?, false, ?) RETURNING id",
-                    [name, display_name, role.value, LDAP, _now()],
-                ).fetchone()[0]
-                audit.append(
-                    con,
-                    by,
-                    audit.USER_ADDED,
-                    detail={
-                        "user": name,
-                        "user_id": user_id,
-                        "role": role.value,
-                        "display_name": display_name,
-                        "source": LDAP,
-                    },
-                )
+                _insert_user(con, by, name, display_name, role, LDAP, None)
                 return _get(con, name)
             if account.source != LDAP:
                 raise AccountError(
@@ -413,6 +382,33 @@ def _keep_an_admin(con: duckdb.DuckDBPyConnection, account: Account, message: st
     ).fetchone()[0]
     if not others:
         raise AccountError(f"{message}: 至少要保留一个启用的管理员 (at least one enabled admin must remain)")
+
+
+def _insert_user(
+    con: duckdb.DuckDBPyConnection,
+    by: Actor,
+    name: str,
+    display_name: str,
+    role: Role,
+    source: str,
+    password_hash: str | None,
+    *,
+    must_change: bool = False,
+    changed_at: datetime | None = None,
+    **more: Any,
+) -> int:
+    """Adds the users row and its USER_ADDED audit row (never the password or its hash); returns the id."""
+    user_id = con.execute(
+        "INSERT INTO users (name, display_name, role, password_hash, source, must_change, created_at, "
+        "password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [name, display_name, role.value, password_hash, source, must_change, changed_at or _now(), changed_at],
+    ).fetchone()[0]
+    detail: dict[str, Any] = {"user": name, "user_id": user_id, "role": role.value, "display_name": display_name}
+    detail["source"] = source
+    if source == LOCAL:
+        detail["must_change"] = must_change
+    audit.append(con, by, audit.USER_ADDED, detail={**detail, **more})
+    return int(user_id)
 
 
 def _changed(con: duckdb.DuckDBPyConnection, by: Actor, account: Account, changes: dict[str, Any]) -> None:
