@@ -119,6 +119,27 @@ REGISTRY: dict[str, Setting] = {
         Setting(
             "server_names", "", "Extra host names (separated by ;) the server answers to and its certificate names."
         ),
+        # The API and the CLI beside a running server.
+        Setting(
+            "server_url",
+            "",
+            "The running server the CLI talks to; empty means the one <data_dir>/server.json names, if running.",
+            env_name="WORKBENCH_SERVER",
+        ),
+        Setting("upload_max_mb", 4096, "Largest upload, in MB, through the browser or the API."),
+        # Watch folders: recorders drop files, the server takes them (workbench.server.watch).
+        Setting(
+            "watch_folders",
+            "",
+            "Folders (separated by ;) the server takes recordings from, each optionally FOLDER=COURTROOM; empty: none.",
+        ),
+        Setting(
+            "watch_pattern",
+            r"^(?P<case>[（(]\d{4}[）)][^_]+?号)_(?P<courtroom>[^_]+)_(?P<date>\d{8})-(?P<time>\d{4})$",
+            "How a watched file's name (without extension) gives case, courtroom, date and time (named groups).",
+        ),
+        Setting("watch_settle_s", 5, "A watched file is taken once its size and time have not changed for this long."),
+        Setting("watch_as", "", "The account watched files are added as; empty means the system (an admin's rights)."),
     ]
 }
 

@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.store.records import ROLES as ROLES
     from workbench.store.records import Case as Case
+    from workbench.store.records import Conflict as Conflict
     from workbench.store.records import Edit as Edit
     from workbench.store.records import Hearing as Hearing
     from workbench.store.records import NotFound as NotFound
     from workbench.store.records import Recording as Recording
     from workbench.store.records import Speaker as Speaker
+    from workbench.store.records import StaleEdit as StaleEdit
     from workbench.store.records import StoredSegment as StoredSegment
     from workbench.store.records import StoreError as StoreError
     from workbench.store.records import StoreLocked as StoreLocked
@@ -46,8 +48,8 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "workbench.store.records": (
-        "ROLES", "Case", "Edit", "Hearing", "NotFound", "Recording", "Speaker", "StoredSegment", "StoreError",
-        "StoreLocked",
+        "ROLES", "Case", "Conflict", "Edit", "Hearing", "NotFound", "Recording", "Speaker", "StaleEdit",
+        "StoredSegment", "StoreError", "StoreLocked",
     ),
     "workbench.store.store": ("Store",),
 }  # fmt: skip

@@ -48,6 +48,11 @@ HOTWORDS_CHANGED = "hotwords_changed"
 MODEL_CHANGED = "model_changed"
 JOB_CHANGED = "job_changed"
 SEARCHED = "searched"
+HEARING_DELETED = "hearing_deleted"
+TOKEN_CREATED = "token_created"
+TOKEN_REVOKED = "token_revoked"
+WATCH_TAKEN = "watch_taken"
+WATCH_REFUSED = "watch_refused"
 
 
 @dataclass(frozen=True, slots=True)

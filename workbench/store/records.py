@@ -39,6 +39,14 @@ class StoreLocked(StoreError):
     """Another process holds the database file."""
 
 
+class Conflict(StoreError):
+    """The change meets a newer state than the one it was made against (a stale edit, a job already done)."""
+
+
+class StaleEdit(Conflict):
+    """The segment was changed by someone else since the editor loaded it: "changed by X at T, reload"."""
+
+
 class NotFound(StoreError, KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0]) if self.args else ""
