@@ -11,7 +11,8 @@
 3. Uploads the long recording (data/bench/long_all_<M>min_seed0.wav, built by `bench/inputs.py M`)
    and, while it is processed, times every page (sidebar navigation: click → the page's script done),
    the one-minute hearing's review page (chosen in the picker) and its speaker and timeline views, and
-   a search, and a sign-in in a browser of its own, while a second tab watches the progress bar move.
+   a search, and a sign-in in a browser of its own, while a second tab watches the progress bar move
+   and an API client (a token of the bench account) polls the job every second (`GET /api/v1/jobs/ID`).
 4. Stops the server (SIGTERM) part way through the job, starts it again, and checks the job resumes
    and finishes (attempts = 2).
 5. Reads the RSS of the server and its job processes together before and after "Unload models", and
@@ -29,10 +30,12 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import psutil
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,6 +54,40 @@ REVIEWED_CASE = "（2025）京0105民初2号"  # the one-minute hearing opened i
 BENCH_USER = "bench-admin"  # the account the bench signs in as: an admin (the system page, unloading models)
 FIRST_PAGE = "庭审列表"  # the page a sign-in lands on
 SIGN_IN = "登录 → 首页（sign-in → first page drawn）"
+
+
+class JobPoller(threading.Thread):
+    """An API client beside the browsers: finds the running job, then asks for it every second."""
+
+    def __init__(self, url: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.times: list[float] = []
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        http = requests.Session()
+        job_id = None
+        while not self.stop.wait(1.0):
+            t = time.perf_counter()
+            try:
+                if job_id is None:
+                    r = http.get(
+                        f"{self.url}/api/v1/jobs", params={"state": "running"}, headers=self.headers, timeout=10
+                    )
+                    items = r.json().get("items") or [] if r.ok else []
+                    job_id = items[0]["id"] if items else None
+                else:
+                    r = http.get(f"{self.url}/api/v1/jobs/{job_id}", headers=self.headers, timeout=10)
+                if not r.ok:
+                    self.errors.append(f"{r.status_code} {r.text[:80]}")
+            except requests.RequestException as e:
+                self.errors.append(str(e)[:80])
+                continue
+            if job_id is not None:
+                self.times.append(time.perf_counter() - t)
 
 
 def server_pid(proc) -> int:  # type: ignore[no-untyped-def]
@@ -208,7 +245,10 @@ def main() -> None:
     t0 = time.perf_counter()
     with Store(data / "workbench.duckdb") as store:
         fill(store, args.hearings, args.segments, seed=0, n_cases=args.cases)
-        make_account(store, BENCH_USER, "admin")
+        from workbench.accounts.tokens import ApiTokens
+
+        account = make_account(store, BENCH_USER, "admin")
+        _, api_token = ApiTokens(store).create(account, "bench-poller", actor=account.actor("bench"))
     rows.append((f"fill {args.hearings} hearings x {args.segments} segments in {args.cases} cases",
                  f"{time.perf_counter() - t0:.0f} s"))  # fmt: skip
 
@@ -269,6 +309,8 @@ def main() -> None:
             signer_context = new_context(browser)  # signs in and out on its own, beside the timed tab
             signer = signer_context.new_page()
             sign_in(signer, url, BENCH_USER)
+            poller = JobPoller(url, api_token)
+            poller.start()
             seen: list[float] = []
             review_hearing = f"审阅笔录 #{reviewed}（选中庭审）"
             search_query = "检索 “借款”（提交查询）"
@@ -300,6 +342,12 @@ def main() -> None:
                     continue
                 rows.append((f"page '{name}' while the job runs (median / max of {len(v)})",
                              f"{statistics.median(v):.2f} / {max(v):.2f} s"))  # fmt: skip
+            poller.stop.set()
+            poller.join(15)
+            polls = poller.times or [float("nan")]
+            rows.append((f"API client polling the job every second (median / max of {len(poller.times)})",
+                         f"{statistics.median(polls) * 1000:.0f} / {max(polls) * 1000:.0f} ms, "
+                         f"{len(poller.errors)} errors"))  # fmt: skip
             rows.append(
                 ("second browser saw progress", " → ".join(f"{x:.0%}" for x in seen[:: max(len(seen) // 6, 1)]))
             )

@@ -14,6 +14,9 @@ worker's idle hook, as a second chance). Unloading ends the idle child processes
 libraries and their CUDA context go with them), drops `workbench.models.memory`'s cache in this process,
 clears the Streamlit caches the pages registered (`on_unload`), closes the idle database file
 (DuckDB's buffer pool), collects garbage and returns freed heap to the system (`memory.trim`).
+
+With `watch_folders` set, the runtime also runs the watch folders' thread (`workbench.server.watch`):
+it takes the recordings dropped there into the store and wakes the worker; `stop()` ends it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench import settings
 from workbench.display import size
@@ -35,6 +39,9 @@ from workbench.server.worker import Pipeline, Worker
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import Transcript
 from workbench.store import Store, search
+
+if TYPE_CHECKING:
+    from workbench.server.watch import Watcher
 
 log = logging.getLogger("workbench.server.runtime")
 
@@ -57,6 +64,7 @@ class Runtime:
     floor_rss: int | None = None  # RSS just before the first job, the pages' libraries imported
     last_unload: UnloadResult | None = None
     on_unload: list[Callable[[], None]] = field(default_factory=list)  # page caches to clear
+    watcher: Watcher | None = None  # the watch folders' thread, when `watch_folders` is set
     _running: int = 0
     _unload_pending: bool = False
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -69,11 +77,12 @@ class Runtime:
         *,
         workers: int | None = None,
         pipeline: Pipeline | None = None,
+        watch: bool = True,
     ) -> Runtime:
         """A runtime on the database; `workers` 0 runs no worker here (another process drains the queue).
 
         Jobs run in child processes unless a `pipeline` function is given (tests), which runs in the
-        worker's thread.
+        worker's thread. `watch` False leaves the watch folders alone even when they are set.
         """
         rt = cls(Store(db_path), _pipeline_fn=pipeline)
         count = settings.get("workers") if workers is None else workers
@@ -83,7 +92,24 @@ class Runtime:
                 rt._pipeline_fn = rt.processes
             rt.worker = Worker(rt.store, concurrency=count, pipeline=rt._pipeline, on_idle=rt._on_idle).start()
             log.info("worker started on %s (%d at a time)", rt.store.path, count)
+        if watch:
+            rt.start_watching()
         return rt
+
+    def start_watching(self) -> Watcher | None:
+        """Starts the watch folders' thread when `watch_folders` is set; a bad setting is logged, never raised
+        (the server runs on without it)."""
+        if self.watcher is not None or not str(settings.get("watch_folders") or "").strip():
+            return self.watcher
+        from workbench.server import watch  # imported here: only a server with watch folders needs it
+
+        try:
+            config = watch.WatchConfig.from_settings()
+        except ValueError as e:
+            log.error("watch folders not started: %s", e)
+            return None
+        self.watcher = watch.Watcher(self.store, config, on_taken=self.wake).start()
+        return self.watcher
 
     def warm_up(self) -> threading.Thread:
         """Loads, in the background, what the first page views would otherwise wait for: the pages'
@@ -106,6 +132,9 @@ class Runtime:
         return thread
 
     def stop(self) -> None:
+        if self.watcher is not None:  # first: no new jobs while the worker winds down
+            self.watcher.stop(timeout=5)
+            self.watcher = None
         if self.worker is not None:
             self.worker.stop(timeout=5)
         if self.processes is not None:
