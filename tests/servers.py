@@ -111,3 +111,40 @@ def make_accounts(db_path: Path, accounts: dict[str, str]) -> None:
     with Store(db_path) as store:
         for name, role in accounts.items():
             make_account(store, name, role)
+
+
+def server_info(data: Path, wait_s: float = 10) -> dict:  # type: ignore[type-arg]
+    """`<data>/server.json` of a server started on `data` (written once it listens), waiting for it."""
+    import json
+
+    path = data / "server.json"
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+            except ValueError:  # replaced just now
+                pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{path} was not written")
+
+
+def make_session(db_path: Path, name: str) -> str:
+    """A live browser session (`wb_session` cookie value) of account `name`, made before a server opens the file."""
+    from workbench.accounts import Accounts, Sessions
+    from workbench.store import Store
+
+    with Store(db_path) as store:
+        return Sessions(store).start(Accounts(store).get(name), "test")
+
+
+def make_token(db_path: Path, name: str, token_name: str = "test") -> str:
+    """A live API token's secret for account `name` (made before a server opens the file)."""
+    from workbench.accounts import Accounts
+    from workbench.accounts.tokens import ApiTokens
+    from workbench.store import Store
+
+    with Store(db_path) as store:
+        account = Accounts(store).get(name)
+        _, secret = ApiTokens(store).create(account, token_name, actor=account.actor("test"))
+        return secret

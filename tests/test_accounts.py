@@ -218,6 +218,7 @@ def test_one_time_password_must_be_changed(store: Store, accounts: Accounts, con
     assert sessions.resolve(token) is None
     assert _rows(store, audit.PASSWORD_CHANGED)[0].detail == {
         "user": "clerk1", "user_id": clerk.id, "by_admin": True, "must_change": True, "sessions_ended": 1,
+        "tokens_revoked": 0,
     }  # fmt: skip
 
 

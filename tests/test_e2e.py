@@ -84,7 +84,9 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
             idle(page)
             if not diarize:
                 choose(page, page, "说话人数 Speakers", "不区分说话人 (diarization off)")
-            page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(CLIP))
+            page.locator("[data-testid='wbUploadInput']").set_input_files(str(CLIP))
+            # The picker streams the file to the server in pieces; submit once it says the file is there.
+            page.locator("[data-testid='wbUploadItem'][data-state='done']").first.wait_for(timeout=600_000)
             submit = page.get_by_role("button", name="提交转写（1 个文件）")
             expect(submit).to_be_enabled(timeout=30_000)
             submit.click()

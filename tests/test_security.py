@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 
+from workbench import intake
 from workbench.accounts import Access, Accounts, Forbidden, Role, console_access
 from workbench.models import importing, memory, safety
 from workbench.models import registry as models
@@ -28,7 +29,6 @@ from workbench.models.manifest import ModelEntry, write_manifest
 from workbench.server.runtime import Runtime
 from workbench.speech.options import TranscribeOptions
 from workbench.store import Store
-from workbench.web import uploads
 
 PASSWORD = "correct-horse-9"
 
@@ -504,8 +504,8 @@ def upload_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _submit(rt: Runtime, access: Access, case: str = "（2024）京0105民初1号", **kwargs):
-    return uploads.submit_uploads(
-        rt, kwargs.pop("files", []), uploads.HearingDetails(case), TranscribeOptions.from_settings(), access=access,
+    return intake.submit_uploads(
+        rt, kwargs.pop("files", []), intake.HearingDetails(case), TranscribeOptions.from_settings(), access=access,
         **kwargs,
     )  # fmt: skip
 
@@ -580,16 +580,16 @@ def test_uploading_into_a_case_one_may_not_see_is_refused(upload_world) -> None:
 
 
 def test_parties_parse_as_before() -> None:
-    parsed = uploads.parse_parties("原告：张三；代理人：李四、王五\n\n被告: 某某有限公司 \n 第三人 ： 赵六 ; 钱七,孙八")
+    parsed = intake.parse_parties("原告：张三；代理人：李四、王五\n\n被告: 某某有限公司 \n 第三人 ： 赵六 ; 钱七,孙八")
     assert [(p.role, p.name, p.representatives) for p in parsed] == [
         ("原告", "张三", ("李四", "王五")),
         ("被告", "某某有限公司", ()),
         ("第三人", "赵六", ("钱七", "孙八")),
     ]
     with pytest.raises(ValueError, match="角色：名称"):
-        uploads.parse_parties("张三")
+        intake.parse_parties("张三")
     with pytest.raises(ValueError, match="角色：名称"):
-        uploads.parse_parties("原告：   ")
+        intake.parse_parties("原告：   ")
 
 
 @pytest.mark.parametrize(
@@ -604,20 +604,20 @@ def test_parties_parse_as_before() -> None:
 def test_100k_characters_of_parties_are_refused_fast(hostile: str) -> None:
     started = time.perf_counter()
     with pytest.raises(ValueError, match="at most 2000 characters"):
-        uploads.parse_parties(hostile)
+        intake.parse_parties(hostile)
     assert time.perf_counter() - started < 0.05
 
 
 def test_the_worst_case_within_the_cap_is_linear() -> None:
-    worst = "原告：" + " " * (uploads.PARTIES_MAX_CHARS - 4) + "x"
+    worst = "原告：" + " " * (intake.PARTIES_MAX_CHARS - 4) + "x"
     started = time.perf_counter()
-    assert uploads.parse_parties(worst)[0].name == "x"
-    no_colon = " " * (uploads.PARTIES_MAX_CHARS - 1) + "x"
+    assert intake.parse_parties(worst)[0].name == "x"
+    no_colon = " " * (intake.PARTIES_MAX_CHARS - 1) + "x"
     with pytest.raises(ValueError, match="角色：名称"):
-        uploads.parse_parties(no_colon)
+        intake.parse_parties(no_colon)
     assert time.perf_counter() - started < 0.05
     with pytest.raises(ValueError, match="at most 50 parties"):
-        uploads.parse_parties("\n".join(f"原告：{i}" for i in range(51)))
+        intake.parse_parties("\n".join(f"原告：{i}" for i in range(51)))
 
 
 def test_a_pipeline_config_may_not_point_out_of_its_folder(tmp_path: Path) -> None:

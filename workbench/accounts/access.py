@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 HEARING_NOT_YOURS = "庭审不存在或无权查看 (not found or not yours)"
 CASE_NOT_YOURS = "案件不存在或无权查看 (case not found or not yours)"
 
-__all__ = ["CASE_NOT_YOURS", "HEARING_NOT_YOURS", "Access", "Forbidden", "NotYours", "console_access"]
+__all__ = [
+    "CASE_NOT_YOURS", "HEARING_NOT_YOURS", "Access", "Forbidden", "NoAccount", "NotYours", "choose_access",
+    "console_access",
+]  # fmt: skip
 
 
 class NotYours(NotFound):
@@ -251,3 +254,38 @@ def console_access(store: Store, login: str | None = None) -> Access:
 def cli_client(login: str | None = None) -> str:
     """The client address the CLI's rows carry: `cli:<login>@<host>`."""
     return f"cli:{login or console_login()}@{socket.gethostname()}"
+
+
+class NoAccount(Exception):
+    """Who runs the command cannot be told (unknown or disabled --as, no admin, several admins); says why."""
+
+
+def choose_access(store: Store, as_name: str | None, *, client: str | None = None, login: str | None = None) -> Access:
+    """Who a CLI command runs as: `as_name`, else the only enabled admin, else (no account exists yet) the
+    console operator; NoAccount saying why if it cannot tell (see `workbench.cli.common`).
+
+    `client` is the actor client (default `cli:<login>@<host>`); `login` the console operator's login (default:
+    this process's). The server's console-key door (`workbench.api.http`) uses the same rules.
+    """
+    client = client or cli_client(login)
+    accounts = Accounts(store)
+    if as_name:
+        try:
+            account = accounts.get(as_name)
+        except NotFound as e:
+            raise NoAccount(f"--as {as_name}: {e}") from None
+        if account.disabled:
+            raise NoAccount(f"--as {account.name}: 账户已停用 (the account is disabled)")
+        return Access(store, account, client)
+    if accounts.count() == 0:
+        access = console_access(store, login)
+        access.client = client
+        return access
+    admins = accounts.admins()
+    if len(admins) == 1:
+        return Access(store, admins[0], client)
+    if not admins:
+        raise NoAccount(
+            "no enabled admin account: pass --as NAME, or make an admin with `workbench users add NAME --role admin`"
+        )
+    raise NoAccount(f"ambiguous: pass --as NAME (admins: {', '.join(a.name for a in admins)})")

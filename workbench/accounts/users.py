@@ -225,6 +225,9 @@ class Accounts:
                 [password_hash, must_change, _now(), account.id],
             )
             ended = _end_sessions(con, account.id) if ends_sessions else 0
+            # A reset is what an admin does when a password may be known to someone else: that someone's
+            # API tokens (made with it) go with the sessions.
+            revoked = _revoke_tokens(con, account.id, by) if ends_sessions else 0
             audit.append(
                 con,
                 by,
@@ -235,6 +238,7 @@ class Accounts:
                     "by_admin": True,
                     "must_change": must_change,
                     "sessions_ended": ended,
+                    "tokens_revoked": revoked,
                 },
             )
         _forget_sessions(self.db, account.id)
@@ -413,6 +417,15 @@ def _insert_user(
 
 def _changed(con: duckdb.DuckDBPyConnection, by: Actor, account: Account, changes: dict[str, Any]) -> None:
     audit.append(con, by, audit.USER_CHANGED, detail={"user": account.name, "user_id": account.id, **changes})
+
+
+def _revoke_tokens(con: duckdb.DuckDBPyConnection, user_id: int | None, by: Actor) -> int:
+    """Revokes the account's live API tokens (a password reset); returns how many."""
+    rows = con.execute(
+        "UPDATE api_tokens SET revoked_at = ?, revoked_by = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
+        [_now(), by.account, user_id],
+    ).fetchall()
+    return len(rows)
 
 
 def _end_sessions(con: duckdb.DuckDBPyConnection, user_id: int | None) -> int:

@@ -11,9 +11,11 @@ The OpenAPI document (`workbench.api.openapi`) is made from the same `ENDPOINTS`
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +159,20 @@ def endpoint(
     return register
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def json_bytes(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, default=_json_default, separators=(",", ":")).encode("utf-8")
+
+
 # --- pagination --------------------------------------------------------------------------------------
 
 PAGE_PARAMS = (
@@ -216,6 +232,8 @@ def convert(param: Param, raw: str) -> Any:
                 return False
             raise ValueError(raw)
         value = param.kind(raw)
+        if param.kind is int and not -(2**63) <= value < 2**63:  # the database's BIGINT: larger is no id of ours
+            raise ValueError(raw)
     except ValueError:
         raise ApiError(422, "bad_param", f"{param.name}: 应为 {param.kind.__name__} (got {raw[:40]!r})") from None
     if param.choices and value not in param.choices:
@@ -276,12 +294,14 @@ def api_error(e: Exception) -> ApiError | None:
     for anything else (a bug: the server logs it and answers 500)."""
     from workbench.accounts.roles import AccountError, Forbidden
     from workbench.speech.options import OptionsError
-    from workbench.store.records import Conflict, NotFound, StoreError, StoreLocked
+    from workbench.store.records import Conflict, NotFound, StaleEdit, StoreError, StoreLocked
 
     if isinstance(e, NotFound):
         return ApiError(404, "not_found", str(e))
     if isinstance(e, Forbidden):
         return ApiError(403, "forbidden", str(e))
+    if isinstance(e, StaleEdit):
+        return ApiError(409, "stale", str(e))
     if isinstance(e, Conflict):
         return ApiError(409, "conflict", str(e))
     if isinstance(e, StoreLocked):

@@ -13,6 +13,7 @@ from workbench.cli.jobs import jobs_group
 from workbench.cli.models import models_group
 from workbench.cli.review import hotwords_group, search_cmd, segments_group, speakers_group
 from workbench.cli.serve import serve_cmd
+from workbench.cli.tokens import tokens_group
 from workbench.cli.transcribe import diarize_cmd, transcribe_cmd
 from workbench.cli.users import users_group
 
@@ -32,6 +33,6 @@ main.add_command(export_cmd)
 main.add_command(serve_cmd)
 for _command in (
     cases_group, hearings_group, speakers_group, segments_group, search_cmd, hotwords_group, jobs_group, users_group,
-    audit_group,
+    audit_group, tokens_group,
 ):  # fmt: skip
     main.add_command(_command)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from workbench.store import NotFound, Store, StoreError
+from workbench.store import Store, StoreError
 
 if TYPE_CHECKING:
     from workbench.accounts import Access
@@ -48,28 +48,12 @@ def as_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def resolve_access(store: Store, as_name: str | None) -> Access:
     """Who the command runs as (the rules in this module's docstring); ClickException saying why if it cannot tell."""
-    from workbench.accounts import Access, Accounts, console_access  # argon2 and the accounts: only for store verbs
-    from workbench.accounts.access import cli_client
+    from workbench.accounts.access import NoAccount, choose_access
 
-    accounts = Accounts(store)
-    if as_name:
-        try:
-            account = accounts.get(as_name)
-        except NotFound as e:
-            raise click.ClickException(f"--as {as_name}: {e}") from None
-        if account.disabled:
-            raise click.ClickException(f"--as {account.name}: 账户已停用 (the account is disabled)")
-        return Access(store, account, cli_client())
-    if accounts.count() == 0:
-        return console_access(store)
-    admins = accounts.admins()
-    if len(admins) == 1:
-        return Access(store, admins[0], cli_client())
-    if not admins:
-        raise click.ClickException(
-            "no enabled admin account: pass --as NAME, or make an admin with `workbench users add NAME --role admin`"
-        )
-    raise click.ClickException(f"ambiguous: pass --as NAME (admins: {', '.join(a.name for a in admins)})")
+    try:
+        return choose_access(store, as_name)
+    except NoAccount as e:
+        raise click.ClickException(str(e)) from None
 
 
 @contextlib.contextmanager
@@ -95,6 +79,54 @@ def with_access(fn: Callable[..., Any]) -> Callable[..., Any]:
                 return fn(access, *args, **kwargs)
             except StoreError as e:
                 raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+SERVER_HELP = (
+    "The running server to call (env WORKBENCH_SERVER, setting server_url); default: the one "
+    "<data_dir>/server.json names if it runs, else the store is opened here."
+)
+TOKEN_HELP = "API token for --server (env WORKBENCH_TOKEN); beside the server its console key is used."
+
+
+def with_api(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds `--db`, `--as`, `--server URL` and `--token`, and passes an `Api` first (`workbench.api.client`).
+
+    A running server (found as `client.connect` says) is called over HTTP; else the store is opened here
+    and the same endpoints run in this process, as `--as` says (`choose_access`). An `ApiError` either way
+    becomes a clean CLI error (its detail, exit status 1).
+    """
+
+    @db_option
+    @as_option
+    @click.option("--server", "server_url", metavar="URL", help=SERVER_HELP)
+    @click.option("--token", envvar="WORKBENCH_TOKEN", metavar="TOKEN", help=TOKEN_HELP)
+    @wraps(fn)
+    def wrapper(
+        *args: Any, db: Path | None, as_name: str | None, server_url: str | None, token: str | None, **kwargs: Any
+    ) -> Any:
+        from workbench.api.client import LocalApi, connect
+        from workbench.api.core import ApiError
+
+        try:
+            remote = connect(server_url=server_url, token=token, db=db, as_name=as_name)
+        except ApiError as e:
+            raise click.ClickException(e.detail) from None
+        try:
+            if remote is not None:
+                with remote:
+                    return fn(remote, *args, **kwargs)
+            with opened_access(db, as_name) as access:
+                return fn(LocalApi(access), *args, **kwargs)
+        except ApiError as e:
+            raise click.ClickException(e.detail) from None
+        except StoreError as e:
+            raise click.ClickException(str(e)) from e
+        except OSError as e:  # the server went away mid-command, a refused connection, a certificate refused
+            if remote is None:
+                raise
+            raise click.ClickException(f"{remote.server.url}: {e}") from e
 
     return wrapper
 

@@ -1,26 +1,29 @@
 """`workbench export HEARING... --format docx|srt|vtt|txt|json|csv|rttm --out FILE`.
 
-A stored hearing is exported as an account (`--as`, see `workbench.cli.common`) that may see it, and
-each export is audited (EXPORTED, with the format and the written file's sha256). `--from-json` needs
-no store and no account.
+A stored hearing is fetched through the API (`with_api`: the running server, else this process on the
+store) as an account that may see it; the API audits each export (EXPORTED, with the format and the
+sha256 of the bytes it sent, which are the file written here). Several hearings, or a .zip, are zipped
+here, each under the name the API gives (its case number, as `export_zip` names them). `--from-json`
+needs no store and no account. `--template` names a file on this machine: only without a server (the
+server renders the record with its own template).
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
+import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from workbench.cli.common import as_option, db_option, opened_access
-from workbench.record import ExportError, RecordOptions, export_docx, export_zip, formats
+from workbench.cli.common import with_api
+from workbench.record import DRAFT_MARK, ExportError, RecordOptions, export_docx, export_zip, formats
 from workbench.speech.transcript import HearingRecord, SpeakerLabel, Transcript
-from workbench.store import audit
 
 if TYPE_CHECKING:
-    from workbench.accounts import Access
+    from workbench.api.client import Api
 
 
 def _from_json(path: Path, original: bool) -> HearingRecord:
@@ -46,19 +49,45 @@ def _hearing_id(text: str) -> int:
     return int(text)
 
 
-def _from_store(access: Access, hearing_id: int, original: bool) -> HearingRecord:
-    """The hearing's record, if the account may see it (NotYours, the same for a missing one, otherwise)."""
-    h = access.hearing(hearing_id)
-    access.require_export(h.case_id)
-    return access.store.hearing_record(h.id, original=original)
+def _fetch(api: Api, hearing_id: int, params: dict[str, str]) -> tuple[str, bytes]:
+    """The hearing's file as the API renders it (and audits): its name and bytes."""
+    buffer = io.BytesIO()
+    name = api.download(f"/hearings/{hearing_id}/export", params, buffer)
+    return name, buffer.getvalue()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _is_draft(docx_bytes: bytes) -> bool:
+    """Whether a court record carries the "not verified" mark (in a header, where `mark_draft` puts it)."""
+    with zipfile.ZipFile(io.BytesIO(docx_bytes)) as z:
+        headers = [n for n in z.namelist() if n.startswith("word/header") and n.endswith(".xml")]
+        return any(DRAFT_MARK in z.read(n).decode("utf-8", "replace") for n in headers)
+
+
+def _entries(records: list[HearingRecord], fmt: str, options: RecordOptions) -> list[tuple[str, bytes]]:
+    """`--from-json` records as (name, bytes), named as `export_zip` names them."""
+    stream = io.BytesIO()
+    export_zip(records, stream, options, formats_=(fmt,))
+    with zipfile.ZipFile(stream) as z:
+        return [(n, z.read(n)) for n in z.namelist()]
+
+
+def _zip(entries: list[tuple[str, bytes]], out: Path) -> None:
+    """One .zip of the files; a name used twice gets -2, -3, ... (as `export_zip`)."""
+    used: set[str] = set()
+    try:
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for name, body in entries:
+                stem, dot, ext = name.rpartition(".")
+                if not dot:
+                    stem, ext = name, ""
+                unique, n = stem, 1
+                while unique in used:
+                    n += 1
+                    unique = f"{stem}-{n}"
+                used.add(unique)
+                z.writestr(f"{unique}.{ext}" if ext else unique, body)
+    except OSError as e:
+        raise click.ClickException(f"{out}: cannot write the .zip ({e.strerror}); check the folder is writable") from e
 
 
 @click.command("export")
@@ -92,9 +121,9 @@ def _sha256(path: Path) -> str:
 @click.option("--timestamps", is_flag=True, help="Start time before each turn, [00:12:03].")
 @click.option("--line-numbers", is_flag=True, help="Line numbers in the margin, restarting on each page.")
 @click.option("--original", is_flag=True, help="The original recognition instead of the corrected text.")
-@db_option
-@as_option
+@with_api
 def export_cmd(
+    api: Api,
     hearings: tuple[str, ...],
     json_files: tuple[Path, ...],
     fmt: str,
@@ -103,8 +132,6 @@ def export_cmd(
     timestamps: bool,
     line_numbers: bool,
     original: bool,
-    db: Path | None,
-    as_name: str | None,
 ) -> None:
     """Export hearings as the court record (.docx) or as SRT, WebVTT, text, JSON, CSV or RTTM.
 
@@ -119,12 +146,31 @@ def export_cmd(
     if not ids:
         _write(from_json, fmt, out, options)
         return
-    with opened_access(db, as_name) as access:
-        records = [_from_store(access, i, original) for i in ids] + from_json
-        _write(records, fmt, out, options)
-        detail = {"format": fmt, "file": out.name, "sha256": _sha256(out), "original": original, "via": "cli"}
-        for i in ids:
-            access.store.record(access.actor, audit.EXPORTED, hearing_id=i, detail=detail)
+    if template is not None and api.remote:
+        raise click.UsageError(
+            "--template: the server renders the record with its own template; stop the server to use this file, "
+            "or export --format json and render it here with --from-json"
+        )
+    params: dict[str, Any] = {"format": fmt}
+    for name, on in (("original", original), ("timestamps", timestamps), ("line_numbers", line_numbers)):
+        if on:
+            params[name] = "true"
+    if template is not None:
+        params["template"] = str(template.absolute())
+    fetched = [_fetch(api, i, params) for i in ids]  # each audited by the API as it is sent
+    zipped = len(fetched) + len(from_json) > 1 or out.suffix.lower() == ".zip"
+    try:
+        if zipped:
+            _zip(fetched + _entries(from_json, fmt, options), out)
+        else:
+            out.write_bytes(fetched[0][1])
+    except OSError as e:
+        raise click.ClickException(
+            f"{out}: cannot write the {fmt} export ({e.strerror}); check the folder exists and is writable"
+        ) from e
+    draft = sum(_is_draft(body) for _, body in fetched) if fmt == "docx" else 0
+    draft += sum(not r.verified for r in from_json) if fmt == "docx" else 0
+    _done(out, len(fetched) + len(from_json), fmt, draft)
 
 
 def _write(records: list[HearingRecord], fmt: str, out: Path, options: RecordOptions) -> None:
@@ -137,6 +183,9 @@ def _write(records: list[HearingRecord], fmt: str, out: Path, options: RecordOpt
             formats.write(fmt, records[0].transcript, out, records[0].labels)
     except (ExportError, OSError) as e:
         raise click.ClickException(str(e)) from e
-    draft = sum(not r.verified for r in records)
+    _done(out, len(records), fmt, sum(not r.verified for r in records))
+
+
+def _done(out: Path, hearings: int, fmt: str, draft: int) -> None:
     note = f" ({draft} not verified: marked 未经核对 / DRAFT)" if fmt == "docx" and draft else ""
-    click.echo(f"wrote {out}: {len(records)} hearing(s) as {fmt}{note}")
+    click.echo(f"wrote {out}: {hearings} hearing(s) as {fmt}{note}")

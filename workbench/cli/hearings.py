@@ -1,27 +1,56 @@
 """`workbench cases | hearings`: cases and their members, and their hearings added, listed and shown.
 
-Every verb runs as an account (`--as`, see `workbench.cli.common`) and sees only its cases.
+Every verb is a client of the API (`workbench.api`): through the running server when there is one, else
+in this process on the store (`with_api`); either way the same checks, output and exit codes. Every verb
+runs as an account (`--as`, see `workbench.cli.common`) and sees only its cases.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from workbench.cli.common import echo_json, parse_date, parse_datetime, with_access
+from workbench.accounts.access import CASE_NOT_YOURS
+from workbench.cli.common import echo_json, parse_date, parse_datetime, with_api
 from workbench.display import clock
-from workbench.server.worker import run_next
 from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import read_hotwords
-from workbench.store import audit
-from workbench.store import jobs as jobs_mod
 from workbench.store.status import HearingStatus
 
 if TYPE_CHECKING:
-    from workbench.accounts import Access
+    from workbench.api.client import Api
+
+PAGE = 1000  # items per request when a verb reads a whole list (core.MAX_LIMIT)
+
+
+def pages(api: Api, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Every item of a paged list, page after page."""
+    offset: int | None = 0
+    while offset is not None:
+        page = api.call("GET", path, params={**(params or {}), "limit": PAGE, "offset": offset})
+        yield from page["items"]
+        offset = page["next_offset"]
+
+
+def find_case(api: Api, key: str) -> dict[str, Any]:
+    """The case by number or id among those the account sees (a number first, as `Store.case` reads it),
+    so that no case number (full-width brackets, slashes) has to travel in a URL path."""
+    cases = list(pages(api, "/cases"))
+    key = key.strip()
+    for c in cases:
+        if c["number"] == key:
+            return c
+    if key.isdigit():
+        for c in cases:
+            if c["id"] == int(key):
+                return c
+    raise click.ClickException(CASE_NOT_YOURS)
+
 
 # --- cases -------------------------------------------------------------------------------------------
 
@@ -35,70 +64,69 @@ def cases_group() -> None:
 @click.argument("number")
 @click.option("--cause", default="", help="Cause of action (案由), e.g. 买卖合同纠纷.")
 @click.option("--court", default="", help="Court name.")
-@with_access
-def cases_add(access: Access, number: str, cause: str, court: str) -> None:
+@with_api
+def cases_add(api: Api, number: str, cause: str, court: str) -> None:
     """Add a case by its number, e.g. （2024）京0105民初1234号. Its creator becomes a member."""
-    access.require_upload()
-    case = access.store.add_case(number, cause=cause, court=court, actor=access.actor)
-    click.echo(f"case {case.id}: {case.number}")
+    case = api.call("POST", "/cases", json={"number": number, "cause": cause, "court": court})
+    click.echo(f"case {case['id']}: {case['number']}")
 
 
 @cases_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_access
-def cases_list(access: Access, as_json: bool) -> None:
+@with_api
+def cases_list(api: Api, as_json: bool) -> None:
     """The cases this account may see (an admin: all)."""
-    cases = access.cases()
+    cases = list(pages(api, "/cases"))
     if as_json:
-        echo_json([{"id": c.id, "number": c.number, "cause": c.cause, "court": c.court} for c in cases])
+        echo_json([{"id": c["id"], "number": c["number"], "cause": c["cause"], "court": c["court"]} for c in cases])
         return
     for c in cases:
-        click.echo(f"{c.id:>5}  {c.number}  {c.cause}  {c.court}".rstrip())
+        click.echo(f"{c['id']:>5}  {c['number']}  {c['cause']}  {c['court']}".rstrip())
 
 
 @cases_group.command("grant")
 @click.argument("case")
 @click.argument("user")
-@with_access
-def cases_grant(access: Access, case: str, user: str) -> None:
+@with_api
+def cases_grant(api: Api, case: str, user: str) -> None:
     """Make USER a member of CASE (number or id): they see its hearings. Admins and the case's judges."""
-    found = access.case(case)
-    added = access.grant(found, user)
-    click.echo(f"{user}: {'now a member of' if added else 'already a member of'} case {found.number}")
+    found = find_case(api, case)
+    added = api.call("PUT", f"/cases/{found['id']}/members/{user}")["added"]
+    click.echo(f"{user}: {'now a member of' if added else 'already a member of'} case {found['number']}")
 
 
 @cases_group.command("revoke")
 @click.argument("case")
 @click.argument("user")
-@with_access
-def cases_revoke(access: Access, case: str, user: str) -> None:
+@with_api
+def cases_revoke(api: Api, case: str, user: str) -> None:
     """End USER's membership of CASE (number or id). Admins and the case's judges."""
-    found = access.case(case)
-    removed = access.revoke(found, user)
-    click.echo(f"{user}: {'no longer a member of' if removed else 'was not a member of'} case {found.number}")
+    found = find_case(api, case)
+    removed = api.call("DELETE", f"/cases/{found['id']}/members/{user}")["removed"]
+    click.echo(f"{user}: {'no longer a member of' if removed else 'was not a member of'} case {found['number']}")
 
 
 @cases_group.command("members")
 @click.argument("case")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_access
-def cases_members(access: Access, case: str, as_json: bool) -> None:
+@with_api
+def cases_members(api: Api, case: str, as_json: bool) -> None:
     """The accounts that may see CASE (number or id), in the order they were added."""
-    found = access.case(case)
-    people = access.members(found.id)
+    found = find_case(api, case)
+    people = list(pages(api, f"/cases/{found['id']}/members"))
     if as_json:
         echo_json(
-            [
-                {"name": a.name, "display_name": a.display_name, "role": a.role.value, "disabled": a.disabled}
-                for a in people
-            ]
-        )
+            [{"name": a["name"], "display_name": a["display_name"], "role": a["role"], "disabled": a["disabled"]}
+             for a in people]
+        )  # fmt: skip
         return
     if not people:
-        click.echo(f"case {found.number} has no members (only admins see it)", err=True)
+        click.echo(f"case {found['number']} has no members (only admins see it)", err=True)
+    from workbench.accounts.roles import Role
+
     for a in people:
-        note = "  (disabled)" if a.disabled else ""
-        click.echo(f"{a.name:<20} {a.role.value:<7} {a.role.label}  {a.display_name}{note}".rstrip())
+        note = "  (disabled)" if a["disabled"] else ""
+        click.echo(f"{a['name']:<20} {a['role']:<7} {Role(a['role']).label}  {a['display_name']}{note}".rstrip())
 
 
 # --- hearings ----------------------------------------------------------------------------------------
@@ -107,6 +135,29 @@ def cases_members(access: Access, case: str, as_json: bool) -> None:
 @click.group("hearings")
 def hearings_group() -> None:
     """Hearings: add recordings (queued for transcription), list and show them."""
+
+
+def _options(
+    engine: str | None, language: str | None, speakers: str | None, diarize: bool | None, hotwords_file: Path | None
+) -> dict[str, Any]:
+    """The options given, checked here first (a bad one exits 2 before anything is sent); the server's
+    settings fill in the rest."""
+    try:
+        hotwords = read_hotwords(hotwords_file) if hotwords_file else None
+        TranscribeOptions.from_settings(
+            engine=engine, language=language, speakers=speakers, diarize=diarize, hotwords=hotwords
+        )
+    except (OptionsError, ValueError) as e:  # refused before anything is stored
+        raise click.BadParameter(str(e)) from e
+    given: dict[str, Any] = {"engine": engine, "language": language, "speakers": speakers, "diarize": diarize}
+    if hotwords:
+        given["hotwords"] = [{"term": h.term, "weight": h.weight} for h in hotwords]
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _listed_hearing(api: Api, hearing_id: int, case: str) -> dict[str, Any] | None:
+    """A hearing as `GET /hearings` lists it (not audited as opened: this only reports a job's result)."""
+    return next((h for h in pages(api, "/hearings", {"case": case}) if h["id"] == hearing_id), None)
 
 
 @hearings_group.command("add")
@@ -126,10 +177,14 @@ def hearings_group() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Extra hotwords for these recordings, one per line (the case's and the global list apply too).",
 )
-@click.option("--wait", is_flag=True, help="Process the queue in this process until these hearings are done.")
-@with_access
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Wait until these hearings are done (without a server: process them in this process).",
+)
+@with_api
 def hearings_add(
-    access: Access,
+    api: Api,
     files: tuple[Path, ...],
     case_number: str,
     when: str | None,
@@ -144,55 +199,44 @@ def hearings_add(
     wait: bool,
 ) -> None:
     """Store recordings as hearings of a case and queue them for transcription."""
-    try:
-        options = TranscribeOptions.from_settings(
-            engine=engine,
-            language=language,
-            speakers=speakers,
-            diarize=diarize,
-            hotwords=read_hotwords(hotwords_file) if hotwords_file else None,
-        )
-    except (OptionsError, ValueError) as e:  # refused before anything is stored
-        raise click.BadParameter(str(e)) from e
-    access.require_upload_to(case_number)  # before anything is copied: an existing case needs membership
-    store = access.store
-    subs = jobs_mod.submit(
-        store,
-        files,
-        case_number=case_number,
-        starts_at=parse_datetime(when),
-        courtroom=courtroom,
-        presiding_judge=judge,
-        clerk=clerk,
-        options=options,
-        actor=access.actor,
-    )
+    options = _options(engine, language, speakers, diarize, hotwords_file)
+    starts_at = parse_datetime(when)
+    body: dict[str, Any] = {"case": case_number, "courtroom": courtroom, "judge": judge, "clerk": clerk}
+    if starts_at:
+        body["starts_at"] = starts_at.isoformat()
+    if options:
+        body["options"] = options
+    body.update(api.add_files(list(files)))  # {"paths": [...]} beside the store, else {"uploads": [...]}
+    subs = api.call("POST", "/hearings", json=body)["submissions"]
     for s in subs:
-        if s.duplicate:
-            click.echo(f"{s.file.name}: already stored as hearing {s.hearing_id} (same content); not added again")
+        if s["duplicate"]:
+            click.echo(f"{s['file']}: already stored as hearing {s['hearing_id']} (same content); not added again")
         else:
-            click.echo(f"{s.file.name}: hearing {s.hearing_id}, job {s.job_id} queued")
+            click.echo(f"{s['file']}: hearing {s['hearing_id']}, job {s['job_id']} queued")
     if not wait:
         return
-    pending = {s.job_id for s in subs if s.job_id is not None}
     failed = False
-    while pending:
-        info = run_next(store, only=pending)  # this upload's jobs only: not other cases' queued work
-        if info is None:  # our jobs are claimed elsewhere or were cancelled: report their state
-            break
-        if info.id in pending:
-            pending.discard(info.id)
-            if info.state != jobs_mod.JobState.DONE:
-                failed = True
-                click.echo(f"hearing {info.hearing_id}: job {info.id} {info.state}: {info.error or ''}", err=True)
-            else:
-                h = store.hearing(info.hearing_id)
-                click.echo(f"hearing {h.id}: {h.segments} segments, {h.status}")
-    for jid in pending:
-        info = jobs_mod.job(store, jid)
-        click.echo(f"job {jid} is {info.state} (run by {info.worker or 'nobody'})", err=True)
+    for s in subs:
+        if s["job_id"] is None:
+            continue
+        info = api.wait_job(s["job_id"])  # this upload's jobs only: not other cases' queued work
+        if info["state"] == "done":
+            h = _listed_hearing(api, info["hearing_id"], case_number.strip())
+            if h is not None:
+                click.echo(f"hearing {h['id']}: {h['segments']} segments, {h['status']}")
+        elif info["state"] == "failed" or (info["state"] == "cancelled" and info["started_at"]):
+            failed = True
+            click.echo(
+                f"hearing {info['hearing_id']}: job {info['id']} {info['state']}: {info['error'] or ''}", err=True
+            )
+        else:  # cancelled before it ran, or still queued or running elsewhere: report its state
+            click.echo(f"job {info['id']} is {info['state']} (run by {info['worker'] or 'nobody'})", err=True)
     if failed:
         sys.exit(1)
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 @hearings_group.command("list")
@@ -201,51 +245,56 @@ def hearings_add(
 @click.option("--from", "date_from", help="From date (inclusive), YYYY-MM-DD.")
 @click.option("--to", "date_to", help="To date (inclusive), YYYY-MM-DD.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_access
+@with_api
 def hearings_list(
-    access: Access, case: str | None, status: str | None, date_from: str | None, date_to: str | None, as_json: bool
+    api: Api, case: str | None, status: str | None, date_from: str | None, date_to: str | None, as_json: bool
 ) -> None:
     """The hearings of the cases this account may see, newest first."""
-    rows = access.hearings(case=case, status=status, date_from=parse_date(date_from), date_to=parse_date(date_to))
+    params = {"case": case, "status": status}
+    for name, value in (("from", parse_date(date_from)), ("to", parse_date(date_to))):
+        if value:
+            params[name] = value.isoformat()
+    rows = list(pages(api, "/hearings", {k: v for k, v in params.items() if v is not None}))
     if as_json:
         echo_json(
             [
                 {
-                    "id": h.id,
-                    "case": h.case_number,
-                    "starts_at": h.starts_at.isoformat() if h.starts_at else None,
-                    "courtroom": h.courtroom,
-                    "status": h.status,
-                    "segments": h.segments,
-                    "duration": h.duration,
+                    "id": h["id"],
+                    "case": h["case"],
+                    "starts_at": h["starts_at"],
+                    "courtroom": h["courtroom"],
+                    "status": h["status"],
+                    "segments": h["segments"],
+                    "duration": h["duration"],
                 }
                 for h in rows
             ]
         )
         return
     for h in rows:
-        when = h.starts_at.strftime("%Y-%m-%d %H:%M") if h.starts_at else "-"
-        click.echo(f"{h.id:>5}  {when:16}  {h.case_number}  {h.courtroom or '-'}  {h.status}  {h.segments} segments")
+        starts = _when(h["starts_at"])
+        when = starts.strftime("%Y-%m-%d %H:%M") if starts else "-"
+        click.echo(f"{h['id']:>5}  {when:16}  {h['case']}  {h['courtroom'] or '-'}  {h['status']}  "
+                   f"{h['segments']} segments")  # fmt: skip
 
 
 @hearings_group.command("show")
 @click.argument("hearing_id", type=int)
 @click.option("--original", is_flag=True, help="Show the recognised text, not the corrected one.")
-@with_access
-def hearings_show(access: Access, hearing_id: int, original: bool) -> None:
+@with_api
+def hearings_show(api: Api, hearing_id: int, original: bool) -> None:
     """A hearing's details, speakers and segments (with segment ids for `segments edit`). Audited as opened."""
-    h = access.hearing(hearing_id)
-    store = access.store
-    store.record(access.actor, audit.HEARING_OPENED, case_id=h.case_id, hearing_id=h.id, detail={"via": "cli"})
-    click.echo(f"hearing {h.id}  case {h.case_number}  {h.starts_at or ''}  {h.courtroom}  status: {h.status}")
-    for r in store.recordings(hearing_id):
-        click.echo(f"recording {r.file_name}  sha256 {r.sha256[:12]}…  {r.stored_path}")
-    speakers = {s.label: s for s in store.speakers(hearing_id)}
+    h = api.call("GET", f"/hearings/{hearing_id}")
+    click.echo(f"hearing {h['id']}  case {h['case']}  {_when(h['starts_at']) or ''}  {h['courtroom']}  "
+               f"status: {h['status']}")  # fmt: skip
+    for r in h["recordings"]:
+        click.echo(f"recording {r['file_name']}  sha256 {r['sha256'][:12]}…  {r['stored_path']}")
+    speakers = {s["label"]: s for s in h["speakers"]}
     for s in speakers.values():
-        click.echo(f"speaker {s.label}: {s.role or '-'} {s.name or ''}".rstrip())
-    for seg in store.segments(hearing_id):
-        spk = seg.speaker_orig if original else seg.speaker
-        who = speakers[spk].display() if spk in speakers else (spk or "?")
-        mark = "*" if seg.edited and not original else " "
-        at = clock(seg.start, hour_digits=1)
-        click.echo(f"{seg.id:>8}{mark} {at}  {who}: {seg.text_orig if original else seg.text}")
+        click.echo(f"speaker {s['label']}: {s['role'] or '-'} {s['name'] or ''}".rstrip())
+    for seg in pages(api, f"/hearings/{hearing_id}/segments", {"original": "true" if original else "false"}):
+        spk = seg["speaker"]  # with ?original, the recognition's speaker and text
+        who = speakers[spk]["display"] if spk in speakers else (spk or "?")
+        mark = "*" if seg["edited"] and not original else " "
+        at = clock(seg["start"], hour_digits=1)
+        click.echo(f"{seg['id']:>8}{mark} {at}  {who}: {seg['text']}")

@@ -1,8 +1,10 @@
 """`workbench speakers | segments | search | hotwords`: the clerk's work on a transcript, from a shell.
 
-Each verb runs as an account (`--as`) and is checked like the pages: a segment, speaker or list of
-another case answers "not found or not yours"; a viewer may search but not edit; the global hotword
-list is an admin's.
+Each verb is an API client (`with_api`): through the running server when there is one, else in this
+process on the store; either way the API's checks, as the pages make them: a segment, speaker or list of
+another case answers "not found or not yours"; a viewer may search but not edit; the global hotword list
+is an admin's. `segments edit --version N` refuses the change if someone edited the segment since version
+N (each segment's `version` in GET /api/v1/hearings/{id}/segments and GET /api/v1/segments/{id}).
 """
 
 from __future__ import annotations
@@ -12,28 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from workbench.cli.common import echo_json, parse_date, with_access
+from workbench.cli.common import echo_json, parse_date, with_api
 from workbench.display import clock
-from workbench.speech.text import format_hotwords, parse_hotwords
-from workbench.store import ROLES, NotFound, StoredSegment, audit
-from workbench.store import search as search_mod
+from workbench.speech.text import Hotword, format_hotwords, parse_hotwords
+from workbench.store import ROLES
 
 if TYPE_CHECKING:
-    from workbench.accounts import Access
-
-
-def _segment(access: Access, segment_id: int) -> StoredSegment:
-    """The segment if the account may see its hearing; the same "not found or not yours" otherwise."""
-    from workbench.accounts import NotYours
-
-    try:
-        seg = access.store.segment(segment_id)
-    except NotFound:
-        if access.is_admin:
-            raise  # an admin sees every case: the store's own hint (where segment ids are listed) helps
-        raise NotYours() from None
-    access.hearing(seg.hearing_id)  # NotYours for another case's
-    return seg
+    from workbench.api.client import Api
 
 
 # --- speakers, segments ------------------------------------------------------------------------------
@@ -49,13 +36,19 @@ def speakers_group() -> None:
 @click.argument("label")
 @click.option("--role", help=f"Court role: {', '.join(ROLES)} (or another).")
 @click.option("--name", help="Display name.")
-@with_access
-def speakers_set(access: Access, hearing_id: int, label: str, role: str | None, name: str | None) -> None:
+@with_api
+def speakers_set(api: Api, hearing_id: int, label: str, role: str | None, name: str | None) -> None:
     """Give speaker LABEL (S1, S2, ...) of a hearing a role and/or a name (audited under the account)."""
-    h = access.hearing(hearing_id)
-    access.require_edit(h.case_id)
-    s = access.store.set_speaker(hearing_id, label, role=role, name=name, actor=access.actor)
-    click.echo(f"hearing {hearing_id} {s.label}: {s.display()}")
+    change = {k: v for k, v in (("role", role), ("name", name)) if v is not None}
+    if change:
+        s = api.call("PATCH", f"/hearings/{hearing_id}/speakers/{label}", json=change)
+    else:  # nothing to change: say who the speaker is, as before
+        listed = api.call("GET", f"/hearings/{hearing_id}/speakers", params={"limit": 1000})["items"]
+        s = next((x for x in listed if x["label"] == label), None)
+        if s is None:
+            known = ", ".join(x["label"] for x in listed) or "none"
+            raise click.ClickException(f"hearing {hearing_id} has no speaker {label}; it has: {known}")
+    click.echo(f"hearing {hearing_id} {s['label']}: {s['display']}")
 
 
 @click.group("segments")
@@ -67,18 +60,56 @@ def segments_group() -> None:
 @click.argument("segment_id", type=int)
 @click.option("--text", help="The corrected text.")
 @click.option("--speaker", help="The correct speaker label (S1, S2, ...).")
-@with_access
-def segments_edit(access: Access, segment_id: int, text: str | None, speaker: str | None) -> None:
+@click.option(
+    "--version",
+    type=click.IntRange(min=0),
+    help="The segment's version this change is made against: refused if someone has edited it since.",
+)
+@with_api
+def segments_edit(api: Api, segment_id: int, text: str | None, speaker: str | None, version: int | None) -> None:
     """Change SEGMENT's text and/or speaker (audited under the account)."""
     if text is None and speaker is None:
         raise click.UsageError("give --text and/or --speaker")
-    found = _segment(access, segment_id)
-    access.require_edit(access.store.hearing(found.hearing_id).case_id)
-    seg = access.store.edit_segment(segment_id, text=text, speaker=speaker, actor=access.actor)
-    click.echo(f"segment {seg.id} ({seg.speaker}): {seg.text}")
+    change: dict[str, Any] = {k: v for k, v in (("text", text), ("speaker", speaker)) if v is not None}
+    if version is not None:
+        change["version"] = version
+    seg = api.call("PATCH", f"/segments/{segment_id}", json=change)
+    click.echo(f"segment {seg['id']} ({seg['speaker']}): {seg['text']}")
 
 
 # --- search --------------------------------------------------------------------------------------------
+
+
+def _marked(hit: dict[str, Any], before: str = "【", after: str = "】") -> str:
+    """The snippet with each hit wrapped in `before`/`after` (as `Hit.marked`)."""
+    snippet, out, pos = hit["snippet"], [], 0
+    for a, b in hit["marks"]:
+        out += [snippet[pos:a], before, snippet[a:b], after]
+        pos = b
+    out.append(snippet[pos:])
+    return "".join(out)
+
+
+def _hit_dict(hit: dict[str, Any]) -> dict[str, Any]:
+    """An API hit as `--json` has always printed it (`Hit.to_dict()`: its names and order)."""
+    return {
+        "segment_id": hit["segment_id"],
+        "hearing_id": hit["hearing_id"],
+        "case_id": hit["case_id"],
+        "case_number": hit["case"],
+        "hearing_start": hit["starts_at"] or "",
+        "start": hit["start"],
+        "end": hit["end"],
+        "speaker": hit["speaker"],
+        "role": hit["role"],
+        "name": hit["name"],
+        "score": hit["score"],
+        "text": hit["text"],
+        "snippet": hit["snippet"],
+        "marks": hit["marks"],
+        "edited": hit["edited"],
+        "snippet_marked": hit["snippet_marked"],
+    }
 
 
 @click.command("search")
@@ -91,9 +122,9 @@ def segments_edit(access: Access, segment_id: int, text: str | None, speaker: st
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--original", is_flag=True, help="Search the original recognition instead of the corrected text.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@with_access
+@with_api
 def search_cmd(
-    access: Access,
+    api: Api,
     query: str,
     case: str | None,
     date_from: str | None,
@@ -105,32 +136,32 @@ def search_cmd(
     as_json: bool,
 ) -> None:
     """Find words or a "quoted phrase" across the hearings this account may see, best first."""
-    hits = search_mod.search(
-        access.store,
-        query,
-        case=case,
-        date_from=parse_date(date_from),
-        date_to=parse_date(date_to),
-        role=role,
-        speaker=speaker,
-        case_ids=access.case_ids(),  # inside the query: other cases give no hits, counts or snippets
-        limit=limit,
-        original=original,
-    )
-    access.store.record(access.actor, audit.SEARCHED, detail={"query": query, "hits": len(hits), "via": "cli"})
+    params: dict[str, Any] = {"q": query, "limit": limit}
+    for name, value in (
+        ("case", case),
+        ("from", parse_date(date_from)),  # a bad date: a usage error here, before any call
+        ("to", parse_date(date_to)),
+        ("role", role),
+        ("speaker", speaker),
+    ):
+        if value:
+            params[name] = str(value)
+    if original:
+        params["original"] = "true"
+    hits = api.call("GET", "/search", params=params)["items"]  # audited by the API
     if as_json:
-        echo_json([h.to_dict() for h in hits])
+        echo_json([_hit_dict(h) for h in hits])
         return
     if not hits:
         click.echo("no match", err=True)
         return
     for h in hits:
-        who = h.who or "?"
-        day = h.hearing_start[:10] or "-"
-        text = h.marked("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else h.marked()
-        edited = " (edited)" if h.edited and not original else ""
-        at = clock(h.start, hour_digits=1)
-        click.echo(f"hearing {h.hearing_id} {at}  {h.case_number} {day}  {who}: {text}{edited}")
+        who = h["who"] or "?"
+        day = (h["starts_at"] or "")[:10] or "-"
+        text = _marked(h, "\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else _marked(h)
+        edited = " (edited)" if h["edited"] and not original else ""
+        at = clock(h["start"], hour_digits=1)
+        click.echo(f"hearing {h['hearing_id']} {at}  {h['case']} {day}  {who}: {text}{edited}")
 
 
 # --- hotwords ------------------------------------------------------------------------------------------
@@ -144,26 +175,23 @@ def hotwords_group() -> None:
 @hotwords_group.command("set")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--case", help="The case's list (default: the global list, an admin's).")
-@with_access
-def hotwords_set(access: Access, file: Any, case: str | None) -> None:
+@with_api
+def hotwords_set(api: Api, file: Any, case: str | None) -> None:
     """Replace a list with FILE's (one term per line, optional weight after a space; - reads stdin)."""
+    words = [{"term": h.term, "weight": h.weight} for h in parse_hotwords(file.read())]
+    body: dict[str, Any] = {"words": words}
     if case:
-        case_id: int | None = access.case(case).id
-        access.require_edit(case_id)
-    else:
-        case_id = None
-        access.require_admin()
-    words = parse_hotwords(file.read())
-    access.store.set_hotwords(words, case_id=case_id, actor=access.actor)
-    click.echo(f"{len(words)} hotwords set for {'case ' + case if case else 'all cases'}")
+        body["case"] = case
+    saved = api.call("PUT", "/hotwords", json=body)
+    click.echo(f"{len(saved['words'])} hotwords set for {'case ' + case if case else 'all cases'}")
 
 
 @hotwords_group.command("show")
 @click.option("--case", help="The case's list (default: the global list).")
-@with_access
-def hotwords_show(access: Access, case: str | None) -> None:
+@with_api
+def hotwords_show(api: Api, case: str | None) -> None:
     """Print a list in the format `hotwords set` reads."""
-    case_id = access.case(case).id if case else None
-    text = format_hotwords(access.store.hotwords(case_id=case_id))
+    listed = api.call("GET", "/hotwords", params={"case": case} if case else None)
+    text = format_hotwords(tuple(Hotword(w["term"], w["weight"]) for w in listed["words"]))
     if text:
         click.echo(text)

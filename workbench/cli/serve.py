@@ -6,14 +6,26 @@ audio routes, the host and session guard) in uvicorn. TLS uses the certificate a
 for this machine's names and LAN addresses; its SHA-256 fingerprint is printed so a clerk can compare
 it with what the browser shows. `--http` serves plain HTTP, explicitly (tests on 127.0.0.1, or behind a
 TLS proxy): the session cookie is then not marked Secure.
+
+Once listening it writes `<data_dir>/server.json` (mode 0600, replaced atomically) for the CLI beside it
+(`workbench.api.client`): `{"url", "pid", "started_at", "console_key", "cert_fingerprint"}`. The console
+key (fresh each start, `secrets`) is a bearer key for the API with the CLI's rules of who runs a verb;
+whoever reads the data folder already has full access. The file is removed on shutdown.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import os
+import secrets
 import socket
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,6 +41,48 @@ NO_ADMIN = (
     "start it again"
 )
 ANY_ADDRESS = ("0.0.0.0", "", "::")
+SERVER_FILE = "server.json"
+CONSOLE_KEY_PREFIX = "wbc_"  # API tokens start wbt_; a console key is told apart at a glance
+
+
+def server_file(data: Path | None = None) -> Path:
+    return (data or settings.data_dir()) / SERVER_FILE
+
+
+def local_url(address: str, port: int, scheme: str) -> str:
+    """The URL a CLI on this machine reaches the server at."""
+    host = "127.0.0.1" if address in ANY_ADDRESS else address
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def write_server_file(path: Path, info: dict[str, Any]) -> None:
+    """`info` as JSON at `path`, mode 0600 from the start, replacing any old file in one step."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f, ensure_ascii=False, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def remove_server_file(path: Path, pid: int) -> None:
+    """Removes `path` if it is still this server's (a newer server may have replaced it)."""
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") != pid:
+            return
+        path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def lan_urls(address: str, port: int, scheme: str = "https") -> list[str]:
@@ -127,10 +181,27 @@ def serve_cmd(port: int, address: str, cert: str | None, key: str | None, plain_
 
     os.chdir(CHECKOUT)  # Streamlit reads .streamlit/config.toml from here: upload limit, XSRF, no usage statistics
     log_to_stderr(force=True)  # the server logs at INFO with times; one-shot commands at WARNING
-    _serve(address, port, cert_path, key_path)
+    from workbench.server import tls
+
+    info = {
+        "url": local_url(address, port, scheme),
+        "pid": os.getpid(),
+        "started_at": "",
+        "console_key": CONSOLE_KEY_PREFIX + secrets.token_urlsafe(32),
+        "cert_fingerprint": tls.fingerprint(cert_path) if cert_path is not None else None,
+    }
+    _serve(address, port, cert_path, key_path, info=info, info_path=server_file(data))
 
 
-def _serve(address: str, port: int, cert_path: Path | None, key_path: Path | None) -> None:
+def _serve(
+    address: str,
+    port: int,
+    cert_path: Path | None,
+    key_path: Path | None,
+    *,
+    info: dict[str, Any] | None = None,
+    info_path: Path | None = None,
+) -> None:
     import uvicorn
     from streamlit import config as streamlit_config
     from streamlit import net_util
@@ -163,6 +234,9 @@ def _serve(address: str, port: int, cert_path: Path | None, key_path: Path | Non
     bootstrap.load_config_options(flags)
     streamlit_config._server_mode = "starlette-app"
 
+    from workbench.api import http as api_http
+
+    api_http.set_console_key(info["console_key"] if info else None)
     app = create_app(extra_hosts=extra)
     # Streamlit's own uvicorn settings for st.App (websocket implementation, ping, the 200 MB message
     # limit from server.maxMessageSize, no access log), with our TLS files.
@@ -181,4 +255,39 @@ def _serve(address: str, port: int, cert_path: Path | None, key_path: Path | Non
         log_config=None,  # our logging (log_to_stderr), not uvicorn's
         **kwargs,
     )
-    uvicorn.Server(config).run()
+
+    def started() -> None:
+        if info is not None and info_path is not None:
+            info["started_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+            try:
+                write_server_file(info_path, info)
+            except OSError as e:  # the server still serves; the CLI beside it just cannot find it
+                logging.getLogger("workbench.cli.serve").warning("cannot write %s: %s", info_path, e)
+
+    def stopping() -> None:
+        if info is not None and info_path is not None:
+            remove_server_file(info_path, info["pid"])
+
+    try:
+        _listening_server(config, started, stopping).run()
+    finally:
+        stopping()
+
+
+def _listening_server(config: Any, on_listening: Callable[[], None], on_stopping: Callable[[], None]) -> Any:
+    """uvicorn's server, calling `on_listening` once its socket listens (server.json then, not before) and
+    `on_stopping` as it shuts down: uvicorn raises a SIGTERM again once it has stopped, so code after
+    `run()` does not run then."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                on_listening()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            on_stopping()
+            await super().shutdown(sockets)
+
+    return Server(config)

@@ -48,13 +48,13 @@ from workbench import settings
 from workbench.accounts.access import Access
 from workbench.accounts.roles import Forbidden, Role
 from workbench.accounts.users import Account, Accounts
+from workbench.intake import UPLOAD_TYPES, HearingDetails, check_details
 from workbench.speech import audio
 from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import Hotword, parse_hotwords
 from workbench.store import audit, jobs
 from workbench.store.records import NotFound
 from workbench.store.store import Store
-from workbench.web.uploads import UPLOAD_TYPES, HearingDetails, check_details
 
 log = logging.getLogger("workbench.server.watch")
 

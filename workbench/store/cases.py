@@ -8,20 +8,23 @@ Who may make a change is decided before (`workbench.accounts.Access`); the store
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
+from typing import Any
 
 import duckdb
 
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Party
-from workbench.store import audit, members
+from workbench.store import audit, index, members
 from workbench.store.audit import Actor
 from workbench.store.db import Database
 from workbench.store.records import (
     CASE_SQL,
     HEARING_SQL,
     Case,
+    Conflict,
     Hearing,
     NotFound,
     StoreError,
@@ -30,6 +33,8 @@ from workbench.store.records import (
     parties_json,
 )
 from workbench.store.status import Event, HearingStatus, StatusError, next_status
+
+log = logging.getLogger("workbench.store.cases")
 
 
 class Cases(Database):
@@ -262,6 +267,82 @@ class Cases(Database):
             sql += f" LIMIT {int(limit)}"
         with self.reading() as con:
             return [hearing_from_row(r) for r in con.execute(sql, params).fetchall()]
+
+    def delete_hearing(self, hearing_id: int, *, actor: Actor) -> dict[str, Any]:
+        """Removes a hearing and everything of it: segments, their index rows and edits, speakers, jobs,
+        recordings rows; audited (`HEARING_DELETED`) in the same transaction. Its audio file goes too
+        once no other hearing's recording uses it (the store keeps one file per content).
+
+        Refused (`Conflict`) while one of its jobs is running: the worker would write into a hearing that is
+        gone (cancel the job first). Queued jobs are deleted with it. Returns what was removed (the audit
+        row's detail). The admin check is the caller's (`Access.require_admin`).
+        """
+        with self.writing() as con:
+            row = con.execute("SELECT case_id FROM hearings WHERE id = ?", [hearing_id]).fetchone()
+            if row is None:
+                raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
+            case_id = int(row[0])
+            running = con.execute(
+                "SELECT id FROM jobs WHERE hearing_id = ? AND state = 'running' ORDER BY id LIMIT 1", [hearing_id]
+            ).fetchone()
+            if running:
+                raise Conflict(
+                    f"庭审 {hearing_id} 正在转写（任务 {running[0]}），请先取消任务 "
+                    f"(hearing {hearing_id} has a running job {running[0]}: cancel it first, then delete)"
+                )
+            recordings = con.execute(
+                "SELECT file_name, sha256, stored_path FROM recordings WHERE hearing_id = ? ORDER BY id", [hearing_id]
+            ).fetchall()
+            counts = {
+                table: int(
+                    con.execute(f"SELECT count(*) FROM {table} WHERE hearing_id = ?", [hearing_id]).fetchone()[0]
+                )
+                for table in ("segments", "speakers", "jobs", "postings")
+            }
+            index.delete_hearing(con, hearing_id)
+            # The index's sorted prefix may have lost rows: counting it shorter only makes the next sort sooner.
+            con.execute(
+                "UPDATE search_meta SET value = greatest(value - ?, 0) WHERE key = 'sorted_rows'", [counts["postings"]]
+            )
+            con.execute(
+                "DELETE FROM edits WHERE hearing_id = ? "
+                "OR segment_id IN (SELECT id FROM segments WHERE hearing_id = ?)",
+                [hearing_id, hearing_id],
+            )
+            for table in ("segments", "speakers", "jobs", "recordings"):
+                con.execute(f"DELETE FROM {table} WHERE hearing_id = ?", [hearing_id])
+            con.execute("DELETE FROM hearings WHERE id = ?", [hearing_id])
+            detail: dict[str, Any] = {
+                "recordings": [{"file": name, "sha256": sha} for name, sha, _ in recordings],
+                "segments": counts["segments"],
+                "speakers": counts["speakers"],
+                "jobs": counts["jobs"],
+            }
+            audit.append(con, actor, audit.HEARING_DELETED, case_id=case_id, hearing_id=hearing_id, detail=detail)
+        self.segments_changed()
+        detail["files_removed"] = self._remove_unused_audio([stored for _, _, stored in recordings])
+        return detail
+
+    def _remove_unused_audio(self, stored_paths: Sequence[str]) -> int:
+        """Deletes those audio files no recordings row names any more; only files inside the audio folder
+        (a row may name a file kept elsewhere: never ours to delete). Returns how many were removed."""
+        removed = 0
+        audio = self.audio_dir.resolve()
+        for stored in dict.fromkeys(stored_paths):
+            with self.reading() as con:
+                if con.execute("SELECT 1 FROM recordings WHERE stored_path = ? LIMIT 1", [stored]).fetchone():
+                    continue
+            path = (self.audio_dir / stored).resolve()
+            if not path.is_relative_to(audio):
+                continue
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError as e:  # the rows are gone; a file left behind is only disk space
+                log.warning("hearing deleted, but its audio file %s could not be removed: %s", path, e)
+        return removed
 
     # -- status: the only writer of hearings.status --
 

@@ -15,6 +15,8 @@ steps (claim, progress, recover) are not: they are the machine's, and many.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
 import socket
 from collections.abc import Collection, Sequence
@@ -75,6 +77,15 @@ class JobInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Spooled:
+    """A recording already written to a file of ours (an upload spooled by the API, a finished resumable
+    upload): `submit` moves it into the audio store instead of copying it, under the name it was sent as."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
 class Submission:
     file: Path
     hearing_id: int
@@ -122,9 +133,35 @@ def _alive(worker: str | None) -> bool:
 # --- queue operations ------------------------------------------------------------------------------
 
 
+def _store_spooled(store: Store, spooled: Spooled) -> tuple[str, Path]:
+    """Moves a spooled file under `audio/<sha[:2]>/<sha256><suffix>` (the layout of `store_audio`): hashed
+    by reading it once, then renamed; copied by `store_audio` when it lies on another file system."""
+    source = spooled.path
+    if not source.is_file():
+        raise StoreError(f"{spooled.name}: the uploaded file is gone ({source})")
+    digest = hashlib.sha256()
+    with source.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    target = store.audio_dir / sha[:2] / f"{sha}{Path(spooled.name).suffix.lower()}"
+    try:
+        if target.exists():
+            source.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise StoreError(f"{spooled.name}: could not move it into {store.audio_dir}: {e}") from e
+        sha, target = store.store_audio(source)
+        source.unlink(missing_ok=True)
+    return sha, target
+
+
 def submit(
     store: Store,
-    files: Sequence[str | Path],
+    files: Sequence[str | Path | Spooled],
     *,
     case_number: str,
     starts_at: datetime | None = None,
@@ -138,12 +175,19 @@ def submit(
 ) -> list[Submission]:
     """Stores each file (by content hash), creates its hearing and queues its job, as `actor` (audited).
 
+    A path is copied into the store (it stays where it is); a `Spooled` file is moved there (and is gone
+    from where it was, also when it turns out to be a duplicate), named as it was sent.
+
     A new case number creates the case (with `cause` and `parties`) and makes `actor` a member. Whether
     `actor` may upload into an existing case is the caller's check (`Access.may_upload_to`), checked
     again here. A file whose content is already stored in this case is not added again: its Submission
     says `duplicate` and names the existing hearing.
     """
-    stored = [(Path(f), *store.store_audio(f)) for f in files]  # copy outside the transaction: can be GBs
+    # copy (or move) outside the transaction: can be GBs
+    stored = [
+        (Path(f.name), *_store_spooled(store, f)) if isinstance(f, Spooled) else (Path(f), *store.store_audio(f))
+        for f in files
+    ]
     payload = (options or TranscribeOptions.from_settings()).to_json()
     case = store.ensure_case(case_number, actor=actor, cause=cause, parties=parties)
     if actor.user_id is not None and actor.role != "admin":

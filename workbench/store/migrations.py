@@ -237,6 +237,26 @@ UPDATE hearings SET created_by = '';
 """
 
 
+# Version 7: API tokens for scripts and the CLI through the server (issue 14). Like sessions, only the token's
+# sha256 is kept, never the token. A revoked token stays (revoked_at set) so the list shows what was revoked
+# and when; a name is unique among an account's live tokens (checked by `workbench.accounts.tokens` under the
+# write lock: DuckDB has no partial unique index).
+V7_DDL = """
+CREATE SEQUENCE api_token_ids;
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY DEFAULT nextval('api_token_ids'),
+    token_sha256 VARCHAR NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL,                  -- whose token it is: it acts as this account
+    name VARCHAR NOT NULL,                     -- the owner's label for it ("nightly-export")
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    created_by VARCHAR NOT NULL DEFAULT '',    -- the account that made it (an admin may make one for another)
+    last_used_at TIMESTAMP,                    -- written at most once a minute
+    revoked_at TIMESTAMP,
+    revoked_by VARCHAR
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -285,6 +305,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "hearing panel and public flag", V4_DDL),
     Migration(5, "recordings stored relative to the audio folder", "", _recordings_relative),
     Migration(6, "accounts, sessions, case members, the audit chain", V6_DDL),
+    Migration(7, "API tokens", V7_DDL),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -24,6 +24,7 @@ from workbench.store.records import (
     Edit,
     NotFound,
     Speaker,
+    StaleEdit,
     StoredSegment,
     StoreError,
     speaker_from_row,
@@ -131,16 +132,44 @@ class Segments(Cases):
             raise NotFound(f"no segment {segment_id}: `workbench hearings show HEARING` lists segment ids")
         return StoredSegment(*row)
 
+    def segment_version(self, segment_id: int) -> int:
+        """The segment's version: the id of its latest edits row, 0 if it was never edited."""
+        with self.reading() as con:
+            return _version(con, "segment_id = ?", [segment_id])
+
+    def segment_versions(self, hearing_id: int) -> dict[int, int]:
+        """Every edited segment's version in one query (segment id -> latest edits row id); absent means 0."""
+        with self.reading() as con:
+            rows = con.execute(
+                "SELECT segment_id, max(id) FROM edits WHERE hearing_id = ? AND segment_id IS NOT NULL "
+                "GROUP BY segment_id",
+                [hearing_id],
+            ).fetchall()
+        return {int(s): int(v) for s, v in rows}
+
     def edit_segment(
-        self, segment_id: int, *, text: str | None = None, speaker: str | None = None, actor: Actor
+        self,
+        segment_id: int,
+        *,
+        text: str | None = None,
+        speaker: str | None = None,
+        actor: Actor,
+        expected_version: int | None = None,
     ) -> StoredSegment:
         """Changes a segment's text and/or speaker; one edits row (and its audit row) per changed field,
-        searchable at once."""
+        searchable at once.
+
+        `expected_version` is the version the editor loaded (`segment_version`); if someone has edited the
+        segment since, nothing changes and StaleEdit names who and when. The check is made inside the write
+        transaction (writers take turns on the file's lock), so two editors of one version cannot both win.
+        """
         with self.writing() as con:
             row = con.execute("SELECT hearing_id, text, speaker FROM segments WHERE id = ?", [segment_id]).fetchone()
             if row is None:
                 raise NotFound(f"no segment {segment_id}: `workbench hearings show HEARING` lists segment ids")
             hearing_id, old_text, old_speaker = row
+            if expected_version is not None:
+                _check_version(con, "segment_id = ?", [segment_id], expected_version)
             if text is not None and text != old_text:
                 con.execute("UPDATE segments SET text = ? WHERE id = ?", [text, segment_id])
                 self._log_edit(con, audit.EDITED, segment_id, hearing_id, "text", old_text, text, actor)
@@ -208,6 +237,17 @@ class Segments(Cases):
 
     # -- speakers --
 
+    def speaker_versions(self, hearing_id: int) -> dict[str, int]:
+        """Each speaker's version (label -> id of the latest edits row of its role or name; absent means 0)."""
+        with self.reading() as con:
+            rows = con.execute(
+                # the label after "role:" or "name:" (both 5 characters)
+                "SELECT substr(field, 6), max(id) FROM edits WHERE hearing_id = ? AND segment_id IS NULL "
+                "AND (field LIKE 'role:%' OR field LIKE 'name:%') GROUP BY 1",
+                [hearing_id],
+            ).fetchall()
+        return {str(label): int(v) for label, v in rows}
+
     def speakers(self, hearing_id: int) -> list[Speaker]:
         with self.reading() as con:
             rows = con.execute(
@@ -223,9 +263,10 @@ class Segments(Cases):
         role: str | None = None,
         name: str | None = None,
         actor: Actor,
+        expected_version: int | None = None,
     ) -> Speaker:
         """Gives a diarized speaker a court role and/or a name ("" clears it); each change is an edits row
-        and an audit row."""
+        and an audit row. `expected_version` (`speaker_versions`): as for `edit_segment`."""
         with self.writing() as con:
             if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
                 raise NotFound(f"no hearing {hearing_id}")
@@ -238,6 +279,8 @@ class Segments(Cases):
                     for r in con.execute("SELECT label FROM speakers WHERE hearing_id = ?", [hearing_id]).fetchall()
                 ]
                 raise NotFound(f"hearing {hearing_id} has no speaker {label}; it has: {', '.join(known) or 'none'}")
+            if expected_version is not None:
+                _check_version(con, *_speaker_edits(hearing_id, label), expected_version)
             for field, value, old in (("role", role, row[0]), ("name", name, row[1])):
                 if value is None:
                     continue
@@ -248,3 +291,31 @@ class Segments(Cases):
                     )
                     self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"{field}:{label}", old, new, actor)
         return next(s for s in self.speakers(hearing_id) if s.label == label)
+
+
+# --- versions (the stale-edit check) ------------------------------------------------------------------
+
+
+def _speaker_edits(hearing_id: int, label: str) -> tuple[str, list[object]]:
+    """The edits rows of a speaker's role and name, as a WHERE clause and its parameters."""
+    return "hearing_id = ? AND segment_id IS NULL AND field IN (?, ?)", [hearing_id, f"role:{label}", f"name:{label}"]
+
+
+def _version(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> int:
+    row = con.execute(f"SELECT max(id) FROM edits WHERE {where}", params).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, where: str, params: list[object], expected: int) -> None:
+    """StaleEdit naming the last editor and time unless the latest edits row matching `where` is `expected`."""
+    current = _version(con, where, params)
+    if current == expected:
+        return
+    row = con.execute("SELECT user_name, edited_at FROM edits WHERE id = ?", [current]).fetchone() if current else None
+    if row is None:  # no edit since (an unknown version was given): nothing to name
+        raise StaleEdit(
+            f"版本 {expected} 不是当前版本 {current}，请重新加载 "
+            f"(version {expected} is not the current {current}, reload)"
+        )
+    who, at = row[0] or "?", f"{row[1]:%Y-%m-%d %H:%M:%S}"
+    raise StaleEdit(f"已被 {who} 于 {at} 修改，请重新加载 (changed by {who} at {at}, reload)")

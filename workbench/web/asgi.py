@@ -8,7 +8,8 @@ Streamlit's routes (pages, `/_stcore/stream`, `/media/...`, uploads, static file
    (DNS rebinding) gets 400, never the app. An `Origin` header, where a browser sends one, must name
    this server too: no other site's script reads or drives the workbench (CORS off).
 2. Every request needs a live session (`wb_session` cookie, `workbench.accounts.Sessions`), except the
-   sign-in page, `/signout` and the health checks. Without one a page load is sent to
+   sign-in page, `/signout`, the health checks and the API (`/api/v1/...`, which checks its callers itself:
+   token, console key or cookie, `workbench.api.http`, and answers a JSON 401). Without one a page load is sent to
    `/signin?next=<path>` (303), anything else answers 401, and a websocket is closed before it opens.
 3. An account that must change its password reaches only `/password` (and sign-out) until it has.
 
@@ -36,6 +37,7 @@ from starlette.routing import Route
 
 from workbench import settings
 from workbench.accounts import COOKIE, Account, Sessions
+from workbench.api.core import PREFIX as API_ROOT
 from workbench.web import downloads
 
 if TYPE_CHECKING:
@@ -198,6 +200,13 @@ class Guard:
         if path in PUBLIC_PATHS:
             await self.app(scope, receive, _with_headers(send))
             return
+        if path == API_ROOT or path.startswith(API_ROOT + "/"):
+            # The API checks its callers itself (token, console key, or cookie + header) and answers JSON 401.
+            if scope["type"] == "websocket":
+                await self._refuse(scope, receive, send, 404, "")
+                return
+            await self.app(scope, receive, _with_headers(send))
+            return
 
         token = cookie_value(headers.get("cookie", ""), COOKIE)
         store = await anyio.to_thread.run_sync(shell_store)
@@ -304,7 +313,14 @@ def routes() -> list[Route]:
 
         return PlainTextResponse("ok", headers={"cache-control": "no-store"})
 
-    return [Route("/healthz", healthz, methods=["GET", "HEAD"]), *signin.routes(), *audio.routes()]
+    from workbench.api import http as api_http
+
+    return [
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        *signin.routes(),
+        *audio.routes(),
+        *api_http.routes(),
+    ]
 
 
 def create_app(extra_hosts: list[str] | None = None) -> st.App:

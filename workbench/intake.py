@@ -1,24 +1,27 @@
-"""The upload form's side that is not a widget: hearing details, the parties box, spooling uploads to the queue."""
+"""Taking recordings in, for every door (the upload page, the API, the watch folders): hearing details, the
+parties box, the checks, and the submission to the queue."""
 
 from __future__ import annotations
 
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from workbench import settings
 from workbench.accounts.access import Access
 from workbench.accounts.roles import Forbidden, Role
 from workbench.files import safe_file_name
-from workbench.server.runtime import Runtime
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import Party
-from workbench.store import jobs
+from workbench.store import Store, jobs
+
+if TYPE_CHECKING:
+    from workbench.server.runtime import Runtime  # the server's: the API door needs none
 
 UPLOAD_TYPES = ("wav", "mp3", "m4a", "aac", "flac", "ogg", "opus", "wma", "amr", "mp4", "mkv", "webm", "mov")
 
@@ -166,6 +169,92 @@ def check_details(details: HearingDetails) -> str:
     return number
 
 
+def check_recording_name(name: str) -> None:
+    """ValueError unless `name` (as sent) has a recording's extension."""
+    if Path(name).suffix.lower().lstrip(".") not in UPLOAD_TYPES:
+        raise ValueError(
+            f"{safe_file_name(name, 'upload')}: 不是支持的录音格式（{', '.join(UPLOAD_TYPES)}）(not a recording)"
+        )
+
+
+def check_submission(
+    details: HearingDetails,
+    *,
+    access: Access,
+    names: Sequence[str] = (),
+    paths: Sequence[str | Path] = (),
+    local: bool = False,
+) -> tuple[str, list[Path]]:
+    """Everything `submit_recordings` refuses, checked before any file is stored or taken: returns the case
+    number and the server paths resolved.
+
+    Refused (ValueError or `Forbidden`, with a message): an account that may not upload, an existing case
+    number the account is not a member of, server paths from anyone but an admin or a clerk, or outside
+    the ingest roots (`check_server_path`), a file whose name is not a recording's. `local` (the CLI's
+    operator on the server, whose files are theirs to give) takes any existing file as a path.
+    """
+    number = check_details(details)
+    access.require_upload_to(number)
+    if len(paths) > SERVER_PATHS_MAX:
+        raise ValueError(f"一次最多 {SERVER_PATHS_MAX} 个服务器文件 (at most {SERVER_PATHS_MAX} server paths)")
+    if local:
+        resolved = []
+        for p in paths:
+            path = Path(p).expanduser().absolute()
+            if not path.is_file():
+                raise ValueError(f"{p}: 没有这个文件 (no such file)")
+            resolved.append(path)
+    else:
+        if paths and access.account.role not in (Role.ADMIN, Role.CLERK):
+            raise Forbidden(
+                "只有管理员和书记员可以添加服务器上的文件 "
+                "(only an admin or a clerk may add files already on the server)"
+            )
+        resolved = [check_server_path(p) for p in paths]
+    for name in names:
+        check_recording_name(name)
+    return number, resolved
+
+
+def submit_recordings(
+    store: Store,
+    details: HearingDetails,
+    options: TranscribeOptions,
+    *,
+    access: Access,
+    spooled: Sequence[tuple[str, Path]] = (),
+    paths: Sequence[str | Path] = (),
+    local: bool = False,
+    wake: Callable[[], None] = lambda: None,
+) -> list[jobs.Submission]:
+    """Stores the recordings, creates their hearings and queues their jobs as `access.actor` (audited);
+    then `wake`s the worker. `spooled` are files already written by the server, (name as sent, file):
+    moved into the audio store, not copied, and named by `safe_file_name`. `paths` are recordings on the
+    server (copied). Checked first as `check_submission` says: nothing is stored when a check fails.
+    """
+    number, resolved = check_submission(
+        details, access=access, names=[name for name, _ in spooled], paths=paths, local=local
+    )
+    subs = jobs.submit(
+        store,
+        [
+            *(jobs.Spooled(safe_file_name(name, f"upload-{i}"), Path(path)) for i, (name, path) in enumerate(spooled)),
+            *resolved,
+        ],
+        case_number=number,
+        starts_at=details.starts_at,
+        courtroom=details.courtroom,
+        presiding_judge=details.presiding_judge,
+        clerk=details.clerk,
+        options=options,
+        cause=details.cause,
+        parties=details.parties,
+        actor=access.actor,
+    )
+    wake()
+    return subs
+
+
 def submit_uploads(
     rt: Runtime,
     files: Sequence[tuple[str, IO[bytes]]],
@@ -175,50 +264,18 @@ def submit_uploads(
     access: Access,
     paths: Sequence[str | Path] = (),
 ) -> list[jobs.Submission]:
-    """Stores the uploaded files (and recordings already on the server, `paths`), creates their
-    hearings and queues their jobs as `access.actor` (audited); wakes the worker.
-
-    Refused (ValueError or `Forbidden`, a StoreError, with a message): an account that may not upload,
-    an existing case number the account is not a member of, server paths from anyone but an admin or a
-    clerk, or outside the ingest roots (`check_server_path`), an upload whose name is not a recording's.
-    Each upload is spooled to a temporary file beside the audio store (same disk, so the store's copy is
-    cheap) and removed once stored.
+    """The upload page's submission: `files` are the browser's uploads (streams), spooled to a temporary
+    folder beside the audio store (same disk, so moving them in is a rename), then `submit_recordings`.
+    Checked (`check_submission`) before anything is written.
     """
-    number = check_details(details)
-    access.require_upload_to(number)
-    if len(paths) > SERVER_PATHS_MAX:
-        raise ValueError(f"一次最多 {SERVER_PATHS_MAX} 个服务器文件 (at most {SERVER_PATHS_MAX} server paths)")
-    if paths and access.account.role not in (Role.ADMIN, Role.CLERK):
-        raise Forbidden(
-            "只有管理员和书记员可以添加服务器上的文件 (only an admin or a clerk may add files already on the server)"
-        )
-    local = [check_server_path(p) for p in paths]
-    for name, _stream in files:
-        if Path(name).suffix.lower().lstrip(".") not in UPLOAD_TYPES:
-            raise ValueError(f"{safe_file_name(name, 'upload')}: 不是支持的录音格式（{', '.join(UPLOAD_TYPES)}）")
+    check_submission(details, access=access, names=[name for name, _ in files], paths=paths)
     rt.store.audio_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=rt.store.audio_dir, prefix=".upload-") as tmp:
-        spooled: list[Path] = []
+        spooled: list[tuple[str, Path]] = []
         for i, (name, stream) in enumerate(files):
-            safe = safe_file_name(name, f"upload-{i}")
-            path = Path(tmp) / f"{i:03d}" / safe
-            path.parent.mkdir()
+            path = Path(tmp) / f"{i:03d}{Path(safe_file_name(name, 'upload')).suffix.lower()}"
             with path.open("wb") as out:
                 while chunk := stream.read(1 << 20):
                     out.write(chunk)
-            spooled.append(path)
-        out_subs = jobs.submit(
-            rt.store,
-            [*spooled, *local],
-            case_number=number,
-            starts_at=details.starts_at,
-            courtroom=details.courtroom,
-            presiding_judge=details.presiding_judge,
-            clerk=details.clerk,
-            options=options,
-            cause=details.cause,
-            parties=details.parties,
-            actor=access.actor,
-        )
-    rt.wake()
-    return out_subs
+            spooled.append((name, path))
+        return submit_recordings(rt.store, details, options, access=access, spooled=spooled, paths=paths, wake=rt.wake)

@@ -1,0 +1,396 @@
+"""A hearing's transcript through the API: its segments (read, corrected), its speakers, the hotword lists.
+
+Checked like the review page: a segment or hearing of another case answers exactly like a missing one
+(404, the same words); only judges, clerks and admins change anything (403 for a viewer); the global
+hotword list is an admin's. Each segment and speaker carries its `version` (the id of its latest edits row,
+0 if never edited); a PATCH that gives the version it was made against is refused with 409 "stale" when
+someone changed the thing since, naming who and when, and nothing is changed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from workbench.api.core import PAGE_PARAMS, ApiError, Call, JsonSchema, Param, Reply, endpoint, page_schema, paged
+from workbench.speech.text import Hotword, parse_hotwords
+from workbench.store import NotFound, StoredSegment, audit
+from workbench.store.records import Speaker, StaleEdit
+from workbench.web.pagedata import NAME_MAX, SEGMENT_TEXT_MAX, cap
+
+if TYPE_CHECKING:
+    from workbench.accounts import Access
+
+TAG = "segments"
+HOTWORDS_TAG = "hotwords"
+HOTWORD_TERM_MAX = NAME_MAX  # a name, a place, a legal term
+OPEN_WINDOW_S = 600  # reads of one hearing's text by one caller within this are audited as one opening
+HOTWORDS_COUNT_MAX = 5_000  # terms in one list (a court's whole glossary fits; the page's box holds fewer)
+
+# --- schemas -----------------------------------------------------------------------------------------
+
+SEGMENT: JsonSchema = {
+    "type": "object",
+    "required": ["id", "hearing_id", "idx", "start", "end", "speaker", "speaker_orig", "text", "text_orig",
+                 "edited", "version"],
+    "properties": {
+        "id": {"type": "integer"},
+        "hearing_id": {"type": "integer"},
+        "idx": {"type": "integer", "description": "Its place in the hearing, from 0."},
+        "start": {"type": "number", "description": "Seconds into the recording."},
+        "end": {"type": "number"},
+        "speaker": {"type": ["string", "null"], "description": "Label (S1, S2, ...); the original with ?original."},
+        "speaker_orig": {"type": ["string", "null"]},
+        "text": {"type": "string", "description": "The corrected text; the recognition with ?original."},
+        "text_orig": {"type": "string", "description": "The recognition, never changed."},
+        "edited": {"type": "boolean"},
+        "version": {"type": "integer", "minimum": 0,
+                    "description": "Id of the segment's latest edit (0: never edited); give it back in PATCH."},
+    },
+}  # fmt: skip
+SEGMENT_PATCH: JsonSchema = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string", "maxLength": SEGMENT_TEXT_MAX},
+        "speaker": {"type": "string", "minLength": 1, "maxLength": NAME_MAX, "description": "A label, S1, S2, ..."},
+        "version": {"type": "integer", "minimum": 0,
+                    "description": "The version this change was made against: 409 stale if it is not current."},
+    },
+    "additionalProperties": False,
+}  # fmt: skip
+SPEAKER: JsonSchema = {
+    "type": "object",
+    "required": ["label", "role", "name", "display", "version"],
+    "properties": {
+        "label": {"type": "string"},
+        "role": {"type": ["string", "null"]},
+        "name": {"type": ["string", "null"]},
+        "display": {"type": "string", "description": "As the record shows it, e.g. 审判长张三."},
+        "version": {"type": "integer", "minimum": 0},
+    },
+}
+SPEAKER_PATCH: JsonSchema = {
+    "type": "object",
+    "properties": {
+        "role": {"type": "string", "maxLength": NAME_MAX, "description": 'A court role, e.g. 原告; "" clears it.'},
+        "name": {"type": "string", "maxLength": NAME_MAX, "description": '"" clears it.'},
+        "version": {"type": "integer", "minimum": 0},
+    },
+    "additionalProperties": False,
+}
+HOTWORD: JsonSchema = {
+    "type": "object",
+    "required": ["term", "weight"],
+    "properties": {"term": {"type": "string"}, "weight": {"type": ["number", "null"]}},
+}
+HOTWORDS: JsonSchema = {
+    "type": "object",
+    "required": ["case", "words"],
+    "properties": {
+        "case": {"type": ["string", "null"], "description": "The case number; null for the global list."},
+        "words": {"type": "array", "items": HOTWORD},
+    },
+}
+HOTWORDS_PUT: JsonSchema = {
+    "type": "object",
+    "required": ["words"],
+    "properties": {
+        "case": {"type": ["string", "integer", "null"], "description": "Case number or id; absent: the global list."},
+        "words": {
+            "type": "array",
+            "maxItems": HOTWORDS_COUNT_MAX,
+            "items": {"oneOf": [
+                {"type": "string", "description": 'A line as `hotwords set` reads it: "term" or "term 2.0".'},
+                HOTWORD,
+            ]},
+        },
+    },
+    "additionalProperties": False,
+}  # fmt: skip
+
+HEARING_ID = Param("hearing_id", int, "path", required=True, help="The hearing's id.")
+SEGMENT_ID = Param("segment_id", int, "path", required=True, help="The segment's id.")
+
+
+# --- as JSON -----------------------------------------------------------------------------------------
+
+
+def segment_json(seg: StoredSegment, version: int, *, original: bool = False) -> dict[str, Any]:
+    return {
+        "id": seg.id,
+        "hearing_id": seg.hearing_id,
+        "idx": seg.idx,
+        "start": float(seg.start),
+        "end": float(seg.end),
+        "speaker": seg.speaker_orig if original else seg.speaker,
+        "speaker_orig": seg.speaker_orig,
+        "text": seg.text_orig if original else seg.text,
+        "text_orig": seg.text_orig,
+        "edited": seg.edited,
+        "version": version,
+    }
+
+
+def speaker_json(s: Speaker, version: int) -> dict[str, Any]:
+    return {"label": s.label, "role": s.role, "name": s.name, "display": s.display(), "version": version}
+
+
+def hotwords_json(case: str | None, words: tuple[Hotword, ...]) -> dict[str, Any]:
+    return {"case": case, "words": [{"term": h.term, "weight": h.weight} for h in words]}
+
+
+# --- checks ------------------------------------------------------------------------------------------
+
+
+def visible_segment(access: Access, segment_id: int) -> StoredSegment:
+    """The segment if the account may see its hearing; the hearing's "not found or not yours" otherwise."""
+    from workbench.accounts import NotYours
+
+    try:
+        if not 0 < segment_id < 2**63:
+            raise NotFound(f"no segment {segment_id}")
+        seg = access.store.segment(segment_id)
+    except NotFound:
+        if access.is_admin:
+            raise  # an admin sees every case: the store's own hint (where segment ids are listed) helps
+        raise NotYours() from None
+    access.hearing(seg.hearing_id)  # NotYours for another case's
+    return seg
+
+
+def _text_field(call: Call, name: str, limit: int, *, allow_empty: bool = True) -> str | None:
+    value = call.body_field(name, str)
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise ApiError(422, "bad_field", f"{name}: 不能含空字符 (must not contain NUL)")
+    if len(value) > limit:
+        raise ApiError(422, "bad_field", f"{name}: 最多 {limit} 个字符 (at most {limit} characters, got {len(value)})")
+    if not allow_empty and not value.strip():
+        raise ApiError(422, "bad_field", f"{name}: 不能为空 (must not be empty)")
+    return value
+
+
+def _version_field(call: Call) -> int | None:
+    version = call.body_field("version", int)
+    if version is not None and version < 0:
+        raise ApiError(422, "bad_field", "version: 不能为负 (must not be negative)")
+    return version
+
+
+def _only_fields(call: Call, allowed: tuple[str, ...]) -> None:
+    if isinstance(call.body, dict):
+        unknown = sorted(set(call.body) - set(allowed))
+        if unknown:
+            raise ApiError(
+                422, "unknown_field", f"{', '.join(unknown)}: 不认识的字段 (unknown field; known: {', '.join(allowed)})"
+            )
+
+
+def audit_opened(access: Access, hearing_id: int, case_id: int | None, read: str) -> None:
+    """The record's text read through the API: audited as the hearing opened, like the review page, which
+    audits it once per browser session, not per rerun. Here: once per account and client in OPEN_WINDOW_S
+    (reading a long hearing page by page, or `hearings show` after GET /hearings/{id}, is one opening)."""
+    since = datetime.now().replace(tzinfo=None) - timedelta(seconds=OPEN_WINDOW_S)  # the audit's own clock
+    with access.store.reading() as con:
+        seen = con.execute(
+            "SELECT 1 FROM audit WHERE action = ? AND hearing_id = ? AND account = ? AND client = ? AND logged_at >= ? "
+            "LIMIT 1",
+            [audit.HEARING_OPENED, hearing_id, access.actor.account, access.actor.client, since],
+        ).fetchone()
+    if seen is None:
+        access.store.record(
+            access.actor, audit.HEARING_OPENED, case_id=case_id, hearing_id=hearing_id,
+            detail={"via": "api", "read": read},
+        )  # fmt: skip
+
+
+def stale(e: StaleEdit) -> ApiError:
+    return ApiError(409, "stale", str(e))
+
+
+# --- segments ----------------------------------------------------------------------------------------
+
+
+@endpoint(
+    "GET",
+    "/hearings/{hearing_id}/segments",
+    summary="A hearing's segments in order, each with its version",
+    tag=TAG,
+    params=(
+        HEARING_ID,
+        Param("original", bool, help="The recognition's text and speakers instead of the corrected.", default=False),
+        *PAGE_PARAMS,
+    ),
+    response=page_schema(SEGMENT),
+)
+def list_segments(call: Call) -> Reply:
+    access = call.access
+    hearing = access.hearing(call.params["hearing_id"])
+    segments = access.store.segments(hearing.id)
+    versions = access.store.segment_versions(hearing.id)
+    original = bool(call.params["original"])
+    reply = paged(call, [segment_json(s, versions.get(s.id, 0), original=original) for s in segments])
+    audit_opened(access, hearing.id, hearing.case_id, "segments")
+    return reply
+
+
+@endpoint(
+    "GET", "/segments/{segment_id}", summary="One segment, with its version", tag=TAG, params=(SEGMENT_ID,),
+    response=SEGMENT,
+)  # fmt: skip
+def get_segment(call: Call) -> Reply:
+    access = call.access
+    seg = visible_segment(access, call.params["segment_id"])
+    audit_opened(access, seg.hearing_id, None, "segment")
+    return Reply(segment_json(seg, access.store.segment_version(seg.id)))
+
+
+@endpoint(
+    "PATCH",
+    "/segments/{segment_id}",
+    summary="Correct a segment's text and/or speaker (audited); 409 stale if `version` is not current",
+    tag=TAG,
+    params=(SEGMENT_ID,),
+    body=SEGMENT_PATCH,
+    response=SEGMENT,
+)
+def patch_segment(call: Call) -> Reply:
+    access = call.access
+    _only_fields(call, ("text", "speaker", "version"))
+    text = _text_field(call, "text", 2**31)  # its cap below, once the stored text is known
+    speaker = _text_field(call, "speaker", NAME_MAX, allow_empty=False)
+    version = _version_field(call)
+    if text is None and speaker is None:
+        raise ApiError(422, "missing_field", "text, speaker: 至少给出一个 (give text and/or speaker)")
+    seg = visible_segment(access, call.params["segment_id"])
+    access.require_edit(access.store.hearing(seg.hearing_id).case_id)
+    limit = cap(SEGMENT_TEXT_MAX, seg.text)  # as the review page's box: a longer recognition stays editable
+    if text is not None and len(text) > limit:
+        raise ApiError(422, "bad_field", f"text: 最多 {limit} 个字符 (at most {limit} characters, got {len(text)})")
+    try:
+        changed = access.store.edit_segment(
+            seg.id,
+            text=text,
+            speaker=speaker.strip() if speaker is not None else None,
+            actor=access.actor,
+            expected_version=version,
+        )
+    except StaleEdit as e:
+        raise stale(e) from e
+    return Reply(segment_json(changed, access.store.segment_version(changed.id)))
+
+
+# --- speakers ----------------------------------------------------------------------------------------
+
+
+@endpoint(
+    "GET",
+    "/hearings/{hearing_id}/speakers",
+    summary="A hearing's speakers: label, court role, name, each with its version",
+    tag=TAG,
+    params=(HEARING_ID, *PAGE_PARAMS),
+    response=page_schema(SPEAKER),
+)
+def list_speakers(call: Call) -> Reply:
+    hearing = call.access.hearing(call.params["hearing_id"])
+    versions = call.access.store.speaker_versions(hearing.id)
+    return paged(call, [speaker_json(s, versions.get(s.label, 0)) for s in call.access.store.speakers(hearing.id)])
+
+
+@endpoint(
+    "PATCH",
+    "/hearings/{hearing_id}/speakers/{label}",
+    summary="Give a speaker a court role and/or a name (audited); 409 stale if `version` is not current",
+    tag=TAG,
+    params=(HEARING_ID, Param("label", str, "path", required=True, help="The speaker's label, S1, S2, ...")),
+    body=SPEAKER_PATCH,
+    response=SPEAKER,
+)
+def patch_speaker(call: Call) -> Reply:
+    access = call.access
+    _only_fields(call, ("role", "name", "version"))
+    role = _text_field(call, "role", NAME_MAX)
+    name = _text_field(call, "name", NAME_MAX)
+    version = _version_field(call)
+    if role is None and name is None:
+        raise ApiError(422, "missing_field", "role, name: 至少给出一个 (give role and/or name)")
+    hearing = access.hearing(call.params["hearing_id"])
+    access.require_edit(hearing.case_id)
+    try:
+        s = access.store.set_speaker(
+            hearing.id, call.params["label"], role=role, name=name, actor=access.actor, expected_version=version
+        )
+    except StaleEdit as e:
+        raise stale(e) from e
+    return Reply(speaker_json(s, access.store.speaker_versions(hearing.id).get(s.label, 0)))
+
+
+# --- hotwords ----------------------------------------------------------------------------------------
+
+
+def _hotword(item: Any, i: int) -> Hotword:
+    """One item of `words`: a line ("term" or "term 2.0") or an object {term, weight}."""
+    if isinstance(item, str):
+        parsed = parse_hotwords(item)
+        if len(parsed) != 1:
+            raise ApiError(422, "bad_field", f"words[{i}]: 应为一个词 (one term per item, got {item[:40]!r})")
+        word = parsed[0]
+    elif isinstance(item, dict) and isinstance(item.get("term"), str):
+        weight = item.get("weight")
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float)):
+            raise ApiError(422, "bad_field", f"words[{i}].weight: 应为数字 (a number)")
+        word = Hotword(item["term"].strip(), float(weight) if weight is not None else None)
+    else:
+        raise ApiError(422, "bad_field", f"words[{i}]: 应为字符串或 {{term, weight}} (a string or {{term, weight}})")
+    if not word.term or "\x00" in word.term or len(word.term) > HOTWORD_TERM_MAX:
+        raise ApiError(
+            422, "bad_field", f"words[{i}]: 1 到 {HOTWORD_TERM_MAX} 个字符 (1 to {HOTWORD_TERM_MAX} characters)"
+        )
+    return word
+
+
+@endpoint(
+    "GET",
+    "/hotwords",
+    summary="A hotword list: the global one, or a case's (?case)",
+    tag=HOTWORDS_TAG,
+    params=(Param("case", str, help="Case number or id; absent: the global list."),),
+    response=HOTWORDS,
+)
+def get_hotwords(call: Call) -> Reply:
+    key = call.params["case"]
+    if key:
+        case = call.access.case(key)
+        return Reply(hotwords_json(case.number, call.access.store.hotwords(case_id=case.id)))
+    return Reply(hotwords_json(None, call.access.store.hotwords()))
+
+
+@endpoint(
+    "PUT",
+    "/hotwords",
+    summary="Replace a hotword list (audited): a case's (its judges and clerks) or the global one (admins)",
+    tag=HOTWORDS_TAG,
+    body=HOTWORDS_PUT,
+    response=HOTWORDS,
+)
+def put_hotwords(call: Call) -> Reply:
+    access = call.access
+    _only_fields(call, ("case", "words"))
+    key = call.body_field("case", (str, int))
+    items = call.body_field("words", list, required=True)
+    if len(items) > HOTWORDS_COUNT_MAX:
+        raise ApiError(422, "bad_field", f"words: 最多 {HOTWORDS_COUNT_MAX} 个 (at most {HOTWORDS_COUNT_MAX} terms)")
+    unique: dict[str, Hotword] = {}
+    for i, item in enumerate(items):
+        word = _hotword(item, i)
+        unique.setdefault(word.term, word)  # the first of a repeated term counts, as `parse_hotwords` does
+    words = list(unique.values())
+    if key is not None and str(key).strip():
+        case = access.case(key)
+        access.require_edit(case.id)
+        access.store.set_hotwords(words, case_id=case.id, actor=access.actor)
+        return Reply(hotwords_json(case.number, access.store.hotwords(case_id=case.id)))
+    access.require_admin()
+    access.store.set_hotwords(words, actor=access.actor)
+    return Reply(hotwords_json(None, access.store.hotwords()))
