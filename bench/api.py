@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.search import fill, pct, queries  # noqa: E402
-from workbench.accounts import Accounts, Role  # noqa: E402
+from workbench.accounts import Accounts, Role, console_access  # noqa: E402
 from workbench.accounts.tokens import ApiTokens  # noqa: E402
 from workbench.store import Store, audit, members  # noqa: E402
 
@@ -49,8 +49,13 @@ def build(data: Path, hearings: int, segments: int, n_cases: int, seed: int) -> 
     with Store(data / "workbench.duckdb") as store:
         fill(store, hearings, segments, seed, n_cases)
         accounts = Accounts(store)
-        admin, _ = accounts.add("bench-admin", Role.ADMIN, by=audit.SYSTEM, password="bench-admin-password-1")
-        clerk, _ = accounts.add("bench-clerk", Role.CLERK, by=audit.SYSTEM, password="bench-clerk-password-1")
+        operator = console_access(store).actor  # the bench runs as the console operator (an admin), as `users add`
+        admin, _ = accounts.add(
+            "bench-admin", Role.ADMIN, by=operator, password="bench-admin-password-1", must_change=False
+        )
+        clerk, _ = accounts.add(
+            "bench-clerk", Role.CLERK, by=operator, password="bench-clerk-password-1", must_change=False
+        )
         with store.writing() as con:
             for case in store.cases()[:2]:
                 members.add(con, case.id, clerk.id, audit.SYSTEM)

@@ -2,6 +2,11 @@
 
 Only a hearing of the account's cases opens (any other id answers like a missing one); only judges,
 clerks and admins get the edit boxes; every edit, verification and export carries the account.
+
+Two clerks on one hearing: each box remembers the segment's version it was loaded from, and a save is
+made against it (`Store.edit_segment(expected_version=...)`). When someone else changed the segment in
+between, the save is refused; the box keeps what this clerk typed, an error names who changed it and
+when and shows their text, and "重新加载" (reload) loads the current text into the box.
 """
 
 import altair as alt
@@ -12,6 +17,7 @@ from workbench.accounts import HEARING_NOT_YOURS, NotYours
 from workbench.display import clock, md_escape
 from workbench.record import formats, render_docx
 from workbench.store import ROLES, StoreError, audit, jobs
+from workbench.store.records import StaleEdit
 from workbench.store.status import HearingStatus
 from workbench.web import session
 from workbench.web.clips import PLAY_WINDOW_S, sample_span
@@ -110,6 +116,7 @@ with st.container():
     st.caption(" · ".join(m for m in meta if m))
 
 segments = store.segments(hearing_id)
+versions = store.segment_versions(hearing_id)  # segment id -> id of its latest edit (absent: never edited)
 if not segments:
 
     @st.fragment(run_every=2)
@@ -201,16 +208,40 @@ def _may_edit_now(now: SignedIn) -> bool:
     return now.access.may_edit(hearing.case_id)
 
 
+def _loaded_key(segment_id: int) -> str:
+    """Where the version a segment's boxes were loaded from is kept (the save is made against it)."""
+    return f"loaded_{segment_id}"
+
+
+def _stale_key(segment_id: int) -> str:
+    return f"stale_{segment_id}"
+
+
+def _edit(segment_id: int, now: SignedIn, **change: str) -> bool:
+    """Saves `change` against the version the boxes were loaded from; True if saved. A refusal because
+    someone else saved first is kept for the segment's error (the typed text stays in its box)."""
+    try:
+        saved = store.edit_segment(
+            segment_id, actor=now.actor, expected_version=st.session_state.get(_loaded_key(segment_id)), **change
+        )
+    except StaleEdit as e:
+        st.session_state[_stale_key(segment_id)] = str(e)
+        toast_error(f"未保存：{e}")
+        return False
+    except StoreError as e:
+        toast_error(f"保存失败：{e}")
+        return False
+    st.session_state[_loaded_key(segment_id)] = store.segment_version(saved.id)
+    st.session_state.pop(_stale_key(segment_id), None)
+    return True
+
+
 def _save_text(segment_id: int) -> None:
     now = acting(_may_edit_now)  # a callback runs before this run's sign-in check: check again
     if now is None:
         return
-    value = st.session_state[f"text_{segment_id}"]
-    try:
-        store.edit_segment(segment_id, text=value, actor=now.actor)
+    if _edit(segment_id, now, text=st.session_state[f"text_{segment_id}"]):
         st.toast(f"已保存 · {md_escape(now.account.shown)}")
-    except StoreError as e:
-        toast_error(f"保存失败：{e}")
 
 
 def _save_speaker(segment_id: int, key: str) -> None:
@@ -218,12 +249,16 @@ def _save_speaker(segment_id: int, key: str) -> None:
     if now is None:
         return
     value = st.session_state[key]
-    if value:
-        try:
-            store.edit_segment(segment_id, speaker=value, actor=now.actor)
-            st.toast(f"说话人已改为 {md_escape(value)} · {md_escape(now.account.shown)}")
-        except StoreError as e:
-            toast_error(f"保存失败：{e}")
+    if value and _edit(segment_id, now, speaker=value):
+        st.toast(f"说话人已改为 {md_escape(value)} · {md_escape(now.account.shown)}")
+
+
+def _reload(segment_id: int) -> None:
+    """Drops this clerk's unsaved text: the boxes show the stored segment again, at its current version."""
+    for key in [k for k in st.session_state if k == f"text_{segment_id}" or str(k).startswith(f"spk_{segment_id}_")]:
+        del st.session_state[key]
+    st.session_state.pop(_stale_key(segment_id), None)
+    st.session_state.pop(_loaded_key(segment_id), None)  # set again from the store as the boxes are drawn
 
 
 def timeline_view() -> None:
@@ -350,6 +385,10 @@ def transcript_view() -> None:
                 c2.caption(md_escape(names.get(seg.speaker or "", seg.speaker or "未分配")))
                 c3.markdown(md_escape(seg.text))
                 continue
+            if f"text_{seg.id}" not in st.session_state or _loaded_key(seg.id) not in st.session_state:
+                # A box drawn afresh shows the stored text: its saves are made against the stored version.
+                # A box already typed in keeps its text, and the version it was loaded from.
+                st.session_state[_loaded_key(seg.id)] = versions.get(seg.id, 0)
             c2.selectbox(
                 "说话人",
                 speaker_options,
@@ -371,6 +410,20 @@ def transcript_view() -> None:
                 label_visibility="collapsed",
                 height=68,
             )
+            refused = st.session_state.get(_stale_key(seg.id))
+            if refused:
+                with c3.container(key=f"stale_box_{seg.id}"):
+                    error(
+                        f"未保存：{refused}。框中仍是您输入的文字 (your text is still in the box, not saved)；"
+                        f"对方保存的是：{seg.text}"
+                    )
+                    st.button(
+                        "重新加载 (reload: show the saved text, drop mine)",
+                        key=f"reload_{seg.id}",
+                        icon=":material/refresh:",
+                        on_click=_reload,
+                        args=(seg.id,),
+                    )
     if pages > 1:
         st.pagination(pages, key=page_key)
 
@@ -405,9 +458,14 @@ with side:
         "点击段落时间或时间轴跳转"
     )
 
-    with st.expander("修改记录 Edits"):
-        edits = store.edits(hearing_id=hearing_id)[-50:]
-        if edits:
+    # Read and drawn only once opened: a table (a canvas grid) on every run of this page cost Chromium its
+    # share of the 1 s a clerk waits, for a list most runs never show.
+    edits_box = st.expander("修改记录 Edits", key=f"edits_open_{hearing_id}", on_change="rerun")
+    with edits_box:
+        edits = store.edits(hearing_id=hearing_id)[-50:] if edits_box.open else []
+        if not edits_box.open:
+            st.caption("读取中… (loading)")
+        elif edits:
             st.dataframe(
                 [
                     {"时间": e.at.strftime("%m-%d %H:%M"), "操作人": e.user, "字段": e.field,

@@ -1,8 +1,11 @@
 """上传录音 (judges, clerks, admins): recordings + hearing details → the job queue; the queue's progress.
 
-An existing case number takes uploads only from its members (a new one makes the uploader a member);
-files already on the server only from the configured ingest folders. The queue lists the jobs of the
-account's cases; cancel and retry only where the account may manage the job.
+The browser sends each file itself, in chunks, to `/api/v1/uploads` (`workbench.web.upload_component`):
+it never passes through this page's memory, and a dropped connection resumes. The page gets the finished
+upload ids and submits them with the hearing details (`workbench.api.uploads.take`, then
+`submit_recordings`). An existing case number takes uploads only from its members (a new one makes the
+uploader a member); files already on the server only from the configured ingest folders. The queue
+lists the jobs of the account's cases; cancel and retry only where the account may manage the job.
 """
 
 from collections.abc import Callable
@@ -12,7 +15,19 @@ import streamlit as st
 
 from workbench import settings
 from workbench.accounts import Role
+from workbench.api import uploads
+from workbench.api.core import ApiError
 from workbench.display import md_escape
+from workbench.intake import (
+    PARTIES_MAX_CHARS,
+    UPLOAD_TYPES,
+    HearingDetails,
+    check_submission,
+    format_parties,
+    ingest_roots,
+    parse_parties,
+    submit_recordings,
+)
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.text import merge_hotwords, parse_hotwords
 from workbench.store import StoreError, jobs
@@ -27,15 +42,7 @@ from workbench.web.pagedata import (
     job_caption,
 )
 from workbench.web.session import SignedIn
-from workbench.web.uploads import (
-    PARTIES_MAX_CHARS,
-    UPLOAD_TYPES,
-    HearingDetails,
-    format_parties,
-    ingest_roots,
-    parse_parties,
-    submit_uploads,
-)
+from workbench.web.upload_component import upload_picker
 from workbench.web.widgets import acting, error, fragment_session, require_page, toast_error
 
 me = session.signed_in()
@@ -131,11 +138,14 @@ with right:
         st.caption("本案已保存热词：" + "、".join(md_escape(h.term) for h in case_words))
     save_words = st.checkbox("把这些热词加入本案热词表", value=True, key="save_words")
 
-files = st.file_uploader(
-    "录音文件 Recordings（可多选，单个文件最大 2 GB）",
-    type=list(UPLOAD_TYPES),
-    accept_multiple_files=True,
+max_mb = int(settings.get("upload_max_mb"))
+largest = f"{max_mb // 1024} GB" if max_mb >= 1024 and max_mb % 1024 == 0 else f"{max_mb} MB"
+st.markdown(f"**录音文件 Recordings**（可多选，单个文件最大 {largest}；断线后自动续传）")
+picked = upload_picker(
     key=f"files_{st.session_state.upload_round}",
+    types=UPLOAD_TYPES,
+    max_bytes=max_mb << 20,
+    label="选择录音文件 Choose recordings",
 )
 # Files already on the server: only admins and clerks (the rule `submit_uploads` checks again), and only
 # under the folders an admin configured (`ingest_roots`); without any, the box is not offered at all.
@@ -152,11 +162,12 @@ if roots:
         )
         st.caption("只能导入这些目录中的文件：" + "；".join(md_escape(r) for r in roots))
 paths = [line.strip() for line in (server_paths or "").splitlines() if line.strip()]
-count = len(files or []) + len(paths)
+count = len(picked.files) + len(paths)
 submitted = st.button(
     f"提交转写（{count} 个文件）" if count else "提交转写",
     type="primary",
-    disabled=not count,
+    disabled=not count or picked.busy,
+    help="请等待文件上传完成 (wait until the files are uploaded)" if picked.busy else None,
     key="submit",
 )
 
@@ -180,7 +191,11 @@ if submitted and count:
             parties=parties,
             cause=cause,
         )
-        subs = submit_uploads(rt, [(f.name, f) for f in files or []], details, options, access=me.access, paths=paths)
+        # Every check first (nothing is taken when one fails), then the finished uploads: their files are
+        # moved into the audio store, not copied.
+        check_submission(details, access=me.access, names=[f.name for f in picked.files], paths=paths)
+        spooled = [uploads.take(me.access, f.id) for f in picked.files]
+        subs = submit_recordings(store, details, options, access=me.access, spooled=spooled, paths=paths, wake=rt.wake)
         if save_words and words:
             case = me.access.case(details.case_number.strip())
             if me.access.may_edit(case.id):
@@ -188,11 +203,13 @@ if submitted and count:
                 store.set_hotwords(merged, case_id=case.id, actor=me.actor)
     except (ValueError, StoreError) as e:
         error(e)
+    except ApiError as e:  # an upload that is gone (expired, removed) or not complete
+        error(e.detail)
     else:
         st.session_state.my_jobs = [s.job_id for s in subs if s.job_id] + st.session_state.my_jobs
         dups = [s for s in subs if s.duplicate]
         queued = len(subs) - len(dups)
-        st.session_state.upload_round += 1  # a fresh uploader: the same files are not sent twice
+        st.session_state.upload_round += 1  # a fresh picker: the same uploads are not submitted twice
         st.session_state.upload_message = (queued, [(s.file.name, s.hearing_id) for s in dups])
         st.rerun()
 

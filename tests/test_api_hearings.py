@@ -465,7 +465,9 @@ def _beside_a_browser(served: Served, args: tuple[str, ...], file_name: str) -> 
     import os
     import subprocess
     import sys
+    import time
 
+    import requests
     from browser import ARGS, CHROMIUM, new_context, shot, sign_in
     from playwright.sync_api import expect, sync_playwright
 
@@ -484,6 +486,13 @@ def _beside_a_browser(served: Served, args: tuple[str, ...], file_name: str) -> 
                 expect(page.get_by_text(file_name).first).to_be_visible(timeout=60_000)
                 shot(page, "cli-job-in-the-browser-queue")
                 seen_while_waiting = cli.poll() is None
+                # One owner, no lock to wait for: a write through the API while the job runs answers at once
+                # (a write that queued behind the job would take its whole run, 15 s and more).
+                t0 = time.monotonic()
+                made = requests.post(f"{served.url}/api/v1/cases", json={"number": "（2024）京0105民初79号"},
+                                     headers={"Authorization": f"Bearer {served.cleo_token}"}, timeout=30)  # fmt: skip
+                write_s = time.monotonic() - t0
+                job_busy = cli.poll() is None
                 out, err = cli.communicate(timeout=240)
             finally:
                 if cli.poll() is None:
@@ -491,6 +500,8 @@ def _beside_a_browser(served: Served, args: tuple[str, ...], file_name: str) -> 
         finally:
             browser.close()
     assert seen_while_waiting, "the CLI had finished before the browser showed its job"
+    assert made.status_code == 201, made.text
+    assert job_busy and write_s < 5, (job_busy, write_s)
     return subprocess.CompletedProcess(cli.args, cli.returncode, out, err)
 
 

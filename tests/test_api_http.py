@@ -740,7 +740,7 @@ def adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[A
     store = Store(tmp_path / "unit.duckdb")
     monkeypatch.setattr(system, "runtime_of", system.runtime_of)  # http.routes() points it at the server's
     monkeypatch.setattr(http, "_store", lambda: store)
-    monkeypatch.setattr(http, "_wake", lambda: lambda: woken.append(True))
+    monkeypatch.setattr(http, "_wake", lambda: woken.append(True))
     monkeypatch.setattr(http, "_console_key", "wbc_unit-test-key")
     monkeypatch.setenv("WORKBENCH_UPLOAD_MAX_MB", "1")
     before = list(core.ENDPOINTS)

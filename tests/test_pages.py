@@ -279,6 +279,11 @@ def test_edit_writes_an_edits_row(hearing: int, env: Path, people: People) -> No
     assert all(e.audit_id in rows and rows[e.audit_id].account == "clerk1" for e in edits)
     assert store.segment(seg.id).text_orig == seg.text
     assert store.derived_text(seg.id) == "ask not what your country can do for you —"
+    assert not at.dataframe, "the edits are read only once their box is opened"
+    at.session_state[f"edits_open_{hearing}"] = True
+    at = _ok(at.run())
+    (table,) = at.dataframe
+    assert list(table.value["修改后"]) == ["S1", "ask not what your country can do for you —"]
 
 
 def test_speaker_role_and_name_are_saved(hearing: int, env: Path, people: People) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from workbench import settings
 from workbench.api import core
@@ -123,7 +123,8 @@ class LocalApi(Api):
         return reply.filename or "download"
 
     def add_files(self, files: list[Path]) -> dict[str, Any]:
-        return {"paths": [str(Path(f).resolve()) for f in files]}
+        # Absolute, not resolved: a link keeps the name typed (the stored file name, the line printed).
+        return {"paths": [str(Path(f).absolute()) for f in files]}
 
     def wait_job(self, job_id: int, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         from workbench.server.worker import run_next
@@ -238,7 +239,8 @@ class RemoteApi(Api):
 
     def _url(self, path: str, params: dict[str, Any] | None) -> str:
         query = query_text(params)
-        return self.base + path + ("?" + urlencode(query) if query else "")
+        # A case number or a name in the path (（2024）京0105民初1号) as UTF-8 escapes; escapes made already stay.
+        return self.base + quote(path, safe="/%") + ("?" + urlencode(query) if query else "")
 
     def request(
         self,

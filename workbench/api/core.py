@@ -11,6 +11,7 @@ The OpenAPI document (`workbench.api.openapi`) is made from the same `ENDPOINTS`
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -125,8 +126,8 @@ class Endpoint:
     media_types: tuple[str, ...] = ("application/json",)
     raw: bool = False  # served by its own Starlette route (uploads stream their body); documented only here
 
-    @property
-    def pattern(self) -> re.Pattern[str]:
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:  # made once: every call looks its endpoint up by it
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
 
 

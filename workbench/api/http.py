@@ -41,7 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -105,10 +105,11 @@ def _runtime() -> Any:
     return cache.runtime()
 
 
-def _wake() -> Callable[[], None]:
+def _wake() -> None:
+    """Tells the server's worker there is new work (called by a handler, in its worker thread)."""
     from workbench.web import cache
 
-    return cache.runtime().wake
+    cache.runtime().wake()
 
 
 # --- errors --------------------------------------------------------------------------------------------
@@ -206,8 +207,7 @@ def _resolve(store: Store, request: Request) -> Access:
 
 async def authenticate(request: Request) -> Access:
     """Who sends `request` (token, console key or session cookie); ApiError 401/403 otherwise."""
-    store = await anyio.to_thread.run_sync(_store)
-    return await anyio.to_thread.run_sync(_resolve, store, request)
+    return await anyio.to_thread.run_sync(lambda: _resolve(_store(), request))  # one hop: each costs under load
 
 
 # --- bodies --------------------------------------------------------------------------------------------
@@ -532,8 +532,7 @@ async def api_route(request: Request) -> Response:
             # Refused before a byte of the files is spooled: a viewer's body would only fill the disk.
             raise ApiError(403, "forbidden", "此账户不能上传录音 (this account may not upload recordings)")
         body, files = await read_body(request, ep, access.store)
-        wake = await anyio.to_thread.run_sync(_wake)
-        call = core.Call(access, params=params, body=body, files=files, wake=wake)
+        call = core.Call(access, params=params, body=body, files=files, wake=_wake)
         reply = await anyio.to_thread.run_sync(_run, ep, call)
         response = reply_response(reply, head=method == "HEAD")
     except ApiError as e:
