@@ -372,8 +372,15 @@ def main() -> None:
             pid = server_pid(proc)
             before = tree_rss(pid)
             floor_text = page.get_by_text(re.compile("模型加载前 RSS")).first.inner_text()
+            t_unload = time.perf_counter()
             page.get_by_role("button", name="卸载模型 Unload models").click()
-            page.wait_for_timeout(3000)
+            # The answer is a toast: "已卸载：..." once the job process has exited (about 2 s), or "任务进行中：..."
+            # if a job still runs; the RSS is read after it, not after a fixed wait.
+            answer = page.get_by_text(re.compile("已卸载：|任务进行中：")).first
+            answer.wait_for(timeout=60_000)
+            said = f"{time.perf_counter() - t_unload:.1f} s: {answer.inner_text()[:60]}"
+            rows.append(("'Unload models' answered", said))
+            page.wait_for_timeout(1000)
             after = tree_rss(pid)
             rows.append(("server + job process RSS after the job, models loaded", f"{before / 2**20:.0f} MB"))
             rows.append(("server + job process RSS after 'Unload models'", f"{after / 2**20:.0f} MB"))

@@ -207,6 +207,7 @@ class Runtime:
         with self._cond:
             if self._running:
                 self._unload_pending = True
+                log.info("unload deferred: %d job(s) running; the models go when they end", self._running)
                 return UnloadResult(False)
         return self._unload_if_idle() or UnloadResult(False)
 

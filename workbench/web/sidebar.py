@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from workbench.display import md_escape, megabytes, size
@@ -9,6 +11,8 @@ from workbench.server.gauge import gauge
 from workbench.server.runtime import Runtime
 from workbench.web import session, widgets
 from workbench.web.cache import runtime
+
+log = logging.getLogger("workbench.web.sidebar")
 
 GAUGE_EVERY_S = 5  # the sidebar gauge redraws itself alone (a fragment), not the page
 
@@ -43,8 +47,10 @@ def sidebar(me: session.SignedIn | None = None) -> None:
 
 
 def _unload(rt: Runtime) -> None:
-    if widgets.acting(lambda me: me.account.role.value != "viewer") is None:  # signed out or demoted since
+    me = widgets.acting(lambda me: me.account.role.value != "viewer")
+    if me is None:  # signed out or demoted since
         return
+    log.info("%s asked to unload the models", me.account.name)
     result = rt.request_unload()
     if result.done:
         names = "、".join(result.names) or "无已加载模型"
