@@ -215,14 +215,9 @@ def markdown_table() -> str:
 
 def update_readme(readme: Path) -> bool:
     """Rewrites the settings table between the README's markers; True if it changed."""
-    content = readme.read_text(encoding="utf-8")
-    start, end = "<!-- settings:start -->", "<!-- settings:end -->"
-    before, _, rest = content.partition(start)
-    _, _, after = rest.partition(end)
-    updated = f"{before}{start}\n{markdown_table()}\n{end}{after}"
-    if updated != content:
-        readme.write_text(updated, encoding="utf-8")
-    return updated != content
+    from workbench.files import rewrite_between
+
+    return rewrite_between(readme, "<!-- settings:start -->", "<!-- settings:end -->", markdown_table())
 
 
 if __name__ == "__main__":

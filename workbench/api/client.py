@@ -65,7 +65,17 @@ class Api:
 
     def wait_job(self, job_id: int, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Until the job is done, failed or cancelled; its last state (GET /jobs/{id})."""
-        raise NotImplementedError
+        while True:
+            job = self.call("GET", f"/jobs/{job_id}")
+            if on_progress is not None:
+                on_progress(job)
+            if job["state"] in FINISHED:
+                return job  # type: ignore[no-any-return]
+            self._advance(job_id)
+
+    def _advance(self, job_id: int) -> None:
+        """Between two looks at a job that is not finished: wait for the server's worker."""
+        time.sleep(POLL_S)
 
     def close(self) -> None:
         """Nothing to close in-process; the HTTP connection remotely."""
@@ -126,17 +136,12 @@ class LocalApi(Api):
         # Absolute, not resolved: a link keeps the name typed (the stored file name, the line printed).
         return {"paths": [str(Path(f).absolute()) for f in files]}
 
-    def wait_job(self, job_id: int, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def _advance(self, job_id: int) -> None:
+        """No server runs: this process runs the job itself."""
         from workbench.server.worker import run_next
 
-        while True:
-            job = self.call("GET", f"/jobs/{job_id}")
-            if on_progress is not None:
-                on_progress(job)
-            if job["state"] in FINISHED:
-                return job  # type: ignore[no-any-return]
-            if run_next(self.access.store, only={job_id}) is None:
-                time.sleep(POLL_S)  # claimed elsewhere (another CLI): wait for it
+        if run_next(self.access.store, only={job_id}) is None:
+            time.sleep(POLL_S)  # claimed elsewhere (another CLI): wait for it
 
 
 def _json_loads(raw: bytes) -> Any:
@@ -343,15 +348,6 @@ class RemoteApi(Api):
 
     def add_files(self, files: list[Path]) -> dict[str, Any]:
         return {"uploads": [self.upload(Path(f)) for f in files]}
-
-    def wait_job(self, job_id: int, on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        while True:
-            job = self.call("GET", f"/jobs/{job_id}")
-            if on_progress is not None:
-                on_progress(job)
-            if job["state"] in FINISHED:
-                return job  # type: ignore[no-any-return]
-            time.sleep(POLL_S)
 
 
 def filename_of(disposition: str) -> str | None:

@@ -214,16 +214,9 @@ MARKERS = ("<!-- api:start -->", "<!-- api:end -->")
 
 def update_readme(readme: Path) -> bool:
     """Rewrites the endpoint table between the README's markers; True if it changed."""
-    content = readme.read_text(encoding="utf-8")
-    start, end = MARKERS
-    if start not in content:
-        return False
-    before, _, rest = content.partition(start)
-    _, _, after = rest.partition(end)
-    updated = f"{before}{start}\n{markdown()}\n{end}{after}"
-    if updated != content:
-        readme.write_text(updated, encoding="utf-8")
-    return updated != content
+    from workbench.files import rewrite_between
+
+    return rewrite_between(readme, *MARKERS, markdown())
 
 
 if __name__ == "__main__":
