@@ -322,8 +322,4 @@ def import_resources() -> None:
     import importlib
 
     for name in RESOURCES:
-        try:
-            importlib.import_module(f"workbench.api.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"workbench.api.{name}":  # a resource not written yet is skipped; a broken import is not
-                raise
+        importlib.import_module(f"workbench.api.{name}")
