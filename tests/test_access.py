@@ -269,7 +269,7 @@ def test_console_operator(world: World) -> None:
 
 
 def test_a_new_case_makes_its_creator_a_member(world: World) -> None:
-    """What an upload into a new case number does (H2's store): the uploader may see the case it made."""
+    """What an upload into a new case number does (the store's `jobs.submit`): the uploader may see the case it made."""
     clerk = world.access("clerk_out")
     case = world.store.add_case("（2025）京0105民初7号", actor=clerk.actor)
     assert clerk.can_see_case(case.id)

@@ -459,7 +459,7 @@ def test_lockout_per_address_after_5_failures(store: Store, accounts: Accounts, 
     assert sign_in(store, "clerk1", PASSWORD, "192.168.1.66").name == "clerk1"
 
 
-# -- directory (H6's module replaced by a double in these unit tests; test_ldap.py runs the real slapd) --
+# -- directory (the directory module replaced by a double in these unit tests; test_ldap.py runs the real slapd) --
 
 
 @pytest.fixture

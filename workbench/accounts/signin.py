@@ -154,7 +154,7 @@ def _sign_in(db: Database, name: str, password: str, client: str) -> Account:
 
 
 def _directory(db: Database, accounts: Accounts, name: str, password: str, client: str, typed: str) -> Account:
-    """Signs in through the LDAP directory (H6's `workbench.accounts.directory`); provisions the account."""
+    """Signs in through the LDAP directory (`workbench.accounts.directory`); provisions the account."""
     from workbench.accounts import directory  # optional part; imported only when a directory is configured
 
     known = accounts.find(name)
@@ -169,7 +169,7 @@ def _directory(db: Database, accounts: Accounts, name: str, password: str, clien
             f"(the directory server {url} cannot be reached: try again later or ask an admin)",
             reason=DIRECTORY_UNAVAILABLE,
         ) from e
-    except ValueError as e:  # the directory settings are wrong (H6's DirectoryConfigError): the admin's to fix
+    except ValueError as e:  # the directory settings are wrong (DirectoryConfigError): the admin's to fix
         _failed(db, actor, DIRECTORY_MISCONFIGURED, typed, error=str(e)[:300])
         raise SignInRefused(
             "目录登录的设置有误，请联系管理员 (directory sign-in is misconfigured: ask an admin)",

@@ -344,14 +344,8 @@ def _take_uploads(call: Call, ids: list[str]) -> list[tuple[str, Path]]:
     """The finished uploads, (name as given, file); taking one again before it is consumed gives it again."""
     if not ids:
         return []
-    try:
-        from workbench.api import uploads  # H5's resumable uploads, a module of the server's
-    except ModuleNotFoundError as e:
-        if e.name != "workbench.api.uploads":
-            raise
-        raise ApiError(
-            422, "no_uploads", "uploads: 此服务器不支持分段上传 (resumable uploads are not served)"
-        ) from None
+    from workbench.api import uploads  # imported on use: a sibling resource, registered by core
+
     return [uploads.take(call.access, upload_id) for upload_id in dict.fromkeys(ids)]
 
 
