@@ -279,6 +279,11 @@ def dispatch(call: Call, method: str, path: str, query: dict[str, str] | None = 
     import_resources()
     ep, path_params = find(method, path)
     call.params = params_of(ep, path_params, query or {})
+    return run(ep, call)
+
+
+def run(ep: Endpoint, call: Call) -> Reply:
+    """The endpoint's handler on `call`; store errors become ApiErrors (both doors call this)."""
     try:
         return ep.handler(call)
     except ApiError:

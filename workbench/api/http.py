@@ -499,18 +499,6 @@ def reply_response(reply: core.Reply, head: bool = False) -> Response:
 # --- the route -----------------------------------------------------------------------------------------
 
 
-def _run(ep: core.Endpoint, call: core.Call) -> core.Reply:
-    try:
-        return ep.handler(call)
-    except ApiError:
-        raise
-    except Exception as e:
-        mapped = core.api_error(e)
-        if mapped is None:
-            raise
-        raise mapped from e
-
-
 async def api_route(request: Request) -> Response:
     t0 = time.perf_counter()
     path = "/" + request.path_params.get("rest", "")
@@ -533,7 +521,7 @@ async def api_route(request: Request) -> Response:
             raise ApiError(403, "forbidden", "此账户不能上传录音 (this account may not upload recordings)")
         body, files = await read_body(request, ep, access.store)
         call = core.Call(access, params=params, body=body, files=files, wake=_wake)
-        reply = await anyio.to_thread.run_sync(_run, ep, call)
+        reply = await anyio.to_thread.run_sync(core.run, ep, call)
         response = reply_response(reply, head=method == "HEAD")
     except ApiError as e:
         response = error_response(e)

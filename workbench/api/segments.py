@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.api.core import PAGE_PARAMS, ApiError, Call, JsonSchema, Param, Reply, endpoint, page_schema, paged
 from workbench.speech.text import Hotword, parse_hotwords
 from workbench.store import NotFound, StoredSegment, audit
-from workbench.store.records import Speaker, StaleEdit
+from workbench.store.records import Speaker
 from workbench.web.pagedata import NAME_MAX, SEGMENT_TEXT_MAX, cap
 
 if TYPE_CHECKING:
@@ -205,10 +205,6 @@ def audit_opened(access: Access, hearing_id: int, case_id: int | None, read: str
         )  # fmt: skip
 
 
-def stale(e: StaleEdit) -> ApiError:
-    return ApiError(409, "stale", str(e))
-
-
 # --- segments ----------------------------------------------------------------------------------------
 
 
@@ -268,16 +264,13 @@ def patch_segment(call: Call) -> Reply:
     limit = cap(SEGMENT_TEXT_MAX, seg.text)  # as the review page's box: a longer recognition stays editable
     if text is not None and len(text) > limit:
         raise ApiError(422, "bad_field", f"text: 最多 {limit} 个字符 (at most {limit} characters, got {len(text)})")
-    try:
-        changed = access.store.edit_segment(
-            seg.id,
-            text=text,
-            speaker=speaker.strip() if speaker is not None else None,
-            actor=access.actor,
-            expected_version=version,
-        )
-    except StaleEdit as e:
-        raise stale(e) from e
+    changed = access.store.edit_segment(  # a stale version: StaleEdit, which core answers as 409 "stale"
+        seg.id,
+        text=text,
+        speaker=speaker.strip() if speaker is not None else None,
+        actor=access.actor,
+        expected_version=version,
+    )
     return Reply(segment_json(changed, access.store.segment_version(changed.id)))
 
 
@@ -317,12 +310,9 @@ def patch_speaker(call: Call) -> Reply:
         raise ApiError(422, "missing_field", "role, name: 至少给出一个 (give role and/or name)")
     hearing = access.hearing(call.params["hearing_id"])
     access.require_edit(hearing.case_id)
-    try:
-        s = access.store.set_speaker(
-            hearing.id, call.params["label"], role=role, name=name, actor=access.actor, expected_version=version
-        )
-    except StaleEdit as e:
-        raise stale(e) from e
+    s = access.store.set_speaker(  # a stale version: StaleEdit, which core answers as 409 "stale"
+        hearing.id, call.params["label"], role=role, name=name, actor=access.actor, expected_version=version
+    )
     return Reply(speaker_json(s, access.store.speaker_versions(hearing.id).get(s.label, 0)))
 
 
