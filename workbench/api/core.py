@@ -322,6 +322,14 @@ def api_error(e: Exception) -> ApiError | None:
 RESOURCES = ("system", "tokens", "cases", "hearings", "jobs", "segments", "search", "exports", "uploads")
 
 
+def in_resource_order() -> list[Endpoint]:
+    """Every endpoint, by its module's place in RESOURCES, then as registered: the same order whichever
+    module a process happened to import first (the README table and the document's tags follow it)."""
+    import_resources()
+    rank = {f"workbench.api.{name}": i for i, name in enumerate(RESOURCES)}
+    return sorted(ENDPOINTS, key=lambda ep: rank.get(ep.handler.__module__, len(rank)))
+
+
 def import_resources() -> None:
     """Imports every resource module, so each has registered its endpoints (idempotent)."""
     import importlib

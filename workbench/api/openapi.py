@@ -162,7 +162,7 @@ def document() -> dict[str, Any]:
         "info": {"title": TITLE, "version": workbench.__version__, "description": DESCRIPTION},
         "servers": [{"url": core.PREFIX}],
         "security": [{"bearerAuth": []}, {"sessionCookie": []}],
-        "tags": [{"name": t} for t in dict.fromkeys(ep.tag for ep in core.ENDPOINTS)],
+        "tags": [{"name": t} for t in dict.fromkeys(ep.tag for ep in core.in_resource_order())],
         "paths": paths,
         "components": {
             "securitySchemes": {
@@ -199,10 +199,10 @@ def _param_text(p: core.Param) -> str:
 
 def markdown() -> str:
     """The README's endpoint table: method, path, what it does, its query parameters (* required)."""
-    core.import_resources()
     rows = ["| method | path (under `/api/v1`) | what it does | query parameters |", "| --- | --- | --- | --- |"]
-    for tag in dict.fromkeys(ep.tag for ep in core.ENDPOINTS):
-        for ep in [e for e in core.ENDPOINTS if e.tag == tag]:
+    endpoints = core.in_resource_order()
+    for tag in dict.fromkeys(ep.tag for ep in endpoints):
+        for ep in [e for e in endpoints if e.tag == tag]:
             query = ", ".join(_param_text(p) for p in ep.params if p.where == "query")
             summary = ep.summary.replace("|", "\\|")
             rows.append(f"| {ep.method} | `{ep.path}` | {summary} | {query} |")
