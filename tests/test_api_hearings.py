@@ -305,6 +305,9 @@ def test_an_admin_deletes_a_hearing_and_all_of_it(world: World) -> None:
     world.store.save_transcript(hid, transcript())
     seg = world.store.segments(hid)[0]
     world.store.edit_segment(seg.id, text="改过的文字", actor=audit.SYSTEM)
+    second = world.store.segments(hid)[1]  # merged with the third: the third's row moves to removed_segments
+    world.store.merge_segments(second.id, actor=audit.SYSTEM, expected_version=0, next_version=0)
+    world.store.set_checked(hid, second.id, actor=audit.SYSTEM)
     shared = add(world, "clerk_out", CASE_B, "same.wav", b"shared audio")  # the same file, another case
     alone = add(world, "clerk", CASE_A, "alone.wav", b"only here")
     file = world.store.recordings(hid)[0].stored_path
@@ -316,16 +319,16 @@ def test_an_admin_deletes_a_hearing_and_all_of_it(world: World) -> None:
     assert world.refused("admin", "DELETE", "/hearings/999999").status == 404
 
     done = world.call("admin", "DELETE", f"/hearings/{hid}")
-    assert done == {"deleted": True, "segments": 5, "jobs": 1, "files_removed": 0}  # the file is shared
+    assert done == {"deleted": True, "segments": 4, "jobs": 1, "files_removed": 0}  # the file is shared
     assert file.exists()
     with world.store.reading() as con:
-        for table in ("segments", "speakers", "jobs", "recordings", "postings"):
+        for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings", "postings"):
             assert con.execute(f"SELECT count(*) FROM {table} WHERE hearing_id = ?", [hid]).fetchone()[0] == 0, table
         assert con.execute("SELECT count(*) FROM edits WHERE segment_id = ?", [seg.id]).fetchone()[0] == 0
     assert world.refused("admin", "GET", f"/hearings/{hid}").status == 404
     (row,) = world.store.audit_rows(action=audit.HEARING_DELETED)
     assert (row.account, row.hearing_id, row.case_id) == ("admin", hid, world.case_a)
-    assert row.detail["recordings"][0]["file"] == "a.wav" and row.detail["segments"] == 5
+    assert row.detail["recordings"][0]["file"] == "a.wav" and row.detail["segments"] == 4
     assert world.store.verify_audit().ok
 
     assert world.call("admin", "DELETE", f"/hearings/{shared['hearing_id']}")["files_removed"] == 1

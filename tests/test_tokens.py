@@ -383,14 +383,14 @@ def test_a_version_6_file_gets_api_tokens_in_place(tmp_path: Path) -> None:
     con.close()
 
     with Store(path) as store:
-        assert store.schema_version() == migrations.LATEST == 7
+        assert store.schema_version() == migrations.LATEST >= 7
         with store.reading() as con:
             versions = [r[0] for r in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()]
             kept = con.execute(
                 "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM sessions), "
                 "(SELECT count(*) FROM cases), (SELECT count(*) FROM api_tokens)"
             ).fetchone()
-        assert versions == [1, 2, 3, 4, 5, 6, 7]
+        assert versions == list(range(1, migrations.LATEST + 1))  # 7 and every later one, in order
         assert kept == (1, 1, 1, 0)
         assert store.verify_audit().ok
         clerk: Account = Accounts(store).get("clerk")

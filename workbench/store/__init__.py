@@ -11,9 +11,11 @@ Modules, each importing only those above it (the store's own modules named on th
     db          the file: connections, write lock, idle close, migrate on open  index, migrations, records
     members     case membership rows (who may see a case), on a connection      audit
     cases       cases, hearings, status changes (`advance`), hotwords           audit, db, members, records, status
-    segments    transcripts saved, segments, edits, speakers                    audit, cases, index, records, status
+    segments    transcripts saved, segments, edits (batched), speakers          audit, cases, index, records, status
+    desk        the review desk's reads, split and merge, "checked up to here"  audit, cases, index, records, segments,
+                                                                                status (and workbench.desk: text work)
     recordings  audio files by content hash, their rows                         db, records
-    store       `Store`: all of the above, the whole-hearing reads, audit       audit, cases, segments, recordings,
+    store       `Store`: all of the above, the whole-hearing reads, audit       audit, cases, desk, recordings,
                 `record`/`audit_rows`/`verify_audit`                            status
     query       the query language, hits, snippets (no database)                index
     search      BM25 ranking of a query over a Store; index upkeep              index, query, store

@@ -53,6 +53,9 @@ TOKEN_CREATED = "token_created"
 TOKEN_REVOKED = "token_revoked"
 WATCH_TAKEN = "watch_taken"
 WATCH_REFUSED = "watch_refused"
+SEGMENT_SPLIT = "segment_split"  # the review desk: one segment cut in two
+SEGMENTS_MERGED = "segments_merged"  # ... a segment joined with the one after it
+REVIEW_MARKED = "review_marked"  # ... the hearing's "checked up to here" mark set or cleared
 
 
 @dataclass(frozen=True, slots=True)

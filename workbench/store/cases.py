@@ -309,7 +309,8 @@ class Cases(Database):
                 "OR segment_id IN (SELECT id FROM segments WHERE hearing_id = ?)",
                 [hearing_id, hearing_id],
             )
-            for table in ("segments", "speakers", "jobs", "recordings"):
+            # removed_segments (merged away) and review_marks (issue 15): nothing of the hearing stays in the file
+            for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings"):
                 con.execute(f"DELETE FROM {table} WHERE hearing_id = ?", [hearing_id])
             con.execute("DELETE FROM hearings WHERE id = ?", [hearing_id])
             detail: dict[str, Any] = {

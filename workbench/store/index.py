@@ -171,6 +171,11 @@ def delete_hearing(con: duckdb.DuckDBPyConnection, hearing_id: int) -> None:
     con.execute("DELETE FROM postings WHERE hearing_id = ?", [hearing_id])
 
 
+def delete_segment(con: duckdb.DuckDBPyConnection, segment_id: int) -> None:
+    """Drops one segment's postings (it is leaving the hearing in the same transaction: merged away)."""
+    con.execute("DELETE FROM postings WHERE segment_id = ?", [segment_id])
+
+
 def reindex_segment(con: duckdb.DuckDBPyConnection, segment_id: int) -> None:
     """Rewrites one segment's postings after its text changed."""
     row = con.execute("SELECT hearing_id, text, text_orig FROM segments WHERE id = ?", [segment_id]).fetchone()
@@ -180,6 +185,32 @@ def reindex_segment(con: duckdb.DuckDBPyConnection, segment_id: int) -> None:
     con.execute("DELETE FROM postings WHERE segment_id = ?", [segment_id])
     insert_postings(con, rows)
     con.execute("UPDATE segments SET dl = ?, dl_orig = ? WHERE id = ?", [dl, dl_orig, segment_id])
+
+
+def reindex_segments(con: duckdb.DuckDBPyConnection, segment_ids: Sequence[int]) -> None:
+    """`reindex_segment` for several at once (one delete, one insert): the review desk saves a batch of edits."""
+    ids = sorted({int(i) for i in segment_ids})
+    if not ids:
+        return
+    marks = ", ".join("?" * len(ids))
+    segs = con.execute(f"SELECT id, hearing_id, text, text_orig FROM segments WHERE id IN ({marks})", ids).fetchall()
+    if len(segs) != len(ids):
+        missing = sorted(set(ids) - {r[0] for r in segs})
+        raise KeyError(f"segments {missing} do not exist")
+    rows: list[tuple] = []
+    lengths = []
+    for seg_id, hearing_id, text, text_orig in segs:
+        r, dl, dl_orig = posting_rows(seg_id, hearing_id, text, text_orig)
+        rows.extend(r)
+        lengths.append((seg_id, dl, dl_orig))
+    con.execute(f"DELETE FROM postings WHERE segment_id IN ({marks})", ids)
+    insert_postings(con, rows)
+    con.execute(
+        "UPDATE segments SET dl = v.dl::USMALLINT, dl_orig = v.dl_orig::USMALLINT FROM (VALUES "
+        + ", ".join(["(?, ?, ?)"] * len(lengths))
+        + ") AS v(id, dl, dl_orig) WHERE segments.id = v.id",
+        [x for length in lengths for x in length],
+    )
 
 
 def reindex_all(con: duckdb.DuckDBPyConnection) -> int:

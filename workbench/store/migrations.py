@@ -257,6 +257,39 @@ CREATE TABLE api_tokens (
 """
 
 
+# Version 8: the review desk (issue 15). A segment merged into the one before it leaves the hearing but not the
+# file: its whole row (recognition, words, original speaker) moves to `removed_segments`, with what it was
+# merged into, by whom and when. `review_marks` is each hearing's "checked up to here" mark, one per hearing.
+V8_DDL = """
+CREATE TABLE removed_segments (
+    id BIGINT NOT NULL,                        -- its id while it was in `segments`
+    hearing_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    start_s DOUBLE NOT NULL,
+    end_s DOUBLE NOT NULL,
+    speaker VARCHAR,
+    speaker_orig VARCHAR,
+    text VARCHAR NOT NULL,
+    text_orig VARCHAR NOT NULL,
+    words VARCHAR,
+    engine VARCHAR NOT NULL DEFAULT '',
+    model VARCHAR NOT NULL DEFAULT '',
+    dl USMALLINT,
+    dl_orig USMALLINT,
+    merged_into BIGINT NOT NULL,               -- the segment that now holds its text
+    removed_by VARCHAR NOT NULL,
+    removed_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE review_marks (
+    hearing_id INTEGER PRIMARY KEY,
+    segment_id BIGINT NOT NULL,                -- checked up to and including this segment
+    t DOUBLE NOT NULL,                         -- where to resume: the segment's end, seconds
+    set_by VARCHAR NOT NULL,
+    set_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -306,6 +339,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "recordings stored relative to the audio folder", "", _recordings_relative),
     Migration(6, "accounts, sessions, case members, the audit chain", V6_DDL),
     Migration(7, "API tokens", V7_DDL),
+    Migration(8, "review desk: removed (merged) segments, checked-up-to marks", V8_DDL),
 )
 LATEST = MIGRATIONS[-1].version
 

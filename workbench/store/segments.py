@@ -10,6 +10,8 @@ segments and postings are written in one transaction (with its job's state, when
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 
@@ -31,7 +33,33 @@ from workbench.store.records import (
 )
 from workbench.store.status import Event
 
-_SEGMENT_COLUMNS = ["id", "hearing_id", "idx", "start_s", "end_s", "speaker", "speaker_orig", "text", "text_orig",
+TEXT_FIELDS = frozenset({"text", "split", "merge"})  # edits rows that change a segment's text
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEdit:
+    """One change to a segment: the new text and/or speaker (None: unchanged), made against `version` (None:
+    not checked)."""
+
+    segment_id: int
+    text: str | None = None
+    speaker: str | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EditOutcome:
+    """What became of one edit: ok, or `error` "stale" (changed by someone since: `detail` names who and when)
+    or "not_found" (no such segment in the hearing, or merged away)."""
+
+    segment_id: int
+    ok: bool
+    error: str | None = None
+    detail: str = ""
+
+
+# the columns of a segments row (and of a removed_segments row, which adds why it went)
+SEGMENT_COLUMNS = ["id", "hearing_id", "idx", "start_s", "end_s", "speaker", "speaker_orig", "text", "text_orig",
                     "words", "engine", "model", "dl", "dl_orig"]  # fmt: skip
 
 
@@ -81,9 +109,9 @@ class Segments(Cases):
             import pyarrow as pa  # a few hundred ms to import: only once there is something to write
 
             cols = list(zip(*seg_rows, strict=True))
-            con.register("_new_segments", pa.table(dict(zip(_SEGMENT_COLUMNS, cols, strict=True))))
+            con.register("_new_segments", pa.table(dict(zip(SEGMENT_COLUMNS, cols, strict=True))))
             try:
-                con.execute(f"INSERT INTO segments ({', '.join(_SEGMENT_COLUMNS)}) SELECT * FROM _new_segments")
+                con.execute(f"INSERT INTO segments ({', '.join(SEGMENT_COLUMNS)}) SELECT * FROM _new_segments")
             finally:
                 con.unregister("_new_segments")
         index.insert_postings(con, postings)
@@ -164,26 +192,92 @@ class Segments(Cases):
         transaction (writers take turns on the file's lock), so two editors of one version cannot both win.
         """
         with self.writing() as con:
-            row = con.execute("SELECT hearing_id, text, speaker FROM segments WHERE id = ?", [segment_id]).fetchone()
-            if row is None:
-                raise NotFound(f"no segment {segment_id}: `workbench hearings show HEARING` lists segment ids")
-            hearing_id, old_text, old_speaker = row
-            if expected_version is not None:
-                _check_version(con, "segment_id = ?", [segment_id], expected_version)
-            if text is not None and text != old_text:
-                con.execute("UPDATE segments SET text = ? WHERE id = ?", [text, segment_id])
-                self._log_edit(con, audit.EDITED, segment_id, hearing_id, "text", old_text, text, actor)
-                index.reindex_segment(con, segment_id)
-            if speaker is not None and speaker != old_speaker:
-                con.execute("UPDATE segments SET speaker = ? WHERE id = ?", [speaker, segment_id])
-                con.execute(
-                    "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    [hearing_id, speaker],
-                )
-                self._log_edit(con, audit.EDITED, segment_id, hearing_id, "speaker", old_speaker, speaker, actor)
-            self.advance(hearing_id, Event.EDITED, con)
+            [done] = self._apply_edits(con, [SegmentEdit(segment_id, text, speaker, expected_version)], actor=actor)
+            if done.error == "not_found":
+                raise NotFound(done.detail)
+            if done.error == "stale":
+                raise StaleEdit(done.detail)
         self.segments_changed()
         return self.segment(segment_id)
+
+    def _apply_edits(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        edits: Sequence[SegmentEdit],
+        *,
+        actor: Actor,
+        hearing_id: int | None = None,
+    ) -> list[EditOutcome]:
+        """The edits, in order, inside the caller's transaction: for each, one edits row (and audit row) per
+        changed field, the changed texts reindexed together, the hearings' status advanced. An item whose
+        version is not current (StaleEdit's words in `detail`), or whose segment is missing (or not of
+        `hearing_id`, when given), changes nothing and the rest go on.
+
+        The segments and their versions are read once for the whole batch and followed as the edits are
+        made (a segment twice in a batch: the second item needs the version the first made), so a batch
+        costs a few statements per item: the desk saves every dirty row each time typing pauses.
+        """
+        if not edits:
+            return []
+        ids = sorted({e.segment_id for e in edits})
+        marks = ", ".join("?" * len(ids))
+        rows = {
+            int(r[0]): [int(r[1]), r[2], r[3]]
+            for r in con.execute(f"SELECT id, hearing_id, text, speaker FROM segments WHERE id IN ({marks})", ids)
+            .fetchall()
+        }  # fmt: skip
+        versions = {
+            int(r[0]): int(r[1])
+            for r in con.execute(
+                f"SELECT segment_id, max(id) FROM edits WHERE segment_id IN ({marks}) GROUP BY segment_id", ids
+            ).fetchall()
+        }
+        cases: dict[int, int] = {}
+        texts: dict[int, str] = {}  # segment -> its new text, the last of the batch
+        out: list[EditOutcome] = []
+        for e in edits:
+            sid = e.segment_id
+            row = rows.get(sid)
+            if row is None or (hearing_id is not None and row[0] != hearing_id):
+                where = f"本庭审没有段落 {sid} (no segment {sid} in hearing {hearing_id})" if hearing_id else (
+                    f"no segment {sid}")  # fmt: skip
+                out.append(EditOutcome(sid, False, "not_found", f"{where}: `workbench hearings show HEARING` lists "
+                                       "segment ids"))  # fmt: skip
+                continue
+            current = versions.get(sid, 0)
+            if e.version is not None and e.version != current:
+                out.append(EditOutcome(sid, False, "stale", _stale_message(con, current, e.version)))
+                continue
+            hid, old_text, old_speaker = row
+            if hid not in cases:
+                cases[hid] = case_of(con, hid)
+            case_id = cases[hid]
+            if e.text is not None and e.text != old_text:
+                texts[sid] = e.text  # written below, all in one statement
+                versions[sid] = self._log_edit(
+                    con, audit.EDITED, sid, hid, "text", old_text, e.text, actor, case_id=case_id
+                )
+                row[1] = e.text
+            if e.speaker is not None and e.speaker != old_speaker:
+                con.execute("UPDATE segments SET speaker = ? WHERE id = ?", [e.speaker, sid])
+                con.execute(
+                    "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING", [hid, e.speaker]
+                )
+                versions[sid] = self._log_edit(
+                    con, audit.EDITED, sid, hid, "speaker", old_speaker, e.speaker, actor, case_id=case_id
+                )
+                row[2] = e.speaker
+            out.append(EditOutcome(sid, True))
+        if texts:
+            con.execute(
+                "UPDATE segments SET text = v.text FROM (VALUES " + ", ".join(["(?, ?)"] * len(texts))
+                + ") AS v(id, text) WHERE segments.id = v.id",
+                [x for item in texts.items() for x in item],
+            )  # fmt: skip
+            index.reindex_segments(con, list(texts))
+        for hid in cases:  # a hearing with an item applied (changed or not), as a single edit always did
+            self.advance(hid, Event.EDITED, con)
+        return out
 
     @staticmethod
     def _log_edit(
@@ -195,22 +289,30 @@ class Segments(Cases):
         before: str | None,
         after: str | None,
         actor: Actor,
+        *,
+        case_id: int | None = None,
+        audit_id: int | None = None,
     ) -> int:
-        """The edits row and its audit row, in the caller's transaction; returns the audit row's id.
+        """The edits row and its audit row, in the caller's transaction; returns the edits row's id (the
+        segment's or speaker's new version). `case_id`: the hearing's, when the caller knows it. `audit_id`:
+        the audit row the caller already wrote (a split's or merge's one row for all its edits rows), so
+        none is written here.
 
         The audit row holds before and after too, so the chain's hash covers what was changed, not
         only that something was.
         """
-        audit_id = audit.append(
-            con, actor, action, case_id=case_of(con, hearing_id), hearing_id=hearing_id,
-            detail={"segment_id": segment_id, "field": field, "before": before, "after": after},
-        )  # fmt: skip
-        con.execute(
+        if audit_id is None:
+            audit_id = audit.append(
+                con, actor, action, case_id=case_of(con, hearing_id) if case_id is None else case_id,
+                hearing_id=hearing_id,
+                detail={"segment_id": segment_id, "field": field, "before": before, "after": after},
+            )  # fmt: skip
+        row = con.execute(
             "INSERT INTO edits (segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, current_timestamp, ?) RETURNING id",
             [segment_id, hearing_id, field, before, after, actor.account, audit_id],
-        )
-        return audit_id
+        ).fetchone()
+        return int(row[0])
 
     def edits(self, *, hearing_id: int | None = None, segment_id: int | None = None) -> list[Edit]:
         where, params = [], []
@@ -225,11 +327,14 @@ class Segments(Cases):
             return [Edit(*r) for r in con.execute(sql, params).fetchall()]
 
     def derived_text(self, segment_id: int) -> str:
-        """The original recognition with every text edit applied in order: must equal the current text."""
+        """The original recognition with every text edit applied in order: must equal the current text.
+
+        A split ("split" rows: the first half's whole text → its part; the new second half's '' → its part)
+        and a merge ("merge": the kept segment's text → the joined text) change the text as an edit does."""
         seg = self.segment(segment_id)
         text = seg.text_orig
         for e in self.edits(segment_id=segment_id):
-            if e.field == "text":
+            if e.field in TEXT_FIELDS:
                 if e.before != text:
                     raise StoreError(f"segment {segment_id}: edit {e.id} does not follow from the one before it")
                 text = e.after or ""
@@ -309,13 +414,17 @@ def _version(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -
 def _check_version(con: duckdb.DuckDBPyConnection, where: str, params: list[object], expected: int) -> None:
     """StaleEdit naming the last editor and time unless the latest edits row matching `where` is `expected`."""
     current = _version(con, where, params)
-    if current == expected:
-        return
+    if current != expected:
+        raise StaleEdit(_stale_message(con, current, expected))
+
+
+def _stale_message(con: duckdb.DuckDBPyConnection, current: int, expected: int) -> str:
+    """Why version `expected` is refused when `current` is the latest: who changed it and when."""
     row = con.execute("SELECT user_name, edited_at FROM edits WHERE id = ?", [current]).fetchone() if current else None
     if row is None:  # no edit since (an unknown version was given): nothing to name
-        raise StaleEdit(
+        return (
             f"版本 {expected} 不是当前版本 {current}，请重新加载 "
             f"(version {expected} is not the current {current}, reload)"
         )
     who, at = row[0] or "?", f"{row[1]:%Y-%m-%d %H:%M:%S}"
-    raise StaleEdit(f"已被 {who} 于 {at} 修改，请重新加载 (changed by {who} at {at}, reload)")
+    return f"已被 {who} 于 {at} 修改，请重新加载 (changed by {who} at {at}, reload)"

@@ -2,7 +2,8 @@
 
 Database (db)          the file, connections, the write lock, idle close, migrations on open
   Cases (cases)        cases, hearings, status changes (`advance`), hotword lists
-    Segments           transcripts saved, segments, edits, speakers
+    Segments           transcripts saved, segments, edits (one or a batch), speakers
+      Desk             the review desk's reads, split and merge, the "checked up to here" mark
   Recordings           audio files by content hash, recordings rows
 Store                  all of the above, plus `transcript()` and `hearing_record()`, and the audit trail:
                        `record()` for what changes nothing (a hearing opened, an export), `audit_rows()`,
@@ -28,12 +29,12 @@ from workbench.speech.transcript import (
 from workbench.store import audit
 from workbench.store.audit import Actor, AuditRow, ChainReport
 from workbench.store.cases import case_of
+from workbench.store.desk import Desk
 from workbench.store.recordings import Recordings
-from workbench.store.segments import Segments
 from workbench.store.status import HearingStatus
 
 
-class Store(Segments, Recordings):
+class Store(Desk, Recordings):
     """One hearing database. Cheap to create; opens the file on first use and migrates it.
 
     `Store(path)` (default: the `db` setting, `<data_dir>/workbench.duckdb`), with its recordings in
