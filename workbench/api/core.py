@@ -319,7 +319,7 @@ def api_error(e: Exception) -> ApiError | None:
     return None
 
 
-RESOURCES = ("system", "tokens", "cases", "hearings", "jobs", "segments", "search", "exports", "uploads")
+RESOURCES = ("system", "tokens", "cases", "hearings", "jobs", "segments", "desk", "search", "exports", "uploads")
 
 
 def in_resource_order() -> list[Endpoint]:

@@ -158,10 +158,14 @@ def visible_segment(access: Access, segment_id: int) -> StoredSegment:
     return seg
 
 
-def _text_field(call: Call, name: str, limit: int, *, allow_empty: bool = True) -> str | None:
-    value = call.body_field(name, str)
-    if value is None:
-        return None
+ID_MAX = 2**63 - 1  # DuckDB's BIGINT: ids and versions past it are no one's
+
+
+def text_value(value: Any, name: str, limit: int, *, allow_empty: bool = True) -> str:
+    """A text field's value, checked: a string, no NUL, at most `limit` characters, not blank unless
+    `allow_empty`; ApiError 422 naming `name` and why otherwise."""
+    if not isinstance(value, str):
+        raise ApiError(422, "bad_field", f"{name}: 类型不对 (expected str)")
     if "\x00" in value:
         raise ApiError(422, "bad_field", f"{name}: 不能含空字符 (must not contain NUL)")
     if len(value) > limit:
@@ -171,20 +175,50 @@ def _text_field(call: Call, name: str, limit: int, *, allow_empty: bool = True) 
     return value
 
 
-def _version_field(call: Call) -> int | None:
-    version = call.body_field("version", int)
-    if version is not None and version < 0:
-        raise ApiError(422, "bad_field", "version: 不能为负 (must not be negative)")
-    return version
+def text_field(call: Call, name: str, limit: int, *, allow_empty: bool = True, required: bool = False) -> str | None:
+    """The body's text field `name` (`text_value`'s checks); None when absent and not `required`."""
+    value = call.body_field(name, str, required=required)
+    return None if value is None else text_value(value, name, limit, allow_empty=allow_empty)
 
 
-def _only_fields(call: Call, allowed: tuple[str, ...]) -> None:
+def int_value(value: Any, name: str, *, minimum: int = 0, required: bool = True) -> int | None:
+    """An integer field's value (an id, a version, an offset), checked: JSON's true is not 1, at least
+    `minimum`, fits an id; ApiError 422 naming `name` and why otherwise. None when absent and not `required`."""
+    if value is None:
+        if required:
+            raise ApiError(422, "missing_field", f"{name}: 必填 (required)")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(422, "bad_field", f"{name}: 类型不对 (expected int)")
+    if value < minimum:
+        why = "不能为负 (must not be negative)" if minimum == 0 else f"应不小于 {minimum} (must be at least {minimum})"
+        raise ApiError(422, "bad_field", f"{name}: {why}")
+    if value > ID_MAX:
+        raise ApiError(422, "bad_field", f"{name}: 太大 (at most {ID_MAX})")
+    return value
+
+
+def version_field(call: Call, name: str = "version", *, required: bool = False, minimum: int = 0) -> int | None:
+    """The body's integer field `name` (a version by default; `int_value`'s checks)."""
+    return int_value(call.body_field(name, int, required=required), name, minimum=minimum, required=required)
+
+
+def only_fields(call: Call, allowed: tuple[str, ...]) -> None:
+    """422 naming any field of the body not in `allowed` (a typo must not be ignored silently)."""
     if isinstance(call.body, dict):
         unknown = sorted(set(call.body) - set(allowed))
         if unknown:
             raise ApiError(
                 422, "unknown_field", f"{', '.join(unknown)}: 不认识的字段 (unknown field; known: {', '.join(allowed)})"
             )
+
+
+def check_cap(text: str | None, stored: str | None, name: str = "text") -> None:
+    """A segment's new text fits its cap, as the review page's box: SEGMENT_TEXT_MAX characters, or the stored
+    text's length when that is longer (a long recognition stays editable, only not longer). 422 otherwise."""
+    limit = cap(SEGMENT_TEXT_MAX, stored)
+    if text is not None and len(text) > limit:
+        raise ApiError(422, "bad_field", f"{name}: 最多 {limit} 个字符 (at most {limit} characters, got {len(text)})")
 
 
 def audit_opened(access: Access, hearing_id: int, case_id: int | None, read: str) -> None:
@@ -253,17 +287,15 @@ def get_segment(call: Call) -> Reply:
 )
 def patch_segment(call: Call) -> Reply:
     access = call.access
-    _only_fields(call, ("text", "speaker", "version"))
-    text = _text_field(call, "text", 2**31)  # its cap below, once the stored text is known
-    speaker = _text_field(call, "speaker", NAME_MAX, allow_empty=False)
-    version = _version_field(call)
+    only_fields(call, ("text", "speaker", "version"))
+    text = text_field(call, "text", 2**31)  # its cap below, once the stored text is known
+    speaker = text_field(call, "speaker", NAME_MAX, allow_empty=False)
+    version = version_field(call)
     if text is None and speaker is None:
         raise ApiError(422, "missing_field", "text, speaker: 至少给出一个 (give text and/or speaker)")
     seg = visible_segment(access, call.params["segment_id"])
     access.require_edit(access.store.hearing(seg.hearing_id).case_id)
-    limit = cap(SEGMENT_TEXT_MAX, seg.text)  # as the review page's box: a longer recognition stays editable
-    if text is not None and len(text) > limit:
-        raise ApiError(422, "bad_field", f"text: 最多 {limit} 个字符 (at most {limit} characters, got {len(text)})")
+    check_cap(text, seg.text)
     changed = access.store.edit_segment(  # a stale version: StaleEdit, which core answers as 409 "stale"
         seg.id,
         text=text,
@@ -302,10 +334,10 @@ def list_speakers(call: Call) -> Reply:
 )
 def patch_speaker(call: Call) -> Reply:
     access = call.access
-    _only_fields(call, ("role", "name", "version"))
-    role = _text_field(call, "role", NAME_MAX)
-    name = _text_field(call, "name", NAME_MAX)
-    version = _version_field(call)
+    only_fields(call, ("role", "name", "version"))
+    role = text_field(call, "role", NAME_MAX)
+    name = text_field(call, "name", NAME_MAX)
+    version = version_field(call)
     if role is None and name is None:
         raise ApiError(422, "missing_field", "role, name: 至少给出一个 (give role and/or name)")
     hearing = access.hearing(call.params["hearing_id"])
@@ -366,7 +398,7 @@ def get_hotwords(call: Call) -> Reply:
 )
 def put_hotwords(call: Call) -> Reply:
     access = call.access
-    _only_fields(call, ("case", "words"))
+    only_fields(call, ("case", "words"))
     key = call.body_field("case", (str, int))
     items = call.body_field("words", list, required=True)
     if len(items) > HOTWORDS_COUNT_MAX:

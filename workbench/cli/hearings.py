@@ -298,3 +298,23 @@ def hearings_show(api: Api, hearing_id: int, original: bool) -> None:
         mark = "*" if seg["edited"] and not original else " "
         at = clock(seg["start"], hour_digits=1)
         click.echo(f"{seg['id']:>8}{mark} {at}  {who}: {seg['text']}")
+
+
+@hearings_group.command("checked")
+@click.argument("hearing_id", type=int)
+@click.argument("segment_id", type=int, required=False)
+@click.option("--clear", is_flag=True, help="Remove the mark.")
+@with_api
+def hearings_checked(api: Api, hearing_id: int, segment_id: int | None, clear: bool) -> None:
+    """The hearing's "checked up to here" mark: show it, set it at SEGMENT, or --clear it (audited)."""
+    if clear and segment_id is not None:
+        raise click.UsageError("give SEGMENT or --clear, not both")
+    if clear or segment_id is not None:
+        mark = api.call("PUT", f"/hearings/{hearing_id}/checked", json={"segment_id": segment_id})
+    else:
+        mark = api.call("GET", f"/hearings/{hearing_id}/checked")  # the mark alone: no text read, no opening
+    if mark is None:
+        click.echo(f"hearing {hearing_id}: no checked mark")
+    else:
+        click.echo(f"hearing {hearing_id}: checked up to segment {mark['segment_id']} "
+                   f"({clock(mark['t'], hour_digits=1)}) by {mark['by']} at {mark['at']}")  # fmt: skip

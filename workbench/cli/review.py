@@ -1,5 +1,8 @@
 """`workbench speakers | segments | search | hotwords`: the clerk's work on a transcript, from a shell.
 
+`segments split | merge | replace` are the review desk's (issue 15) split, merge and find-and-replace: the
+same API calls, so the same checks, edits rows and audit rows.
+
 Each verb is an API client (`with_api`): through the running server when there is one, else in this
 process on the store; either way the API's checks, as the pages make them: a segment, speaker or list of
 another case answers "not found or not yours"; a viewer may search but not edit; the global hotword list
@@ -75,6 +78,76 @@ def segments_edit(api: Api, segment_id: int, text: str | None, speaker: str | No
         change["version"] = version
     seg = api.call("PATCH", f"/segments/{segment_id}", json=change)
     click.echo(f"segment {seg['id']} ({seg['speaker']}): {seg['text']}")
+
+
+def _segment(api: Api, segment_id: int, version: int | None) -> tuple[dict[str, Any], int]:
+    """The segment as it is now, and the version to act against: the one given, else its current one."""
+    seg = api.call("GET", f"/segments/{segment_id}")
+    return seg, seg["version"] if version is None else version
+
+
+@segments_group.command("split")
+@click.argument("segment_id", type=int)
+@click.option("--at", "at", required=True, type=click.IntRange(min=1), help="Cut after this many characters.")
+@click.option("--version", type=click.IntRange(min=0), help="Refused if the segment was edited since this version.")
+@with_api
+def segments_split(api: Api, segment_id: int, at: int, version: int | None) -> None:
+    """Cut SEGMENT in two after --at characters (audited; `segments merge` undoes it)."""
+    from workbench.desk import to_utf16
+
+    seg, version = _segment(api, segment_id, version)
+    if at >= len(seg["text"]):
+        raise click.BadParameter(f"the segment has {len(seg['text'])} characters: cut at 1..{len(seg['text']) - 1}",
+                                 param_hint="--at")  # fmt: skip
+    done = api.call("POST", f"/segments/{segment_id}/split", json={"at": to_utf16(seg["text"], at), "version": version})
+    for s in done["segments"]:
+        click.echo(f"segment {s['id']} {clock(s['start'], hour_digits=1)} ({s['speaker']}): {s['text']}")
+
+
+@segments_group.command("merge")
+@click.argument("segment_id", type=int)
+@click.option("--version", type=click.IntRange(min=0), help="Refused if the segment was edited since this version.")
+@with_api
+def segments_merge(api: Api, segment_id: int, version: int | None) -> None:
+    """Join SEGMENT with the one after it (audited; the removed segment is kept in the database)."""
+    seg, version = _segment(api, segment_id, version)
+    after = api.call("GET", f"/hearings/{seg['hearing_id']}/segments", params={"offset": seg["idx"] + 1, "limit": 1})
+    if not after["items"]:
+        raise click.ClickException(f"segment {segment_id} is the last of its hearing: nothing to merge it with")
+    nxt = after["items"][0]
+    done = api.call("POST", f"/segments/{segment_id}/merge", json={"version": version, "next_version": nxt["version"]})
+    s = done["segment"]
+    click.echo(f"segment {s['id']} ({s['speaker']}): {s['text']}  (merged segment {done['removed']} into it)")
+
+
+@segments_group.command("replace")
+@click.argument("hearing_id", type=int)
+@click.argument("find")
+@click.argument("replacement")
+@click.option("--apply", "apply", is_flag=True, help="Make the replacements (default: only show them).")
+@click.option("--ignore-case", is_flag=True, help="Match Latin letters in either case.")
+@with_api
+def segments_replace(api: Api, hearing_id: int, find: str, replacement: str, apply: bool, ignore_case: bool) -> None:
+    """Replace FIND with REPLACEMENT in a hearing's text: a preview, or with --apply each one an edit (audited)."""
+    body: dict[str, Any] = {"find": find, "replace": replacement, "match_case": not ignore_case}
+    preview = api.call("POST", f"/hearings/{hearing_id}/replace", json=body)
+    for m in preview["matches"]:
+        click.echo(f"{m['segment_id']:>8}  ×{m['count']}  {m['before']}\n{'':>8}   → {m['after']}")
+    click.echo(f"{preview['total']} occurrence(s) in {len(preview['matches'])} segment(s)")
+    more = preview.get("more", 0)
+    if more:  # the API lists (and replaces) at most 1,000 segments at a time
+        click.echo(f"{more} more segment(s) match past those listed: run again after --apply for them", err=True)
+    if not apply or not preview["matches"]:
+        return
+    chosen = [{"segment_id": m["segment_id"], "version": m["version"]} for m in preview["matches"]]
+    results = api.call("POST", f"/hearings/{hearing_id}/replace",
+                       json={**body, "apply": True, "segments": chosen})["results"]  # fmt: skip
+    failed = [r for r in results if not r["ok"]]
+    click.echo(f"replaced in {len(results) - len(failed)} segment(s)")
+    for r in failed:
+        click.echo(f"segment {r['segment_id']} not changed: {r['detail']}", err=True)
+    if failed:
+        sys.exit(1)
 
 
 # --- search --------------------------------------------------------------------------------------------
