@@ -397,63 +397,6 @@ def test_a_zip_of_the_api_files_names_hearings_as_the_batch_export(store: Store,
         assert z.namelist() == [reply.filename] and z.read(reply.filename) == _body(reply)
 
 
-# --- the review page: a stale save refused, nothing typed lost ------------------------------------------
-
-
-def test_the_review_page_refuses_a_stale_save_and_keeps_the_typed_text(
-    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from streamlit.testing.v1 import AppTest
-
-    from workbench import settings
-    from workbench.accounts import Sessions
-    from workbench.web.session import SESSION_KEY
-
-    for name, value in (("data_dir", tmp_path), ("db", world.db), ("workers", "0")):
-        monkeypatch.setenv(settings.REGISTRY[name].env, str(value))
-    with Store(world.db) as store:  # the page plays the hearing's recording: give it one
-        audio = tmp_path / "audio" / "h.wav"
-        audio.parent.mkdir(exist_ok=True)
-        audio.write_bytes(b"RIFF....WAVEfake")
-        with store.writing() as con:
-            store.add_recording(world.own, file_name="h.wav", stored_path=audio, sha256="1" * 64, con=con)
-        wang = Accounts(store).get("wang")
-        token = Sessions(store).start(wang, "127.0.0.1")
-        seg = store.segments(world.own)[1]
-    page = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "review.py"), default_timeout=60)
-    page.session_state[SESSION_KEY] = token
-    page.query_params["hearing"] = str(world.own)
-    page.run()
-    assert not page.exception, [e.value for e in page.exception]
-    with Store(world.db) as other_browser:  # zhou saves first, from the version wang's page shows
-        zhou = access(other_browser, "zhou")
-        other_browser.edit_segment(seg.id, text="周先保存的。", actor=zhou.actor, expected_version=0)
-
-    page.text_area(key=f"text_{seg.id}").set_value("王后输入的。")
-    page.run()
-    assert not page.exception, [e.value for e in page.exception]
-    assert page.text_area(key=f"text_{seg.id}").value == "王后输入的。"  # what wang typed is still there
-    shown = "\n".join(e.value for e in page.error)
-    assert "已被 zhou 于 " in shown and "changed by zhou at " in shown and "周先保存的。" in shown
-    with Store(world.db) as store:
-        assert store.segment(seg.id).text == "周先保存的。"
-        assert [e.user for e in store.edits(segment_id=seg.id)] == ["zhou"]
-
-    page.text_area(key=f"text_{seg.id}").set_value("王再输入的。")  # still against the old version: refused
-    page.run()
-    with Store(world.db) as store:
-        assert store.segment(seg.id).text == "周先保存的。"
-    page.button(key=f"reload_{seg.id}").click()
-    page.run()
-    assert page.text_area(key=f"text_{seg.id}").value == "周先保存的。" and not page.error
-    page.text_area(key=f"text_{seg.id}").set_value("王重新加载后改的。")
-    page.run()
-    assert not page.error
-    with Store(world.db) as store:
-        assert store.segment(seg.id).text == "王重新加载后改的。"
-        assert [e.user for e in store.edits(segment_id=seg.id)] == ["zhou", "wang"]
-
-
 # --- the CLI verbs, through the API ------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import pytest
 from browser import (
@@ -162,9 +162,11 @@ def context(browser, request: pytest.FixtureRequest):  # type: ignore[no-untyped
 
 
 def main_text(page) -> str:  # type: ignore[no-untyped-def]
-    """The text of the whole page, text boxes' values included (a transcript shows in them)."""
+    """The text of the whole page: text boxes' values included, and the review desk's (in its shadow root, which
+    the body's own text leaves out; Playwright's locators reach into it)."""
     values = page.locator("textarea, input").evaluate_all("els => els.map(e => e.value || '').join('\\n')")
-    return page.locator("body").inner_text() + "\n" + values
+    desk = "\n".join(page.locator("[data-testid=wbDesk]").all_inner_texts())
+    return page.locator("body").inner_text() + "\n" + values + "\n" + desk
 
 
 def signin_form_shown(page) -> bool:  # type: ignore[no-untyped-def]
@@ -200,10 +202,10 @@ def test_audio_and_download_urls_refuse_after_sign_out(world: World, browser, co
     page = context.new_page()
     sign_in(page, world.url, CLERK_A, next_path=f"/review?hearing={world.hearing_a}")
     page.get_by_role("heading", name=CASE_A).first.wait_for()
-    audio = page.locator("audio").first
+    audio = page.locator("[data-testid=wbDeskAudio][src]")  # the desk's player, its window of the recording set
     audio.wait_for(state="attached")
-    audio_url = audio.get_attribute("src")
-    assert audio_url and urlparse(audio_url).path.startswith("/audio/"), audio_url  # never a /media/ URL for audio
+    audio_url = urljoin(world.url, audio.get_attribute("src") or "")
+    assert urlparse(audio_url).path.startswith("/audio/"), audio_url  # never a /media/ URL for audio
     with page.expect_download() as download:
         page.get_by_role("button", name="Word 笔录").click()
     media_url = download.value.url
@@ -330,11 +332,14 @@ def test_viewer_sees_the_transcript_but_no_edit_widget(world: World, context) ->
     page = context.new_page()
     sign_in(page, world.url, VIEWER, next_path=f"/review?hearing={world.hearing_a}")
     expect(page.get_by_role("heading", name=CASE_A).first).to_be_visible()
+    page.wait_for_selector("[data-testid=wbDesk][data-ready='1']")
     text = main_text(page)
     for line in TEXT_A:
         assert line in text, f"the viewer does not see {line!r}"
+    assert page.locator("[data-testid=wbDesk] [contenteditable]").count() == 0, "the desk is read-only for a viewer"
     editable = page.locator(
         "[data-testid='stMain'] textarea:not([disabled]), [data-testid='stMain'] input:not([disabled])"
+        ":not([data-testid=wbDeskFindText]):not([data-testid=wbDeskMatchCase])"  # finding is reading
     )
     assert editable.count() == 0, editable.evaluate_all("els => els.map(e => e.outerHTML.slice(0, 200))")
     for label in ("标记已核对", "撤销核对", "保存说话人"):

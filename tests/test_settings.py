@@ -37,6 +37,12 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKBENCH_ITN", "maybe")
     with pytest.raises(ValueError, match="expected true or false"):
         settings.get("itn")
+    for raw in ("1.5", "-0.1", "nan"):
+        monkeypatch.setenv("WORKBENCH_LOW_CONFIDENCE", raw)
+        with pytest.raises(ValueError, match="low_confidence: expected a number from 0 to 1"):
+            settings.get("low_confidence")
+    monkeypatch.setenv("WORKBENCH_LOW_CONFIDENCE", "0.35")
+    assert settings.get("low_confidence") == 0.35
 
 
 def test_paths_are_absolute_and_the_same_from_any_folder(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ class Setting:
     help: str
     choices: tuple[str, ...] | None = None
     env_name: str | None = None  # when not WORKBENCH_<NAME>
+    bounds: tuple[float, float] | None = None  # the lowest and highest a number may be
 
     @property
     def env(self) -> str:
@@ -44,6 +45,12 @@ class Setting:
             raise ValueError(f"{self.name}: expected true or false, got {raw!r}")
         if isinstance(self.default, int):
             return int(raw)
+        if isinstance(self.default, float):
+            value = float(raw)
+            low, high = self.bounds or (float("-inf"), float("inf"))
+            if not low <= value <= high:  # NaN too: it compares false
+                raise ValueError(f"{self.name}: expected a number from {low:g} to {high:g}, got {raw!r}")
+            return value
         if self.choices and raw not in self.choices:
             raise ValueError(f"{self.name}: expected one of {', '.join(self.choices)}, got {raw!r}")
         return raw
@@ -127,6 +134,13 @@ REGISTRY: dict[str, Setting] = {
             env_name="WORKBENCH_SERVER",
         ),
         Setting("upload_max_mb", 4096, "Largest upload, in MB, through the browser or the API."),
+        # The review desk (pages/review.py, workbench.desk).
+        Setting(
+            "low_confidence",
+            0.5,
+            "Recognised words below this probability (0-1) are marked for review; Whisper gives them, FunASR none.",
+            bounds=(0.0, 1.0),
+        ),
         # Watch folders: recorders drop files, the server takes them (workbench.server.watch).
         Setting(
             "watch_folders",

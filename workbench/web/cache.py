@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench import settings
+from workbench import desk, settings
 from workbench.server.logs import log_to_stderr
 from workbench.server.runtime import Runtime
 from workbench.store import Store
@@ -25,6 +25,7 @@ def _runtime(db_path: str, workers: int) -> Runtime:
     log_to_stderr()
     rt = Runtime.create(Path(db_path), workers=workers)
     rt.on_unload.append(audio.clips.clear)  # the /audio route's clips
+    rt.on_unload.append(desk.forget_spans)  # the desk's words placed on the texts (up to ~30 MB)
     rt.warm_up()
     return rt
 

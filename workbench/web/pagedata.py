@@ -136,24 +136,6 @@ def timeline_rows(segments: Sequence[StoredSegment], names: dict[str, str]) -> l
     ]
 
 
-def page_of(segments: Sequence[StoredSegment], t: float, per_page: int) -> int:
-    """The 1-based page of the segment playing at time `t`."""
-    for i, s in enumerate(segments):
-        if s.end > t:
-            return i // per_page + 1
-    return max((len(segments) - 1) // per_page + 1, 1)
-
-
-def active_segment(segments: Sequence[StoredSegment], t: float | None) -> int | None:
-    """The id of the segment holding time `t` (or the next one after it)."""
-    if t is None:
-        return None
-    for s in segments:
-        if s.end > t + 0.01:
-            return s.id
-    return None
-
-
 def job_caption(info: jobs.JobInfo) -> str:
     step = STEP_LABELS.get(info.step, info.step)
     if info.state == jobs.JobState.RUNNING:
