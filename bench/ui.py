@@ -13,6 +13,9 @@
    the one-minute hearing's review page (chosen in the picker) and its speaker and timeline views, and
    a search, and a sign-in in a browser of its own, while a second tab watches the progress bar move
    and an API client (a token of the bench account) polls the job every second (`GET /api/v1/jobs/ID`).
+   First, once the job has made progress, the review desk (issue 15) is measured on a 3-hour hearing of
+   2,957 segments as its clerk (`bench/desk.py`'s `measure`: open, follow 30 s, 20 timed and 200 quick edits);
+   its edits rows are counted in the store after the server stops (the table's "desk:" rows).
 4. Stops the server (SIGTERM) part way through the job, starts it again, and checks the job resumes
    and finishes (attempts = 2).
 5. Reads the RSS of the server and its job processes together before and after "Unload models", and
@@ -44,6 +47,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser import ARGS, CHROMIUM, idle, new_context, sign_in  # noqa: E402
 from servers import PASSWORD, free_port, make_account, start_server, stop_server  # noqa: E402
 
+from bench import desk  # noqa: E402  (issue 15: the review desk, measured in step 3)
 from bench.inputs import build  # noqa: E402
 from bench.search import fill  # noqa: E402
 from workbench.store import Store, jobs  # noqa: E402
@@ -251,6 +255,8 @@ def main() -> None:
 
         account = make_account(store, BENCH_USER, "admin")
         _, api_token = ApiTokens(store).create(account, "bench-poller", actor=account.actor("bench"))
+        # -- issue 15: the 3-hour desk hearing (2,957 segments) and its clerk, for bench/desk.py in step 3 --
+        desk_hearing = None if args.idle_only else desk.prepare(store, *desk.build_hearing(), admin=BENCH_USER)
     rows.append((f"fill {args.hearings} hearings x {args.segments} segments in {args.cases} cases",
                  f"{time.perf_counter() - t0:.0f} s"))  # fmt: skip
 
@@ -261,7 +267,7 @@ def main() -> None:
     proc = start_server(data, port)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=desk.BROWSER_ARGS)  # + autoplay, for the desk
             context = new_context(browser)
             page = context.new_page()
             # 0. Sign-in to the first page drawn, idle server (the first one also starts the app: not counted).
@@ -313,6 +319,16 @@ def main() -> None:
             sign_in(signer, url, BENCH_USER)
             poller = JobPoller(url, api_token)
             poller.start()
+            # -- issue 15: the review desk while the job runs (open, follow 30 s, 20 + 200 edits; bench/desk.py) --
+            desk_job = desk.Job.running(url, api_token)
+            desk_column = desk.measure(
+                browser,
+                url,
+                desk_hearing,
+                label="under the job",
+                job_state=desk_job.state,
+                server_log=data / "server.log",
+            )
             seen: list[float] = []
             review_hearing = f"审阅笔录 #{reviewed}（选中庭审）"
             search_query = "检索 “借款”（提交查询）"
@@ -397,6 +413,11 @@ def main() -> None:
         rows.append(("resumed job: state, attempts", f"{done.state}, {done.attempts}"))
         hearing = store.hearing(done.hearing_id)
         rows.append(("resumed job: segments stored, hearing status", f"{hearing.segments}, {hearing.status}"))
+        # -- issue 15: the desk's figures, its edits counted in the store now that the server is stopped --
+        for row in desk.ui_rows([desk_column], desk.check_kept(store, [desk_column])):
+            rows.append(row)
+        rows.append(("desk: job while measured", desk_column.job))
+    desk_hearing.wav.unlink(missing_ok=True)  # the 3-hour WAV (345 MB) is rebuilt in a second when needed
     report(rows, load, diarize, data)
 
 
