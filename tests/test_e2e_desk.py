@@ -5,7 +5,8 @@ the pyannote sample (30 s of real speech) and whose transcript is laid on its RT
 character a word with a probability; one word of the third segment is below the `low_confidence` threshold.
 A clerk of the case signs in (the one mouse-free step Playwright cannot skip is the sign-in form, typed too),
 then only keys: play, slow down, jump to the low-confidence word, retype it, split the segment at the caret,
-give the new half a speaker by number key; reload; every change is kept; the new word is found by search.
+give the new half a speaker by number key, pause; reload: every change is kept and the desk is where it was;
+the new word is found by search.
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ def _audio(page, prop: str) -> float:  # type: ignore[no-untyped-def]
 
 
 def test_a_clerk_works_the_desk_by_keyboard_alone(world: World, page) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
     sign_in(page, world.url, CLERK, next_path=f"/review?hearing={world.hearing_id}")
     page.wait_for_selector(f"{DESK}[data-ready='1']", timeout=30_000)
     before = _desk(page, world)
@@ -179,10 +182,15 @@ def test_a_clerk_works_the_desk_by_keyboard_alone(world: World, page) -> None:  
         lambda: next(s for s in _desk(page, world)["segments"] if s["id"] == second["id"])["speaker"] == other,
         5, "the speaker stored")  # fmt: skip
     _until(lambda: page.get_by_test_id("wbDeskSaveState").get_attribute("data-state") == "saved", 10, "all saved")
+    page.keyboard.press("F9")  # pause: the place to come back to
+    _until(lambda: page.get_by_test_id("wbDeskAudio").evaluate("a => a.paused"), 5, "paused")
+    at = _shown_time(page)
+    assert at > 0
 
-    # A reload shows every change kept, and comes back to the same hearing.
+    # A reload shows every change kept, and comes back to the same hearing and time.
     page.reload()
     page.wait_for_selector(f"{DESK}[data-ready='1']", timeout=30_000)
+    assert abs(_shown_time(page) - at) <= 1, (at, page.get_by_test_id("wbDeskTime").inner_text())
     first_row = page.locator(f"{ROW}[data-segment-id='{first['id']}'] [data-testid=wbDeskText]")
     second_row = page.locator(f"{ROW}[data-segment-id='{second['id']}']")
     assert first_row.inner_text() == SPLIT_AFTER
@@ -199,7 +207,13 @@ def test_a_clerk_works_the_desk_by_keyboard_alone(world: World, page) -> None:  
     page.keyboard.type(NEW_WORD)
     page.keyboard.press("Enter")
     page.get_by_text("1 条结果").first.wait_for(timeout=15_000)
-    assert NEW_WORD in page.locator("[data-testid=stMain]").inner_text()
+    expect(page.locator("mark").first).to_have_text(NEW_WORD)  # the hit, the new word marked in it
+
+
+def _shown_time(page) -> int:  # type: ignore[no-untyped-def]
+    """The player's position as the desk shows it ("00:00:12 / 00:00:30"), in whole seconds."""
+    h, m, sec = (int(x) for x in page.get_by_test_id("wbDeskTime").inner_text().split("/")[0].strip().split(":"))
+    return h * 3600 + m * 60 + sec
 
 
 def _split(desk: dict, segment_id: int) -> tuple[dict, dict] | None:  # type: ignore[type-arg]
