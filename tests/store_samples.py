@@ -9,8 +9,11 @@ from workbench.store import Store
 from workbench.store.audit import Actor
 
 TESTER = Actor("tester", "test")  # who the store tests' writes are made as (no account: no membership)
+CONSOLE = Actor("cli:test", "test", role="admin")  # an admin at the server's console (the API tests' setup)
+PASSWORD = "correct horse battery 9"
 
 CASE = "（2024）京0105民初1234号"
+OTHER_CASE = "（2024）京0105民初9999号"
 
 LINES = [
     ("S1", "现在开庭，请原告陈述诉讼请求。"),
@@ -51,3 +54,19 @@ def audio_file(folder: Path, name: str = "a.wav", content: bytes = b"RIFF....WAV
     path = folder / name
     path.write_bytes(content)
     return path
+
+
+def court_accounts(store: Store) -> None:
+    """The API tests' people: root (admin); wang and zhou (clerks), zhao (judge) and qian (viewer), members of
+    CASE; li (clerk), a member of OTHER_CASE only. Both cases must exist."""
+    from workbench.accounts import Access, Accounts, Role
+
+    accounts = Accounts(store)
+    people = {}
+    for name, role in (("root", Role.ADMIN), ("wang", Role.CLERK), ("zhou", Role.CLERK), ("zhao", Role.JUDGE),
+                       ("qian", Role.VIEWER), ("li", Role.CLERK)):  # fmt: skip
+        people[name] = accounts.add(name, role, by=CONSOLE, password=PASSWORD, must_change=False)[0]
+    root = Access(store, people["root"], "test")
+    for name in ("wang", "zhou", "zhao", "qian"):
+        root.grant(CASE, name)
+    root.grant(OTHER_CASE, "li")

@@ -18,18 +18,14 @@ import jsonschema
 import pytest
 import requests
 from servers import free_port, make_session, make_token, start_server, stop_server
-from store_samples import CASE, TESTER
+from store_samples import CASE, CONSOLE, OTHER_CASE, TESTER, court_accounts
 
-from workbench.accounts import Access, Accounts, Role
+from workbench.accounts import Access, Accounts
 from workbench.api import core
 from workbench.api.core import ApiError, Call
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
 from workbench.store import Store, audit, search
-from workbench.store.audit import Actor
 
-OTHER_CASE = "（2024）京0105民初9999号"
-PASSWORD = "correct horse battery 9"
-CONSOLE = Actor("cli:test", "test", role="admin")
 MISSING = "庭审不存在或无权查看 (not found or not yours)"
 # (speaker, text, the words' probabilities are low where the character is in LOW)
 LINES = [
@@ -80,15 +76,7 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> World:
     with Store(db) as store:
         own = add_hearing(store, LINES, CASE)
         other = add_hearing(store, [("S1", "秘密证人赵飞燕出庭作证。"), ("S1", "下一段。")], OTHER_CASE)
-        accounts = Accounts(store)
-        people = {}
-        for name, role in (("root", Role.ADMIN), ("wang", Role.CLERK), ("zhou", Role.CLERK), ("zhao", Role.JUDGE),
-                           ("qian", Role.VIEWER), ("li", Role.CLERK)):  # fmt: skip
-            people[name] = accounts.add(name, role, by=CONSOLE, password=PASSWORD, must_change=False)[0]
-        root = Access(store, people["root"], "test")
-        for name in ("wang", "zhou", "zhao", "qian"):
-            root.grant(CASE, name)
-        root.grant(OTHER_CASE, "li")
+        court_accounts(store)
     return World(db, own, other)
 
 

@@ -19,20 +19,16 @@ from typing import Any
 import docx
 import jsonschema
 import pytest
-from store_samples import CASE, LINES, hearing
+from store_samples import CASE, CONSOLE, LINES, OTHER_CASE, court_accounts, hearing
 
-from workbench.accounts import Access, Accounts, Role
+from workbench.accounts import Access, Accounts
 from workbench.api import core
 from workbench.api.core import ApiError, Call
 from workbench.record import DRAFT_MARK
 from workbench.store import Store, audit
-from workbench.store.audit import Actor
 from workbench.store.records import StaleEdit
 
-OTHER_CASE = "（2024）京0105民初9999号"
 OTHER_LINES = [("S1", "现在开庭。"), ("S2", "秘密证人赵飞燕出庭作证。"), ("S3", "被告对鉴定意见有异议。")]
-PASSWORD = "correct horse battery 9"
-CONSOLE = Actor("cli:test", "test", role="admin")
 MISSING = "庭审不存在或无权查看 (not found or not yours)"
 
 
@@ -51,15 +47,7 @@ def _world_template(tmp_path_factory: pytest.TempPathFactory) -> World:
         own = hearing(store, LINES)
         other = hearing(store, OTHER_LINES, case=OTHER_CASE)
         store.set_speaker(other, "S2", role="证人", name="赵飞燕", actor=CONSOLE)
-        accounts = Accounts(store)
-        people = {}
-        for name, role in (("root", Role.ADMIN), ("wang", Role.CLERK), ("zhou", Role.CLERK), ("zhao", Role.JUDGE),
-                           ("qian", Role.VIEWER), ("li", Role.CLERK)):  # fmt: skip
-            people[name] = accounts.add(name, role, by=CONSOLE, password=PASSWORD, must_change=False)[0]
-        root = Access(store, people["root"], "test")
-        for name in ("wang", "zhou", "zhao", "qian"):
-            root.grant(CASE, name)
-        root.grant(OTHER_CASE, "li")
+        court_accounts(store)
     return World(db, own, other)
 
 
