@@ -599,6 +599,9 @@ def test_cli_split_merge_replace_and_checked(world: World) -> None:
     assert out.exit_code == 0 and out.output.endswith("replaced in 2 segment(s)\n"), out.output
     out = cli(world, "segments", "replace", str(world.own), "张某某", "张某", "--apply", as_name="qian")
     assert out.exit_code == 1 and "may not edit" in out.output
+    for verb in (("split", str(ids[0]), "--at", "2"), ("merge", str(ids[0]))):  # li: a clerk of the other case
+        out = cli(world, "segments", *verb, as_name="li")
+        assert out.exit_code == 1 and "not found or not yours" in out.output, (verb, out.output)
     out = cli(world, "hearings", "checked", str(world.own), str(ids[2]), as_name="wang")
     assert out.exit_code == 0 and f"checked up to segment {ids[2]} (0:00:14) by wang" in out.output, out.output
     out = cli(world, "hearings", "checked", str(world.own), as_name="qian")
