@@ -264,8 +264,7 @@ def threshold() -> float:
 
 def _desk_segment(store: Store, row: DeskRow) -> DeskSegment:
     words = stored_word_spans(str(store.path), row.id, row.words_json, row.text)
-    edited = row.text != row.text_orig or row.speaker != row.speaker_orig
-    return DeskSegment(row.id, float(row.start), float(row.end), row.speaker, row.text, row.version, edited, words)
+    return DeskSegment(row.id, float(row.start), float(row.end), row.speaker, row.text, row.version, row.edited, words)
 
 
 def desk_view(access: Access, hearing: Hearing) -> DeskView:

@@ -54,6 +54,10 @@ class DeskRow:
     last_edit: str | None = None
 
     @property
+    def edited(self) -> bool:  # as StoredSegment.edited
+        return self.text != self.text_orig or self.speaker != self.speaker_orig
+
+    @property
     def reshaped(self) -> bool:
         """Its latest change was a split or a merge: its text now covers other speech than before, so an edit
         made against the older text must not be sent again as it is (it would repeat or lose the moved part)."""
