@@ -97,7 +97,7 @@ def test_verify_passes_then_names_the_row_altered_with_plain_sql(world: World) -
     assert world.cli("cases", "grant", CASE, "li", as_name="zhao").exit_code == 0
     assert world.cli("cases", "revoke", CASE, "li", as_name="zhao").exit_code == 0
     with Store(world.db) as store:
-        store.set_verified(world.own, actor=Access(store, Accounts(store).get("wang"), "test").actor)
+        store.check(world.own, actor=Access(store, Accounts(store).get("wang"), "test").actor)
         edit_row = store.audit_rows(action=audit.EDITED)[0]
         rows = store.verify_audit().rows
 

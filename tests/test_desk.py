@@ -164,7 +164,7 @@ def worded(store: Store) -> int:
 
 
 def hits(store: Store, query: str, hearing_id: int) -> list[int]:
-    return [h.segment_id for h in search.search(store, query, hearing_id=hearing_id)]
+    return [h.segment_id for h in search.search(store, query, hearing_id=hearing_id, include_sealed=True)]
 
 
 def test_the_file_is_at_v8_with_the_desk_tables(store: Store) -> None:
@@ -285,14 +285,18 @@ def test_stale_or_impossible_splits_and_merges_change_nothing(store: Store) -> N
     assert store.audit_rows(action=audit.SEGMENT_SPLIT) == store.audit_rows(action=audit.SEGMENTS_MERGED) == []
 
 
-def test_a_verified_hearing_stays_verified_after_a_split_as_after_an_edit(store: Store) -> None:
+def test_a_checked_hearing_goes_back_to_review_after_a_split_as_after_an_edit(store: Store) -> None:
     hid = worded(store)
-    store.set_verified(hid, actor=TESTER)
+    store.check(hid, actor=TESTER)
     seg = store.segments(hid)[0]
     store.split_segment(seg.id, 3, actor=TESTER, expected_version=0)
-    assert store.hearing(hid).status == HearingStatus.VERIFIED
+    assert store.hearing(hid).status == HearingStatus.IN_REVIEW  # issue 16: nobody checked the new shape
+    assert [s.step for s in store.signoff_steps(hid)] == ["checked", "returned"]
+    assert store.signoff_steps(hid)[-1].audit_id == store.audit_rows(action=audit.SEGMENT_SPLIT)[0].id
+    store.check(hid, actor=TESTER)
     store.edit_segment(seg.id, text="现在", actor=TESTER)
-    assert store.hearing(hid).status == HearingStatus.VERIFIED
+    assert store.hearing(hid).status == HearingStatus.IN_REVIEW
+    assert [s.step for s in store.signoff_steps(hid)] == ["checked", "returned", "checked", "returned"]
 
 
 def test_a_batch_of_edits_goes_on_past_a_stale_or_foreign_item(store: Store) -> None:

@@ -42,6 +42,11 @@ def ids(hits: list[query.Hit]) -> list[tuple[int, float]]:
     return [(h.hearing_id, h.start) for h in hits]
 
 
+def find(store: Store, text: str, **filters: object) -> list[query.Hit]:
+    """`search.search` as an account that may see sealed text (leaving it out: tests/test_signoff.py)."""
+    return search.search(store, text, include_sealed=True, **filters)  # type: ignore[arg-type]
+
+
 def test_an_accounts_cases_filter_inside_the_query(store: Store, two_hearings: tuple[int, int]) -> None:
     """A member of the first case finds nothing of the other, whatever path the query takes."""
     a, b = two_hearings
@@ -57,11 +62,11 @@ def test_an_accounts_cases_filter_inside_the_query(store: Store, two_hearings: t
         ("借条", {"speaker": "赵飞燕"}),
         ("张三", {"case": OTHER_CASE}),  # asking for the other case by name does not open it
     ):
-        assert search.search(store, q, case_ids=mine, **kw) == [], (q, kw)
-        assert {h.hearing_id for h in search.search(store, q, case_ids=theirs, **kw)} == {b}, (q, kw)
-    assert ids(search.search(store, "张三", case_ids=mine)) == [(a, 10.0)]  # in both cases: only ours
-    assert search.search(store, "张三", case_ids=frozenset()) == []  # a member of no case
-    assert len(search.search(store, "张三", case_ids=None)) == 2  # an admin: every case
+        assert find(store, q, case_ids=mine, **kw) == [], (q, kw)
+        assert {h.hearing_id for h in find(store, q, case_ids=theirs, **kw)} == {b}, (q, kw)
+    assert ids(find(store, "张三", case_ids=mine)) == [(a, 10.0)]  # in both cases: only ours
+    assert find(store, "张三", case_ids=frozenset()) == []  # a member of no case
+    assert len(find(store, "张三", case_ids=None)) == 2  # an admin: every case
     positional = query.Filters(None, None, None, None, None, None)  # the older positional form still works
     assert positional.case_ids is None
 
@@ -73,10 +78,10 @@ def test_a_score_says_nothing_of_other_cases(store: Store) -> None:
 
     hearing(store, [("S1", "证人提到了zorblax这个词"), ("S2", "别的内容")], case="A-1")
     mine = frozenset({store.case("A-1").id})
-    alone = search.search(store, "zorblax", case_ids=mine)[0].score
+    alone = find(store, "zorblax", case_ids=mine)[0].score
     hearing(store, [("S1", "zorblax zorblax zorblax"), ("S2", "zorblax 又一次 zorblax")], case="B-2")
-    assert search.search(store, "zorblax", case_ids=mine)[0].score == pytest.approx(alone)
-    assert search.search(store, "zorblax")[0].score != pytest.approx(alone)  # an admin's counts: every case
+    assert find(store, "zorblax", case_ids=mine)[0].score == pytest.approx(alone)
+    assert find(store, "zorblax")[0].score != pytest.approx(alone)  # an admin's counts: every case
 
 
 def test_analysis_indexes_bigrams_words_and_latin() -> None:
@@ -88,10 +93,10 @@ def test_analysis_indexes_bigrams_words_and_latin() -> None:
 
 def test_chinese_word_and_substring(store: Store, two_hearings: tuple[int, int]) -> None:
     a, b = two_hearings
-    assert ids(search.search(store, "诉讼请求")) == [(a, 0.0)]
+    assert ids(find(store, "诉讼请求")) == [(a, 0.0)]
     # 张三 is inside 张三丰 (one jieba word) in hearing a and a word of its own in hearing b
-    assert sorted(ids(search.search(store, "张三"))) == [(a, 10.0), (b, 0.0)]
-    hit = search.search(store, "借条", hearing_id=a)[0]
+    assert sorted(ids(find(store, "张三"))) == [(a, 10.0), (b, 0.0)]
+    hit = find(store, "借条", hearing_id=a)[0]
     assert hit.marked() == "被告张三丰对证据三的真实性有异议，认为【借条】并非本人签字。"
     assert hit.case_number == CASE and hit.role == "被告" and hit.name == "张三丰" and hit.speaker == "S3"
     assert hit.hearing_start == "2024-03-05T09:30:00" and hit.start == 10.0
@@ -99,64 +104,64 @@ def test_chinese_word_and_substring(store: Store, two_hearings: tuple[int, int])
 
 def test_a_missing_word_does_not_hide_the_others(store: Store, two_hearings: tuple[int, int]) -> None:
     a, _ = two_hearings
-    assert search.search(store, "终止") == []
-    assert ids(search.search(store, "终止 诉讼请求")) == [(a, 0.0)]  # OR: the word that occurs is found
+    assert find(store, "终止") == []
+    assert ids(find(store, "终止 诉讼请求")) == [(a, 0.0)]  # OR: the word that occurs is found
     # a long word jieba never produced whole: alone, an exact substring; among others, its bigrams
-    assert ids(search.search(store, "三丰对证")) == [(a, 10.0)]
-    assert (a, 10.0) in ids(search.search(store, "三丰对证 contractor"))
+    assert ids(find(store, "三丰对证")) == [(a, 10.0)]
+    assert (a, 10.0) in ids(find(store, "三丰对证 contractor"))
 
 
 def test_single_character_is_found_by_scan(store: Store, two_hearings: tuple[int, int]) -> None:
     a, _ = two_hearings
-    assert ids(search.search(store, "丰")) == [(a, 10.0)]
+    assert ids(find(store, "丰")) == [(a, 10.0)]
 
 
 def test_english_is_whole_words_case_insensitive(store: Store, two_hearings: tuple[int, int]) -> None:
     a, b = two_hearings
-    assert sorted(ids(search.search(store, "CONTRACT"))) == [(a, 5.0), (a, 20.0)]  # not "contractor"
-    assert ids(search.search(store, "contractor")) == [(b, 5.0)]
-    assert search.search(store, "exhibit")[0].marked().count("【Exhibit】") == 1
+    assert sorted(ids(find(store, "CONTRACT"))) == [(a, 5.0), (a, 20.0)]  # not "contractor"
+    assert ids(find(store, "contractor")) == [(b, 5.0)]
+    assert find(store, "exhibit")[0].marked().count("【Exhibit】") == 1
 
 
 def test_several_words_rank_segments_with_more_of_them_first(store: Store, two_hearings: tuple[int, int]) -> None:
     a, _ = two_hearings
-    hits = search.search(store, "contract exhibit evidence")
+    hits = find(store, "contract exhibit evidence")
     assert ids(hits)[0] == (a, 5.0) and hits[0].score > hits[1].score
-    assert search.search(store, "原告 逾期利息")[0].start == 15.0
+    assert find(store, "原告 逾期利息")[0].start == 15.0
 
 
 def test_exact_phrase(store: Store, two_hearings: tuple[int, int]) -> None:
     a, _ = two_hearings
-    assert ids(search.search(store, '"breach of contract"')) == [(a, 5.0)]
-    assert search.search(store, '"contract of breach"') == []
-    assert search.search(store, '"A-3 as evid"') == [] and len(search.search(store, '"A-3 as evidence"')) == 1
-    assert ids(search.search(store, '"证据三的真实性"')) == [(a, 10.0)]
-    assert search.search(store, '"证据三真实性"') == []  # the same characters, not adjacent
+    assert ids(find(store, '"breach of contract"')) == [(a, 5.0)]
+    assert find(store, '"contract of breach"') == []
+    assert find(store, '"A-3 as evid"') == [] and len(find(store, '"A-3 as evidence"')) == 1
+    assert ids(find(store, '"证据三的真实性"')) == [(a, 10.0)]
+    assert find(store, '"证据三真实性"') == []  # the same characters, not adjacent
     # a phrase and a word: the phrase is required, the word only ranks
-    assert ids(search.search(store, '"signed in Shanghai" contract')) == [(a, 20.0)]
+    assert ids(find(store, '"signed in Shanghai" contract')) == [(a, 20.0)]
 
 
 def test_filters(store: Store, two_hearings: tuple[int, int]) -> None:
     a, b = two_hearings
-    assert ids(search.search(store, "原告", case=OTHER_CASE)) == [(b, 0.0)]
-    assert {h for h, _ in ids(search.search(store, "原告", date_from=date(2024, 1, 1)))} == {a}
-    assert {h for h, _ in ids(search.search(store, "原告", date_to=date(2023, 12, 31)))} == {b}
-    assert ids(search.search(store, "原告", role="原告")) == [(a, 15.0)]
-    assert ids(search.search(store, "张三", speaker="张三丰")) == [(a, 10.0)]
-    assert ids(search.search(store, "原告", speaker="S1", case=CASE)) == [(a, 0.0)]
-    assert len(search.search(store, "原告", limit=1)) == 1
-    assert search.search(store, "原告", case="no such case") == []
+    assert ids(find(store, "原告", case=OTHER_CASE)) == [(b, 0.0)]
+    assert {h for h, _ in ids(find(store, "原告", date_from=date(2024, 1, 1)))} == {a}
+    assert {h for h, _ in ids(find(store, "原告", date_to=date(2023, 12, 31)))} == {b}
+    assert ids(find(store, "原告", role="原告")) == [(a, 15.0)]
+    assert ids(find(store, "张三", speaker="张三丰")) == [(a, 10.0)]
+    assert ids(find(store, "原告", speaker="S1", case=CASE)) == [(a, 0.0)]
+    assert len(find(store, "原告", limit=1)) == 1
+    assert find(store, "原告", case="no such case") == []
 
 
 def test_an_edit_is_searchable_at_once_and_logged(store: Store, two_hearings: tuple[int, int]) -> None:
     a, _ = two_hearings
     seg = store.segments(a)[0]
-    assert search.search(store, "代理人") == []
+    assert find(store, "代理人") == []
     store.edit_segment(seg.id, text="现在开庭，请原告代理人陈述诉讼请求。", actor=Actor("书记员王五", "test"))
-    hits = search.search(store, "代理人")
+    hits = find(store, "代理人")
     assert ids(hits) == [(a, 0.0)] and hits[0].edited
-    assert search.search(store, "代理人", original=True) == []
-    assert ids(search.search(store, '"请原告陈述"', original=True)) == [(a, 0.0)]
+    assert find(store, "代理人", original=True) == []
+    assert ids(find(store, '"请原告陈述"', original=True)) == [(a, 0.0)]
     edit = store.edits(segment_id=seg.id)[0]
     assert (edit.field, edit.before, edit.after, edit.user) == ("text", seg.text, hits[0].text, "书记员王五")
 
@@ -164,9 +169,9 @@ def test_an_edit_is_searchable_at_once_and_logged(store: Store, two_hearings: tu
 def test_a_new_hearing_is_searchable_when_it_commits(store: Store, two_hearings: tuple[int, int]) -> None:
     search.optimize(store, force=True)  # the old ones sorted, the new one in the unsorted tail
     c = hearing(store, [("S1", "鉴定人李明出具了鉴定意见书。")])
-    assert ids(search.search(store, "鉴定意见书")) == [(c, 0.0)]
+    assert ids(find(store, "鉴定意见书")) == [(c, 0.0)]
     store.save_transcript(c, transcript([("S1", "证人王芳出庭作证。")]))
-    assert search.search(store, "鉴定意见书") == [] and ids(search.search(store, "王芳")) == [(c, 0.0)]
+    assert find(store, "鉴定意见书") == [] and ids(find(store, "王芳")) == [(c, 0.0)]
 
 
 def test_bm25_agrees_with_duckdb_fts(store: Store) -> None:
@@ -179,7 +184,7 @@ def test_bm25_agrees_with_duckdb_fts(store: Store) -> None:
         "no relevant words here at all",
     ]
     hid = hearing(store, [("S1", d) for d in docs])
-    ours = {h.start: h.score for h in search.search(store, "contract invoice", limit=10)}
+    ours = {h.start: h.score for h in find(store, "contract invoice", limit=10)}
     con = duckdb.connect()
     con.execute(f"LOAD '{search.fts_extension_path()}'")
     con.execute("CREATE TABLE d (id INTEGER, t VARCHAR)")
@@ -233,8 +238,8 @@ def test_rare_words_first_gives_the_same_top_hits(store: Store, monkeypatch: pyt
 
     monkeypatch.setattr(search.Searcher, "_rare_first", staticmethod(spy))
     monkeypatch.setattr(search, "COMMON_SHARE", 10.0)  # nothing is common: the full ranking
-    full = [(h.segment_id, round(h.score, 9)) for h in search.search(store, "court invoice exhibit", limit=5)]
+    full = [(h.segment_id, round(h.score, 9)) for h in find(store, "court invoice exhibit", limit=5)]
     monkeypatch.setattr(search, "COMMON_SHARE", 0.5)  # "court" and "the" are common
-    quick = [(h.segment_id, round(h.score, 9)) for h in search.search(store, "court invoice exhibit", limit=5)]
+    quick = [(h.segment_id, round(h.score, 9)) for h in find(store, "court invoice exhibit", limit=5)]
     assert used == [False, True] and quick == full
-    assert search.search(store, "court witness", limit=3)  # both common: no shortcut, still answered
+    assert find(store, "court witness", limit=3)  # both common: no shortcut, still answered

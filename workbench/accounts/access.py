@@ -1,9 +1,15 @@
 """Who may do what to which case: one signed-in account's view of the store.
 
 Policy (issue 13): an admin sees and does everything. A judge, clerk or viewer sees only the cases
-they are members of; judges and clerks edit, verify and upload there, viewers only read, play,
-search and export; a judge grants and revokes members of their own cases. Uploading into an existing
-case number needs membership; a new number makes the uploader a member.
+they are members of; judges and clerks edit and upload there, viewers only read, play, search and
+export; a judge grants and revokes members of their own cases. Uploading into an existing case number
+needs membership; a new number makes the uploader a member.
+
+Sign-off (issue 16), on cases the account is a member of: a clerk or the judge checks (and unchecks) a
+record, the judge approves and reopens it (with a reason), a clerk or the judge locks (files) the approved
+record, seals parts 不公开 and files correction requests, the judge decides them. An admin is IT, not a
+court officer: no sign-off step, no correction, no seal, though an admin may read sealed text. A viewer
+sees a placeholder for sealed text and never finds it in search.
 
 A hearing the account may not see answers exactly like a missing one (`NotYours`), so a URL with
 another case's hearing id tells nothing about it.
@@ -22,6 +28,7 @@ from workbench.accounts.users import CONSOLE, Account, Accounts, no_such_user
 from workbench.store import members
 from workbench.store.audit import Actor
 from workbench.store.records import Case, Hearing, NotFound
+from workbench.store.status import STEP_WORDS, HearingStatus, allowed_steps
 
 if TYPE_CHECKING:
     from workbench.store.store import Store
@@ -114,8 +121,67 @@ class Access:
     # -- doing --
 
     def may_edit(self, case_id: int) -> bool:
-        """Edit segments, speakers, hearing fields; verify (judges and clerks of the case, admins)."""
+        """Edit segments, speakers, hearing fields (judges and clerks of the case, admins); the store refuses a
+        locked record's edits whoever asks (`may_edit_record` says both)."""
         return self.account.role.may_edit and self.can_see_case(case_id)
+
+    def may_edit_record(self, hearing: Hearing) -> bool:
+        """Edit this hearing's record now: `may_edit` its case, and the record is not locked (a checked or approved
+        one may be edited: the edit sends it back to review). What the desk and the review page offer."""
+        return hearing.status != HearingStatus.LOCKED and self.may_edit(hearing.case_id)
+
+    # -- sign-off (issue 16): a member of the case, in a court role; never an admin as such --
+
+    def _member_in_role(self, allowed: bool, case_id: int) -> bool:
+        if not allowed or self.account.disabled or self.account.id is None:
+            return False
+        with self.store.reading() as con:
+            return members.is_member(con, case_id, self.account.id)
+
+    def may_check(self, case_id: int) -> bool:
+        """Check a record against the recording, and uncheck it: a clerk or the judge of the case."""
+        return self._member_in_role(self.account.role.may_check, case_id)
+
+    def may_approve(self, case_id: int) -> bool:
+        """Approve a checked record: the judge of the case."""
+        return self._member_in_role(self.account.role.may_approve, case_id)
+
+    def may_lock(self, case_id: int) -> bool:
+        """Lock (file) an approved record: a clerk or the judge of the case."""
+        return self._member_in_role(self.account.role.may_lock, case_id)
+
+    def may_reopen(self, case_id: int) -> bool:
+        """Take a checked, approved or locked record back to review (with a reason): the judge of the case."""
+        return self._member_in_role(self.account.role.may_approve, case_id)
+
+    def may_seal(self, case_id: int) -> bool:
+        """Mark a time range 不公开 (non-public), or take the mark away: a clerk or the judge of the case."""
+        return self._member_in_role(self.account.role.may_lock, case_id)
+
+    def may_request_correction(self, case_id: int) -> bool:
+        """File a correction request (on behalf of whoever asked): a clerk or the judge of the case."""
+        return self._member_in_role(self.account.role.may_lock, case_id)
+
+    def may_decide_correction(self, case_id: int) -> bool:
+        """Accept or reject a correction request: the judge of the case."""
+        return self._member_in_role(self.account.role.may_approve, case_id)
+
+    def may_see_sealed(self, case_id: int) -> bool:
+        """Read sealed text: a clerk or the judge of the case, or an admin; never a viewer."""
+        return self.account.role.may_see_sealed and self.can_see_case(case_id)
+
+    def next_steps(self, hearing: Hearing) -> list[str]:
+        """The sign-off steps this account may take on the hearing now, in order, from "check", "uncheck",
+        "approve", "lock", "reopen" (what the status allows and the account may do)."""
+        may = {
+            "check": self.may_check,
+            "uncheck": self.may_check,
+            "approve": self.may_approve,
+            "lock": self.may_lock,
+            "reopen": self.may_reopen,
+        }
+        names = [STEP_WORDS[e][1] for e in allowed_steps(hearing.status)]
+        return [name for name in names if may[name](hearing.case_id)]
 
     def may_export(self, case_id: int) -> bool:
         return self.can_see_case(case_id)
@@ -176,6 +242,42 @@ class Access:
                 f"案件 {case_number} 已存在且您不是其成员 (case {case_number} exists and you are not a member of it): "
                 "ask its judge or an admin to add you"
             )
+
+    def _require_step(self, allowed: bool, case_id: int, what_zh: str, what_en: str, who_zh: str, who_en: str) -> None:
+        self.require_see(case_id)
+        if not allowed:
+            role = self.account.role
+            raise Forbidden(
+                f"{role.label}不能{what_zh}，只有{who_zh}可以 (a {role.value} may not {what_en}: only {who_en} may)"
+            )
+
+    def require_check(self, case_id: int) -> None:
+        self._require_step(self.may_check(case_id), case_id, "核对笔录", "check a record", "本案书记员或法官",
+                           "a clerk or the judge of the case")  # fmt: skip
+
+    def require_approve(self, case_id: int) -> None:
+        self._require_step(self.may_approve(case_id), case_id, "审批笔录", "approve a record", "本案法官",
+                           "the judge of the case")  # fmt: skip
+
+    def require_lock(self, case_id: int) -> None:
+        self._require_step(self.may_lock(case_id), case_id, "锁定笔录", "lock a record", "本案书记员或法官",
+                           "a clerk or the judge of the case")  # fmt: skip
+
+    def require_reopen(self, case_id: int) -> None:
+        self._require_step(self.may_reopen(case_id), case_id, "重新打开笔录", "reopen a record", "本案法官",
+                           "the judge of the case")  # fmt: skip
+
+    def require_seal(self, case_id: int) -> None:
+        self._require_step(self.may_seal(case_id), case_id, "设置不公开部分", "seal parts of a record",
+                           "本案书记员或法官", "a clerk or the judge of the case")  # fmt: skip
+
+    def require_request_correction(self, case_id: int) -> None:
+        self._require_step(self.may_request_correction(case_id), case_id, "提交补正申请", "file a correction request",
+                           "本案书记员或法官", "a clerk or the judge of the case")  # fmt: skip
+
+    def require_decide_correction(self, case_id: int) -> None:
+        self._require_step(self.may_decide_correction(case_id), case_id, "决定补正申请", "decide a correction request",
+                           "本案法官", "the judge of the case")  # fmt: skip
 
     def require_manage_members(self, case_id: int) -> None:
         self.require_see(case_id)

@@ -25,8 +25,8 @@ class Forbidden(StoreError):
 
 class Role(StrEnum):
     ADMIN = "admin"  # users, models, settings, global hotwords, every case, the audit trail
-    JUDGE = "judge"  # their cases: read, edit, verify, export; grants and revokes members of them; uploads
-    CLERK = "clerk"  # their cases: read, edit, verify, export; uploads
+    JUDGE = "judge"  # their cases: read, edit, check, approve, lock, reopen, export; manage members; uploads
+    CLERK = "clerk"  # their cases: read, edit, check, lock (file the approved record), export; uploads
     VIEWER = "viewer"  # their cases: read, play, search, export; no edits
 
     @property
@@ -35,8 +35,30 @@ class Role(StrEnum):
 
     @property
     def may_edit(self) -> bool:
-        """Edits, verification, speaker changes (on cases the account may see)."""
+        """Edits and speaker changes (on cases the account may see)."""
         return self is not Role.VIEWER
+
+    # Sign-off (issue 16) is the court officers' work: an admin is IT, not a court officer, and takes no step.
+
+    @property
+    def may_check(self) -> bool:
+        """Check a record against the recording, and take the mark back."""
+        return self in (Role.CLERK, Role.JUDGE)
+
+    @property
+    def may_approve(self) -> bool:
+        """Approve a checked record, reopen one; decide correction requests."""
+        return self is Role.JUDGE
+
+    @property
+    def may_lock(self) -> bool:
+        """File (lock) an approved record; mark parts 不公开; file correction requests."""
+        return self in (Role.CLERK, Role.JUDGE)
+
+    @property
+    def may_see_sealed(self) -> bool:
+        """Read the text of sealed (不公开) parts: the court officers, and an admin (IT keeps the data)."""
+        return self in (Role.CLERK, Role.JUDGE, Role.ADMIN)
 
     @property
     def may_upload(self) -> bool:

@@ -35,7 +35,7 @@ EXPORTED = "exported"
 UPLOADED = "uploaded"
 EDITED = "edited"
 SPEAKER_CHANGED = "speaker_changed"
-VERIFIED = "verified"
+VERIFIED = "verified"  # before issue 16: the one-click mark (kept for old rows; `checked` now)
 UNVERIFIED = "unverified"
 HEARING_CHANGED = "hearing_changed"
 CASE_CHANGED = "case_changed"
@@ -56,6 +56,15 @@ WATCH_REFUSED = "watch_refused"
 SEGMENT_SPLIT = "segment_split"  # the review desk: one segment cut in two
 SEGMENTS_MERGED = "segments_merged"  # ... a segment joined with the one after it
 REVIEW_MARKED = "review_marked"  # ... the hearing's "checked up to here" mark set or cleared
+CHECKED = "checked"  # sign-off (issue 16): a clerk checked the record against the recording
+UNCHECKED = "unchecked"  # ... and took the mark back
+APPROVED = "approved"  # ... the case's judge approved it
+LOCKED = "locked"  # ... it was filed: only correction requests change it now
+REOPENED = "reopened"  # ... the judge took it back to review, with a reason
+SEALED = "sealed"  # a time range marked 不公开 (non-public)
+UNSEALED = "unsealed"  # ... and the mark taken away
+CORRECTION_REQUESTED = "correction_requested"  # a correction request (补正申请) filed on a locked record
+CORRECTION_DECIDED = "correction_decided"  # ... accepted (its edits follow, tied to it) or rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +199,17 @@ def rows(
     if since is not None:
         where.append("logged_at >= ?")
         params.append(since)
-    sql = "SELECT id, logged_at, account, client, action, case_id, hearing_id, detail, prev_hash, hash FROM audit"
+    sql = f"SELECT {ROW_COLUMNS} FROM audit"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY id DESC LIMIT {int(limit)}"
-    return [
-        AuditRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9])
-        for r in con.execute(sql, params).fetchall()
-    ]
+    return [row_from_db(r) for r in con.execute(sql, params).fetchall()]
+
+
+# The columns of an AuditRow, in its order: `SELECT {ROW_COLUMNS} FROM audit ...`, then `row_from_db`.
+ROW_COLUMNS = "id, logged_at, account, client, action, case_id, hearing_id, detail, prev_hash, hash"
+
+
+def row_from_db(r: tuple) -> AuditRow:
+    """An audit row selected with ROW_COLUMNS, its detail parsed."""
+    return AuditRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9])

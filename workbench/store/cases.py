@@ -26,13 +26,14 @@ from workbench.store.records import (
     Case,
     Conflict,
     Hearing,
+    Locked,
     NotFound,
     StoreError,
     case_from_row,
     hearing_from_row,
     parties_json,
 )
-from workbench.store.status import Event, HearingStatus, StatusError, next_status
+from workbench.store.status import SIGNED, SIGNOFF_EVENTS, Event, HearingStatus, next_status
 
 log = logging.getLogger("workbench.store.cases")
 
@@ -108,7 +109,13 @@ class Cases(Database):
         parties: Sequence[Party] | None = None,
         actor: Actor,
     ) -> Case:
-        """Changes a case's cause, court and/or parties (None leaves a field); audited with before and after."""
+        """Changes a case's cause, court and/or parties (None leaves a field); audited with before and after.
+
+        Every hearing's record prints them, so a change is a change to each hearing's record: refused (`Locked`,
+        naming the hearing) while one of them is locked; each hearing gets its own audit row (`CASE_CHANGED` with
+        its hearing id: its `record_head` moves), and a checked or approved one goes back to review, as an edit
+        sends it. A case without hearings gets one row for the case.
+        """
         case = self.case(key)
         new = {
             "cause": cause if cause is not None else case.cause,
@@ -120,11 +127,26 @@ class Cases(Database):
         if not changed:
             return case
         with self.writing() as con:
+            hearings = con.execute(
+                "SELECT id, status FROM hearings WHERE case_id = ? ORDER BY id", [case.id]
+            ).fetchall()
+            locked = [int(h) for h, status in hearings if status == HearingStatus.LOCKED]
+            if locked:
+                raise Locked(
+                    f"案件 {case.number} 的庭审 {locked[0]} 笔录已锁定，案由、法院和当事人印在其中，不能修改；"
+                    f"请法官先重新打开该庭审 (hearing {locked[0]} of case {case.number} is locked and its record "
+                    "prints the case's cause, court and parties: the judge must reopen it first)"
+                )
             con.execute(
                 "UPDATE cases SET cause = ?, court = ?, parties = ? WHERE id = ?",
                 [new["cause"], new["court"], new["parties"], case.id],
             )
-            audit.append(con, actor, audit.CASE_CHANGED, case_id=case.id, detail=changed)
+            if not hearings:
+                audit.append(con, actor, audit.CASE_CHANGED, case_id=case.id, detail=changed)
+            for hearing_id, status in hearings:
+                audit.append(con, actor, audit.CASE_CHANGED, case_id=case.id, hearing_id=hearing_id, detail=changed)
+                if status in SIGNED:  # after its row: the "returned" step names it
+                    self.advance(hearing_id, Event.EDITED, con, actor=actor)
         return self.case(case.id)
 
     def case(self, key: int | str) -> Case:
@@ -201,7 +223,8 @@ class Cases(Database):
         public: bool | None = None,
         actor: Actor,
     ) -> Hearing:
-        """Changes a hearing's details (None leaves a field as it is); audited with before and after."""
+        """Changes a hearing's details (None leaves a field as it is); audited with before and after. Refused
+        (`Locked`) while its record is locked; a change to a checked or approved record sends it back to review."""
         given = {
             "starts_at": starts_at,
             "ends_at": ends_at,
@@ -218,6 +241,7 @@ class Cases(Database):
             ).fetchone()
             if row is None:
                 raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
+            require_unlocked(con, hearing_id)
             old = dict(zip(given, row[1:], strict=False))
             changed = {k: {"before": old[k], "after": v} for k, v in given.items() if old[k] != v}
             if changed:
@@ -226,6 +250,11 @@ class Cases(Database):
                     [given[k] for k in changed] + [hearing_id],
                 )
                 audit.append(con, actor, audit.HEARING_CHANGED, case_id=row[0], hearing_id=hearing_id, detail=changed)
+                # the record prints them all: a checked or approved one goes back to review (after its row, which
+                # the "returned" step names); a transcribed one stays (its text is as recognised)
+                status = con.execute("SELECT status FROM hearings WHERE id = ?", [hearing_id]).fetchone()[0]
+                if status in SIGNED:
+                    self.advance(hearing_id, Event.EDITED, con, actor=actor)
         return self.hearing(hearing_id)
 
     def hearing(self, hearing_id: int) -> Hearing:
@@ -273,15 +302,17 @@ class Cases(Database):
         recordings rows; audited (`HEARING_DELETED`) in the same transaction. Its audio file goes too
         once no other hearing's recording uses it (the store keeps one file per content).
 
-        Refused (`Conflict`) while one of its jobs is running: the worker would write into a hearing that is
-        gone (cancel the job first). Queued jobs are deleted with it. Returns what was removed (the audit
-        row's detail). The admin check is the caller's (`Access.require_admin`).
+        Refused (`Locked`) while its record is locked (a filed record is kept: reopen it first), and
+        (`Conflict`) while one of its jobs is running: the worker would write into a hearing that is gone
+        (cancel the job first). Queued jobs are deleted with it. Returns what was removed (the audit row's
+        detail). The admin check is the caller's (`Access.require_admin`).
         """
         with self.writing() as con:
             row = con.execute("SELECT case_id FROM hearings WHERE id = ?", [hearing_id]).fetchone()
             if row is None:
                 raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
             case_id = int(row[0])
+            require_unlocked(con, hearing_id)  # a filed record is kept: reopen it first
             running = con.execute(
                 "SELECT id FROM jobs WHERE hearing_id = ? AND state = 'running' ORDER BY id LIMIT 1", [hearing_id]
             ).fetchone()
@@ -309,8 +340,10 @@ class Cases(Database):
                 "OR segment_id IN (SELECT id FROM segments WHERE hearing_id = ?)",
                 [hearing_id, hearing_id],
             )
-            # removed_segments (merged away) and review_marks (issue 15): nothing of the hearing stays in the file
-            for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings"):
+            # removed_segments (merged away) and review_marks (issue 15), its sign-off history, sealed parts and
+            # correction requests (issue 16): nothing of the hearing stays in the file but its audit rows
+            for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings",
+                          "signoff_steps", "sealed_parts", "correction_requests"):  # fmt: skip
                 con.execute(f"DELETE FROM {table} WHERE hearing_id = ?", [hearing_id])
             con.execute("DELETE FROM hearings WHERE id = ?", [hearing_id])
             detail: dict[str, Any] = {
@@ -347,36 +380,31 @@ class Cases(Database):
 
     # -- status: the only writer of hearings.status --
 
-    def advance(self, hearing_id: int, event: Event, con: duckdb.DuckDBPyConnection | None = None) -> HearingStatus:
-        """Moves the hearing's status on after `event` (see `status.next_status`); returns the new status."""
+    def advance(
+        self,
+        hearing_id: int,
+        event: Event,
+        con: duckdb.DuckDBPyConnection | None = None,
+        *,
+        actor: Actor | None = None,
+    ) -> HearingStatus:
+        """Moves the hearing's status on after `event` (see `status.next_status`); returns the new status.
+
+        When an edit or a new transcript takes a checked or approved mark away, a sign-off step "returned"
+        (by `actor`, else the system) says so in the same transaction: the history shows why the mark went.
+        """
         if con is None:
             with self.writing() as c:
-                return self.advance(hearing_id, event, c)
+                return self.advance(hearing_id, event, c, actor=actor)
         row = con.execute("SELECT status FROM hearings WHERE id = ?", [hearing_id]).fetchone()
         if row is None:
             raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
         new = next_status(row[0], event)
         if new != row[0]:
             con.execute("UPDATE hearings SET status = ? WHERE id = ?", [new.value, hearing_id])
+            if row[0] in SIGNED and event not in SIGNOFF_EVENTS:
+                _returned(con, hearing_id, HearingStatus(row[0]), event, actor or audit.SYSTEM)
         return new
-
-    def set_verified(self, hearing_id: int, verified: bool = True, *, actor: Actor) -> HearingStatus:
-        """The clerk's mark that the record was checked against the recording (or its withdrawal); audited."""
-        with self.writing() as con:
-            case_id = case_of(con, hearing_id)
-            try:
-                status = self.advance(hearing_id, Event.VERIFIED if verified else Event.UNVERIFIED, con)
-            except StatusError as e:
-                raise StoreError(f"hearing {hearing_id}: {e}") from e
-            audit.append(
-                con,
-                actor,
-                audit.VERIFIED if verified else audit.UNVERIFIED,
-                case_id=case_id,
-                hearing_id=hearing_id,
-                detail={"status": status.value},
-            )
-        return status
 
     # -- hotwords --
 
@@ -412,3 +440,45 @@ def case_of(con: duckdb.DuckDBPyConnection, hearing_id: int) -> int:
     if row is None:
         raise NotFound(f"no hearing {hearing_id}: `workbench hearings list` shows them")
     return int(row[0])
+
+
+def require_unlocked(con: duckdb.DuckDBPyConnection, hearing_id: int) -> None:
+    """The lock guard, inside a write transaction: `Locked` when the hearing's record is locked (filed).
+
+    Every store write that changes a hearing's record calls it first; a missing hearing passes (the caller
+    says NotFound its own way). Under the write lock, so a lock taken meanwhile cannot slip between.
+    """
+    row = con.execute("SELECT status FROM hearings WHERE id = ?", [hearing_id]).fetchone()
+    if row is not None and row[0] == HearingStatus.LOCKED:
+        raise Locked()
+
+
+def add_signoff_step(
+    con: duckdb.DuckDBPyConnection,
+    hearing_id: int,
+    step: str,
+    account: str,
+    *,
+    reason: str = "",
+    audit_id: int | None = None,
+) -> int:
+    """One row of the hearing's sign-off history, in the caller's transaction; returns its id."""
+    row = con.execute(
+        "INSERT INTO signoff_steps (hearing_id, step, account, taken_at, reason, audit_id) "
+        "VALUES (?, ?, ?, current_timestamp, ?, ?) RETURNING id",
+        [hearing_id, step, account, reason, audit_id],
+    ).fetchone()
+    return int(row[0])
+
+
+def _returned(con: duckdb.DuckDBPyConnection, hearing_id: int, was: HearingStatus, event: Event, actor: Actor) -> None:
+    """The "returned" step: an edit (its audit row is the hearing's newest, written just before in this
+    transaction) or a new transcription took the checked or approved mark away."""
+    if event is Event.EDITED:
+        reason = f"{was.label}的笔录被修改，需重新核对 (the {was.value} record was edited: check it again)"
+        newest = con.execute("SELECT max(id) FROM audit WHERE hearing_id = ?", [hearing_id]).fetchone()
+        audit_id = int(newest[0]) if newest and newest[0] is not None else None
+    else:
+        reason = f"{was.label}的笔录重新转写 (the {was.value} record is being transcribed again)"
+        audit_id = None
+    add_signoff_step(con, hearing_id, "returned", actor.account, reason=reason, audit_id=audit_id)

@@ -20,7 +20,7 @@ from workbench.desk import cut, join_texts, utf16_len
 from workbench.speech.transcript import Word
 from workbench.store import audit, index
 from workbench.store.audit import Actor
-from workbench.store.cases import case_of
+from workbench.store.cases import case_of, require_unlocked
 from workbench.store.records import NotFound, StoredSegment
 from workbench.store.segments import SEGMENT_COLUMNS, EditOutcome, SegmentEdit, Segments, _check_version
 from workbench.store.status import Event
@@ -115,6 +115,7 @@ class Desk(Segments):
         reported and the rest go on. NotFound for a hearing that is not there."""
         with self.writing() as con:
             case_of(con, hearing_id)
+            require_unlocked(con, hearing_id)
             out = self._apply_edits(con, edits, actor=actor, hearing_id=hearing_id)
         self.segments_changed()
         return out
@@ -136,6 +137,7 @@ class Desk(Segments):
             if row is None:
                 raise _not_found(segment_id)
             _, hearing_id, idx, start, end, speaker, speaker_orig, text, _, words_json, engine, model = row
+            require_unlocked(con, hearing_id)
             if expected_version is not None:
                 _check_version(con, "segment_id = ?", [segment_id], expected_version)
             words = json.loads(words_json or "[]")
@@ -165,7 +167,7 @@ class Desk(Segments):
                 self._log_edit(con, audit.SEGMENT_SPLIT, sid, hearing_id, "split", before, after, actor,
                                audit_id=audit_id)  # fmt: skip
             index.reindex_segments(con, [segment_id, new_id])
-            self.advance(hearing_id, Event.EDITED, con)
+            self.advance(hearing_id, Event.EDITED, con, actor=actor)
         self.segments_changed()
         return self.segment(segment_id), self.segment(new_id)
 
@@ -191,6 +193,7 @@ class Desk(Segments):
             if row is None:
                 raise _not_found(segment_id)
             _, hearing_id, idx, _, end, _, _, text, _, words_json, _, _ = row
+            require_unlocked(con, hearing_id)
             nxt = con.execute(
                 "SELECT id, idx, end_s, speaker, text, words FROM segments WHERE hearing_id = ? AND idx > ? "
                 "ORDER BY idx LIMIT 1",
@@ -238,7 +241,7 @@ class Desk(Segments):
             self._log_edit(con, audit.SEGMENTS_MERGED, segment_id, hearing_id, "merge", text, joined, actor,
                            audit_id=audit_id)  # fmt: skip
             index.reindex_segment(con, segment_id)
-            self.advance(hearing_id, Event.EDITED, con)
+            self.advance(hearing_id, Event.EDITED, con, actor=actor)
         self.segments_changed()
         return self.segment(segment_id), int(next_id), joined_at
 
@@ -248,6 +251,7 @@ class Desk(Segments):
         """Sets the hearing's mark at `segment_id` (None clears it); audited. Returns the mark now."""
         with self.writing() as con:
             case_id = case_of(con, hearing_id)
+            require_unlocked(con, hearing_id)  # the desk of a filed record is read-only, its mark too
             before = con.execute("SELECT segment_id FROM review_marks WHERE hearing_id = ?", [hearing_id]).fetchone()
             if segment_id is None:
                 con.execute("DELETE FROM review_marks WHERE hearing_id = ?", [hearing_id])

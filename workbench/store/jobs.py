@@ -32,6 +32,7 @@ from workbench.speech.options import TranscribeOptions
 from workbench.speech.transcript import Party
 from workbench.store import audit, members
 from workbench.store.audit import Actor
+from workbench.store.cases import require_unlocked
 from workbench.store.records import NotFound, StoreError
 from workbench.store.status import Event
 from workbench.store.store import Store
@@ -243,6 +244,7 @@ def enqueue(store: Store, hearing_id: int, options: TranscribeOptions | None = N
     if not recs:
         raise NotFound(f"hearing {hearing_id} has no recording to transcribe")
     with store.writing() as con:
+        require_unlocked(con, hearing_id)  # its transcript would replace the filed record's text
         row = con.execute(
             "INSERT INTO jobs (hearing_id, recording_id, params) VALUES (?, ?, ?) RETURNING id",
             [hearing_id, recs[0].id, (options or TranscribeOptions.from_settings()).to_json()],
@@ -319,6 +321,7 @@ def retry(store: Store, job_id: int, *, actor: Actor) -> JobInfo:
             raise NotFound(f"no job {job_id}: `workbench jobs list` shows the queue")
         if row[0] not in (JobState.FAILED, JobState.CANCELLED):
             raise StoreError(f"job {job_id} is {row[0]}: only failed or cancelled jobs can be retried")
+        require_unlocked(con, row[1])
         con.execute(
             "UPDATE jobs SET state = 'queued', progress = 0, eta_s = NULL, step = '', error = NULL, attempts = 0, "
             "cancel_requested = false, worker = NULL, started_at = NULL, finished_at = NULL WHERE id = ?",

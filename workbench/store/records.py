@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from workbench.speech.transcript import Party, SpeakerLabel
-from workbench.store.status import HearingStatus
+from workbench.store.status import HearingStatus, StatusError
 
 ROLES = (
     "审判长",
@@ -45,6 +45,21 @@ class Conflict(StoreError):
 
 class StaleEdit(Conflict):
     """The segment was changed by someone else since the editor loaded it: "changed by X at T, reload"."""
+
+
+LOCKED_MESSAGE = "庭审笔录已锁定，不能修改；如需更正请提交补正申请 (the record is locked: file a correction request)"
+
+
+class Locked(StoreError):
+    """The hearing's record is locked (filed): only an accepted correction request changes it."""
+
+    def __init__(self, message: str = LOCKED_MESSAGE) -> None:
+        super().__init__(message)
+
+
+class WrongState(Conflict, StatusError):
+    """A sign-off step (or a correction decision) in a state that does not allow it; the message names the state
+    and what may be done next. A `StatusError` (the status machine's word) and a `Conflict` (the API's 409)."""
 
 
 class NotFound(StoreError, KeyError):
@@ -140,6 +155,50 @@ class Edit:
     user: str  # the account's name (before accounts: the name typed into the sidebar)
     at: datetime
     audit_id: int | None = None  # its row in the audit chain (None for edits from before accounts)
+    request_id: int | None = None  # the correction request it applies (the only edits a locked record takes)
+
+
+@dataclass(frozen=True, slots=True)
+class SignoffStep:
+    """One step of a hearing's sign-off, as the history shows it."""
+
+    step: str  # "checked" | "unchecked" | "approved" | "locked" | "reopened" | "returned" (an edit sent it back)
+    account: str
+    at: datetime
+    reason: str  # why (a reopen's reason, a lock's note, what sent it back); "" when none
+    audit_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedPart:
+    """A time range [start, end) of a hearing marked 不公开 (non-public): a segment overlapping it at all is sealed."""
+
+    id: int
+    hearing_id: int
+    start: float
+    end: float
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRequest:
+    """A correction request (补正申请) on a locked record and what became of it."""
+
+    id: int
+    hearing_id: int
+    changes: tuple[tuple[int, str, int], ...]  # (segment_id, proposed text, segment version when filed)
+    requester: str  # who asked: a party or lawyer by name, or a member
+    requester_kind: str  # "party" | "lawyer" | "member"
+    reason: str
+    filed_by: str  # the account that filed it on the requester's behalf
+    filed_at: datetime
+    state: str  # "pending" | "accepted" | "rejected"
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    befores: tuple[str, ...] = ()  # each change's segment text when the request was filed, in `changes`' order
 
 
 # --- row mapping -----------------------------------------------------------------------------------
@@ -158,7 +217,15 @@ SEGMENT_SQL = (
     "SELECT id, hearing_id, idx, start_s, end_s, speaker, speaker_orig, text, text_orig, engine, model FROM segments"
 )
 SPEAKER_SQL = "SELECT hearing_id, label, role, name, speech_time, first_appearance, embedding FROM speakers"
-EDIT_SQL = "SELECT id, segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id FROM edits"
+EDIT_SQL = (
+    "SELECT id, segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id, request_id FROM edits"
+)
+SIGNOFF_SQL = "SELECT step, account, taken_at, reason, audit_id FROM signoff_steps"
+SEALED_SQL = "SELECT id, hearing_id, start_s, end_s, reason, created_by, created_at FROM sealed_parts"
+CORRECTION_SQL = (
+    "SELECT id, hearing_id, changes, requester, requester_kind, reason, filed_by, filed_at, state, decided_by, "
+    "decided_at, decision_reason FROM correction_requests"
+)
 
 
 def parties_json(parties: Sequence[Party]) -> str:
@@ -197,3 +264,11 @@ def stored_name(path: Path, audio_dir: Path) -> str:
 
 def speaker_from_row(row: tuple) -> Speaker:
     return Speaker(*row[:6], tuple(row[6]) if row[6] is not None else None)
+
+
+def correction_from_row(row: tuple) -> CorrectionRequest:
+    # each stored change is [segment_id, text, version, text before] (the before is for the record's appendix)
+    stored = json.loads(row[2] or "[]")
+    changes = tuple((int(c[0]), str(c[1]), int(c[2])) for c in stored)
+    befores = tuple(str(c[3]) if len(c) > 3 else "" for c in stored)
+    return CorrectionRequest(row[0], row[1], changes, *row[3:], befores=befores)

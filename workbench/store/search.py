@@ -32,6 +32,7 @@ import duckdb
 from workbench.store import index
 from workbench.store.index import IS_CJK, normalize, phrase_terms, stats_for, term_id
 from workbench.store.query import Filters, Hit, Query, parse_query, phrase_pattern, snippet
+from workbench.store.signoff import SEALED_OVERLAP
 from workbench.store.store import Store
 
 log = logging.getLogger("workbench.store.search")
@@ -167,9 +168,17 @@ class Searcher:
         return [r[0] for r in rows]
 
     def search(
-        self, query: str, filters: Filters | None = None, *, limit: int = 20, original: bool = False
+        self,
+        query: str,
+        filters: Filters | None = None,
+        *,
+        limit: int = 20,
+        original: bool = False,
+        include_sealed: bool,
     ) -> list[Hit]:
         """Segments matching `query`, best first. `original` searches the recognition instead of the corrected text.
+        `include_sealed=False` (an account that may not see sealed text) leaves out every segment overlapping a
+        sealed part of its hearing; required, so that no caller forgets to ask (`Access.may_see_sealed`).
 
         Plan: (1) score candidates from `postings` in SQL — BM25 of the free words and of each phrase's
         indexed terms, a phrase's terms all required; (2) fetch the best few candidates' rows by id;
@@ -221,7 +230,7 @@ class Searcher:
             required = list(dict.fromkeys(t for p in phrases for t in sorted(phrase_terms(p), key=lambda t: df[t])[:2]))
             if unindexed and not required:
                 candidates = self._scan(con, unindexed, original, cond, limit)
-                return self._hits(con, candidates, q, phrases, f, original, limit)
+                return self._hits(con, candidates, q, phrases, f, original, limit, include_sealed)
 
             def idf(d: int) -> float:
                 return math.log10(1 + (n - d + 0.5) / (d + 0.5))
@@ -243,7 +252,7 @@ class Searcher:
             if not post and len(free) > 1:
                 early = self._rare_first(con, free, df, n, part, tf, cond, limit, idf)
                 if early is not None:
-                    return self._hits(con, early, q, phrases, f, original, limit)
+                    return self._hits(con, early, q, phrases, f, original, limit, include_sealed)
             union = " UNION ALL ".join(parts)
             if len(parts) == 1:
                 ranked = f"SELECT segment_id, s FROM ({union})"
@@ -261,7 +270,7 @@ class Searcher:
                 while checked < len(top) and len(hits) < limit:
                     chunk = top[checked : checked + batch]
                     checked += len(chunk)
-                    hits += self._hits(con, chunk, q, phrases, f, original, limit - len(hits))
+                    hits += self._hits(con, chunk, q, phrases, f, original, limit - len(hits), include_sealed)
                     batch *= 4
                 if len(hits) >= limit or len(top) < cap:
                     return hits
@@ -326,10 +335,23 @@ class Searcher:
         f: Filters,
         original: bool,
         limit: int,
+        include_sealed: bool,
     ) -> list[Hit]:
-        """The candidates that pass the checks the index cannot make, as Hits, best first."""
+        """The candidates that pass the checks the index cannot make, as Hits, best first (without the sealed ones
+        unless `include_sealed`)."""
         if not ranked:
             return []
+        if not include_sealed:
+            sealed = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT s.id FROM segments s WHERE s.id IN ({_sql_list(i for i, _ in ranked)}) AND EXISTS "
+                    f"(SELECT 1 FROM sealed_parts p WHERE p.hearing_id = s.hearing_id AND {SEALED_OVERLAP})"
+                ).fetchall()
+            }
+            ranked = [(i, sc) for i, sc in ranked if i not in sealed]
+            if not ranked:
+                return []
         col = "text_orig" if original else "text"
         speakers: dict[tuple[int, str], tuple[str | None, str | None]] = {}
         if f.role or f.speaker:
@@ -449,10 +471,13 @@ def search(
     case_ids: frozenset[int] | None = None,
     limit: int = 20,
     original: bool = False,
+    include_sealed: bool,
 ) -> list[Hit]:
-    """One-call search: `search(store, '"张三" 证据', case='（2024）京0105民初1234号', limit=10)`.
+    """One-call search: `search(store, '"张三" 证据', case='（2024）京0105民初1234号', limit=10, include_sealed=False)`.
 
     `case_ids`: the cases the asking account may see (`Access.case_ids()`; None for every case).
+    `include_sealed` (required): False for an account that may not see sealed text (`Access.may_see_sealed`):
+    segments overlapping a sealed part are never hits then.
     """
     filters = Filters(case, date_from, date_to, role, speaker, hearing_id, case_ids)
-    return Searcher(store).search(query, filters, limit=limit, original=original)
+    return Searcher(store).search(query, filters, limit=limit, original=original, include_sealed=include_sealed)

@@ -4,7 +4,8 @@ Current text is `text`; `text_orig` is the recognition, never changed; every cha
 row (segment, field, before, after, account, time, and its audit row), so `derived_text()` (original +
 edits) always equals `text` — the tests check it. An edit and its audit row commit together. A hearing's
 segments and postings are written in one transaction (with its job's state, when the worker passes its
-`con`), so a reader never sees half a hearing.
+`con`), so a reader never sees half a hearing. A locked hearing's record takes none of these writes (`Locked`),
+except the edits of an accepted correction request (`edits.request_id`; `workbench.store.signoff`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import duckdb
 from workbench.speech.transcript import Transcript
 from workbench.store import audit, index
 from workbench.store.audit import Actor
-from workbench.store.cases import Cases, case_of
+from workbench.store.cases import Cases, case_of, require_unlocked
 from workbench.store.records import (
     EDIT_SQL,
     SEGMENT_SQL,
@@ -89,6 +90,7 @@ class Segments(Cases):
         if row is None:
             raise NotFound(f"no hearing {hearing_id}")
         case_id = int(row[0])
+        require_unlocked(con, hearing_id)  # a new transcript would replace the filed record's text
         if con.execute("SELECT 1 FROM segments WHERE hearing_id = ? LIMIT 1", [hearing_id]).fetchone():
             # A new transcript of a hearing (retry, other engine) replaces the old one; edits made to
             # the old segments stay in `edits` as history.
@@ -134,7 +136,7 @@ class Segments(Cases):
         con.execute(
             "UPDATE hearings SET language = ?, engine = ? WHERE id = ?", [transcript.language, engine, hearing_id]
         )
-        self.advance(hearing_id, Event.JOB_DONE, con)
+        self.advance(hearing_id, Event.JOB_DONE, con, actor=actor)
         con.execute(
             "UPDATE recordings SET duration = ? WHERE hearing_id = ? AND duration IS NULL",
             [transcript.duration, hearing_id],
@@ -207,11 +209,15 @@ class Segments(Cases):
         *,
         actor: Actor,
         hearing_id: int | None = None,
+        request_id: int | None = None,
     ) -> list[EditOutcome]:
         """The edits, in order, inside the caller's transaction: for each, one edits row (and audit row) per
-        changed field, the changed texts reindexed together, the hearings' status advanced. An item whose
-        version is not current (StaleEdit's words in `detail`), or whose segment is missing (or not of
-        `hearing_id`, when given), changes nothing and the rest go on.
+        changed field, the changed texts reindexed together, the status of each hearing with a change advanced. An
+        item whose version is not current (StaleEdit's words in `detail`), or whose segment is missing (or not
+        of `hearing_id`, when given), changes nothing and the rest go on.
+
+        `Locked` (nothing changes) when a hearing edited is locked, unless the edits apply the accepted
+        correction request `request_id` (the only edits a locked record takes; its edits rows name it).
 
         The segments and their versions are read once for the whole batch and followed as the edits are
         made (a segment twice in a batch: the second item needs the version the first made), so a batch
@@ -232,7 +238,11 @@ class Segments(Cases):
                 f"SELECT segment_id, max(id) FROM edits WHERE segment_id IN ({marks}) GROUP BY segment_id", ids
             ).fetchall()
         }
+        if request_id is None:
+            for hid in {hearing_id} if hearing_id is not None else {r[0] for r in rows.values()}:
+                require_unlocked(con, hid)
         cases: dict[int, int] = {}
+        changed: set[int] = set()  # hearings with a change: an edit changing nothing takes no mark away
         texts: dict[int, str] = {}  # segment -> its new text, the last of the batch
         out: list[EditOutcome] = []
         for e in edits:
@@ -255,18 +265,22 @@ class Segments(Cases):
             if e.text is not None and e.text != old_text:
                 texts[sid] = e.text  # written below, all in one statement
                 versions[sid] = self._log_edit(
-                    con, audit.EDITED, sid, hid, "text", old_text, e.text, actor, case_id=case_id
-                )
+                    con, audit.EDITED, sid, hid, "text", old_text, e.text, actor, case_id=case_id,
+                    request_id=request_id,
+                )  # fmt: skip
                 row[1] = e.text
+                changed.add(hid)
             if e.speaker is not None and e.speaker != old_speaker:
                 con.execute("UPDATE segments SET speaker = ? WHERE id = ?", [e.speaker, sid])
                 con.execute(
                     "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING", [hid, e.speaker]
                 )
                 versions[sid] = self._log_edit(
-                    con, audit.EDITED, sid, hid, "speaker", old_speaker, e.speaker, actor, case_id=case_id
-                )
+                    con, audit.EDITED, sid, hid, "speaker", old_speaker, e.speaker, actor, case_id=case_id,
+                    request_id=request_id,
+                )  # fmt: skip
                 row[2] = e.speaker
+                changed.add(hid)
             out.append(EditOutcome(sid, True))
         if texts:
             con.execute(
@@ -275,8 +289,8 @@ class Segments(Cases):
                 [x for item in texts.items() for x in item],
             )  # fmt: skip
             index.reindex_segments(con, list(texts))
-        for hid in cases:  # a hearing with an item applied (changed or not), as a single edit always did
-            self.advance(hid, Event.EDITED, con)
+        for hid in sorted(changed):
+            self.advance(hid, Event.EDITED, con, actor=actor)
         return out
 
     @staticmethod
@@ -292,11 +306,12 @@ class Segments(Cases):
         *,
         case_id: int | None = None,
         audit_id: int | None = None,
+        request_id: int | None = None,
     ) -> int:
         """The edits row and its audit row, in the caller's transaction; returns the edits row's id (the
         segment's or speaker's new version). `case_id`: the hearing's, when the caller knows it. `audit_id`:
         the audit row the caller already wrote (a split's or merge's one row for all its edits rows), so
-        none is written here.
+        none is written here. `request_id`: the accepted correction request the edit applies (in both rows).
 
         The audit row holds before and after too, so the chain's hash covers what was changed, not
         only that something was.
@@ -305,12 +320,13 @@ class Segments(Cases):
             audit_id = audit.append(
                 con, actor, action, case_id=case_of(con, hearing_id) if case_id is None else case_id,
                 hearing_id=hearing_id,
-                detail={"segment_id": segment_id, "field": field, "before": before, "after": after},
+                detail={"segment_id": segment_id, "field": field, "before": before, "after": after}
+                | ({"request_id": request_id} if request_id is not None else {}),
             )  # fmt: skip
         row = con.execute(
-            "INSERT INTO edits (segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, current_timestamp, ?) RETURNING id",
-            [segment_id, hearing_id, field, before, after, actor.account, audit_id],
+            "INSERT INTO edits (segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id, "
+            "request_id) VALUES (?, ?, ?, ?, ?, ?, current_timestamp, ?, ?) RETURNING id",
+            [segment_id, hearing_id, field, before, after, actor.account, audit_id, request_id],
         ).fetchone()
         return int(row[0])
 
@@ -375,6 +391,7 @@ class Segments(Cases):
         with self.writing() as con:
             if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
                 raise NotFound(f"no hearing {hearing_id}")
+            require_unlocked(con, hearing_id)
             row = con.execute(
                 "SELECT role, name FROM speakers WHERE hearing_id = ? AND label = ?", [hearing_id, label]
             ).fetchone()
@@ -386,6 +403,7 @@ class Segments(Cases):
                 raise NotFound(f"hearing {hearing_id} has no speaker {label}; it has: {', '.join(known) or 'none'}")
             if expected_version is not None:
                 _check_version(con, *_speaker_edits(hearing_id, label), expected_version)
+            changed = False
             for field, value, old in (("role", role, row[0]), ("name", name, row[1])):
                 if value is None:
                     continue
@@ -395,6 +413,9 @@ class Segments(Cases):
                         f"UPDATE speakers SET {field} = ? WHERE hearing_id = ? AND label = ?", [new, hearing_id, label]
                     )
                     self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"{field}:{label}", old, new, actor)
+                    changed = True
+            if changed:  # a speaker's role or name is printed in the record: as an edit to it
+                self.advance(hearing_id, Event.EDITED, con, actor=actor)
         return next(s for s in self.speakers(hearing_id) if s.label == label)
 
 

@@ -4,6 +4,8 @@ Database (db)          the file, connections, the write lock, idle close, migrat
   Cases (cases)        cases, hearings, status changes (`advance`), hotword lists
     Segments           transcripts saved, segments, edits (one or a batch), speakers
       Desk             the review desk's reads, split and merge, the "checked up to here" mark
+      Signoff          sign-off steps (check, approve, lock, reopen), sealed parts, correction requests, the
+                       record's head
   Recordings           audio files by content hash, recordings rows
 Store                  all of the above, plus `transcript()` and `hearing_record()`, and the audit trail:
                        `record()` for what changes nothing (a hearing opened, an export), `audit_rows()`,
@@ -18,9 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from workbench.speech.transcript import (
+    CorrectionNote,
     EngineInfo,
     HearingRecord,
     Segment,
+    SignoffNote,
     SpeakerLabel,
     SpeakerSummary,
     Transcript,
@@ -31,10 +35,10 @@ from workbench.store.audit import Actor, AuditRow, ChainReport
 from workbench.store.cases import case_of
 from workbench.store.desk import Desk
 from workbench.store.recordings import Recordings
-from workbench.store.status import HearingStatus
+from workbench.store.signoff import Signoff
 
 
-class Store(Desk, Recordings):
+class Store(Signoff, Desk, Recordings):
     """One hearing database. Cheap to create; opens the file on first use and migrates it.
 
     `Store(path)` (default: the `db` setting, `<data_dir>/workbench.duckdb`), with its recordings in
@@ -85,7 +89,9 @@ class Store(Desk, Recordings):
         )
 
     def hearing_record(self, hearing_id: int, original: bool = False) -> HearingRecord:
-        """Everything the court record and the interchange formats need, for `workbench.record`."""
+        """Everything the court record and the interchange formats need, for `workbench.record`: also its state,
+        its sign-off steps and its correction requests (numbered 1, 2, ... in the order filed). Sealed parts are
+        not applied here (`workbench.record.sealing` does that with `sealed_parts`)."""
         hearing = self.hearing(hearing_id)
         case = self.case(hearing.case_id)
         with self.reading() as con:
@@ -107,9 +113,53 @@ class Store(Desk, Recordings):
             panel=panel,
             clerk=hearing.clerk,
             parties=case.parties,
-            verified=hearing.status == HearingStatus.VERIFIED,
             original_text=original,
+            hearing_id=hearing.id,
+            state=hearing.status.value,
+            signoffs=tuple(
+                SignoffNote(s.step, s.account, s.at.isoformat(timespec="seconds"), s.reason)
+                for s in self.signoff_steps(hearing_id)
+            ),
+            corrections=self._correction_notes(hearing_id),
         )
+
+    def _correction_notes(self, hearing_id: int) -> tuple[CorrectionNote, ...]:
+        """The hearing's correction requests as the record's appendix lists them: each change with its segment's
+        span (where it is now, or was when merged away: sealing blanks a change whose segment overlaps a sealed
+        part) and the text before, as filed. Two queries, however many requests."""
+        requests = self.corrections(hearing_id)
+        if not requests:
+            return ()
+        ids = sorted({sid for r in requests for sid, _, _ in r.changes})
+        marks = ", ".join("?" * len(ids))
+        with self.reading() as con:
+            rows = con.execute(
+                f"SELECT id, start_s, end_s, 0 AS live FROM removed_segments WHERE id IN ({marks}) UNION ALL "
+                f"SELECT id, start_s, end_s, 1 AS live FROM segments WHERE id IN ({marks}) ORDER BY live",
+                ids + ids,
+            ).fetchall()
+        spans = {int(i): (float(start), float(end)) for i, start, end, _ in rows}  # a segment still there wins
+        notes = []
+        for number, r in enumerate(requests, 1):
+            changes = tuple(
+                (*spans.get(sid, (0.0, 0.0)), before, text)
+                for (sid, text, _), before in zip(r.changes, r.befores or ("",) * len(r.changes), strict=True)
+            )
+            notes.append(
+                CorrectionNote(
+                    number=number,
+                    requester=r.requester,
+                    requester_kind=r.requester_kind,
+                    reason=r.reason,
+                    filed_at=r.filed_at.isoformat(timespec="seconds"),
+                    changes=changes,
+                    outcome=r.state,
+                    decided_by=r.decided_by or "",
+                    decided_at=r.decided_at.isoformat(timespec="seconds") if r.decided_at else "",
+                    decision_reason=r.decision_reason or "",
+                )
+            )
+        return tuple(notes)
 
     # -- the audit trail --
 
