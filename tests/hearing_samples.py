@@ -94,8 +94,11 @@ def transcript_from_reference(rel: str) -> Transcript:
 SAMPLE_LABELS = {"S1": SpeakerLabel("审判长", "张明"), "S2": SpeakerLabel("原告委托诉讼代理人", "李华")}
 
 
-def sample_record(*, verified: bool = False, labels: bool = True) -> HearingRecord:
-    """The pyannote sample as a civil hearing: 审判长 (S1) and the plaintiff's lawyer (S2)."""
+def sample_record(*, approved: bool = False, state: str | None = None, labels: bool = True) -> HearingRecord:
+    """The pyannote sample as a civil hearing: 审判长 (S1) and the plaintiff's lawyer (S2).
+
+    `state` is the hearing status the record was read in; `approved=True` is short for state "approved".
+    """
     return HearingRecord(
         transcript=transcript_from_rttm("pyannote_sample", SAMPLE_TEXT),
         labels=dict(SAMPLE_LABELS) if labels else {},
@@ -112,5 +115,6 @@ def sample_record(*, verified: bool = False, labels: bool = True) -> HearingReco
             Party("原告", "北京某某科技有限公司", ("李华",)),
             Party("被告", "陈某", ()),
         ),
-        verified=verified,
+        hearing_id=7,
+        state=state or ("approved" if approved else "transcribed"),
     )

@@ -85,7 +85,8 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sample = sample_record()
     variants = {
         "sample": (sample, RecordOptions()),
-        "verified": (sample_record(verified=True), RecordOptions()),
+        "approved": (sample_record(approved=True), RecordOptions()),
+        "checked": (sample_record(state="checked"), RecordOptions()),
         "options": (dataclasses.replace(sample, original_text=True), RecordOptions(True, True)),
         "unlabelled": (sample_record(labels=False), RecordOptions()),
         "empty": (_empty_record(), RecordOptions()),
@@ -156,16 +157,22 @@ def test_signature_block(records: dict[str, Path]) -> None:
     assert texts.index("（闭庭）") < texts.index("书记员：刘洋\t签名：" + "＿" * 8)
 
 
-def test_draft_mark_until_verified(records: dict[str, Path]) -> None:
+def test_draft_mark_until_approved(records: dict[str, Path]) -> None:
+    assert DRAFT_MARK == "未经审批 / DRAFT"
     draft = docx.Document(str(records["sample"]))
     assert draft.sections[0].header.paragraphs[0].text == DRAFT_MARK
     assert f'string="{DRAFT_MARK}"' in _header_xml(records["sample"])  # the watermark
     assert draft.core_properties.content_status == DRAFT_MARK
-    assert "未经核对" in draft.core_properties.comments
-    verified = docx.Document(str(records["verified"]))
-    assert "DRAFT" not in _header_xml(records["verified"]) and "未经核对" not in _header_xml(records["verified"])
-    assert verified.core_properties.content_status == "已核对 / Verified"
-    assert "未经核对" not in verified.core_properties.comments
+    assert "未经审批" in draft.core_properties.comments and "draft" in draft.core_properties.keywords
+    # Checked by the clerk is still a draft: the mark stays, the properties say it was checked.
+    checked = docx.Document(str(records["checked"]))
+    assert checked.sections[0].header.paragraphs[0].text == DRAFT_MARK
+    assert checked.core_properties.content_status == f"{DRAFT_MARK}（已核对 checked）"
+    assert "待法官审批" in checked.core_properties.comments and "已核对" in checked.core_properties.keywords
+    approved = docx.Document(str(records["approved"]))
+    assert "DRAFT" not in _header_xml(records["approved"]) and "未经" not in _header_xml(records["approved"])
+    assert approved.core_properties.content_status == "已审批 / Approved"
+    assert "未经" not in approved.core_properties.comments and "draft" not in approved.core_properties.keywords
 
 
 def test_page_number_fields(records: dict[str, Path]) -> None:
@@ -262,7 +269,7 @@ def test_default_template_is_what_the_builder_writes(tmp_path: Path) -> None:
 
 
 def test_export_zip(tmp_path: Path) -> None:
-    records = [sample_record(), sample_record(verified=True), _empty_record()]
+    records = [sample_record(), sample_record(approved=True), _empty_record()]
     path = export_zip(records, tmp_path / "batch.zip", formats_=("docx", "srt"))
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
@@ -275,7 +282,7 @@ def test_export_zip(tmp_path: Path) -> None:
             "（2024）京0105民初1号.srt",
         ]
         z.extract(names[2], tmp_path)
-    assert docx.Document(str(tmp_path / names[2])).core_properties.content_status == "已核对 / Verified"
+    assert docx.Document(str(tmp_path / names[2])).core_properties.content_status == "已审批 / Approved"
     stream = io.BytesIO()
     export_zip(records[:1], stream, formats_=("txt",))
     with zipfile.ZipFile(stream) as z:
@@ -322,7 +329,7 @@ def _require_libreoffice() -> None:
 @pytest.fixture(scope="session")
 def pdfs(records: dict[str, Path]) -> dict[str, Path]:
     _require_libreoffice()
-    names = ["sample", "verified", "hostile", "empty"]
+    names = ["sample", "approved", "hostile", "empty"]
     converted = to_pdf([records[n] for n in names], records["sample"].parent / "pdf")
     return dict(zip(names, converted, strict=True))
 
@@ -347,7 +354,7 @@ def test_libreoffice_draws_the_record(pdfs: dict[str, Path]) -> None:
     assert "案号：（2024）京0105民初12345号" in page1
     assert "审判长张明：现在开庭。" in page1
     assert "第1页共2页" in page1 and "第2页共2页" in page2
-    assert "未经核对/DRAFT" in page1 and "未经核对/DRAFT" in page2
+    assert "未经审批/DRAFT" in page1 and "未经审批/DRAFT" in page2
     assert "书记员：刘洋" in page2 and "签名：" in page2
     png = pdf.with_suffix("")
     subprocess.run(
@@ -356,10 +363,10 @@ def test_libreoffice_draws_the_record(pdfs: dict[str, Path]) -> None:
     assert png.with_suffix(".png").stat().st_size > 10_000  # a drawn page, not a blank one
 
 
-def test_libreoffice_verified_and_edge_cases(pdfs: dict[str, Path]) -> None:
-    assert "未经核对" not in _pdf_text(pdfs["verified"]) and "DRAFT" not in _pdf_text(pdfs["verified"])
+def test_libreoffice_approved_and_edge_cases(pdfs: dict[str, Path]) -> None:
+    assert "未经审批" not in _pdf_text(pdfs["approved"]) and "DRAFT" not in _pdf_text(pdfs["approved"])
     assert NO_SPEECH in _pdf_text(pdfs["empty"])
-    assert "未经核对/DRAFT" in _pdf_text(pdfs["empty"])
+    assert "未经审批/DRAFT" in _pdf_text(pdfs["empty"])
     hostile = _pdf_text(pdfs["hostile"])
     assert "表情" in hostile and "控制字符与转义完" in hostile
     assert "בית" in hostile or "תיב" in hostile  # logical or visual order, as the PDF stores it
@@ -367,7 +374,7 @@ def test_libreoffice_verified_and_edge_cases(pdfs: dict[str, Path]) -> None:
 
 
 def test_cli_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A hearing in a real DuckDB store: corrected text by default, --original the recognition, then verified."""
+    """A hearing in a real DuckDB store: corrected text by default, --original the recognition, then approved."""
     from workbench.store import Store, audit
 
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "wb.duckdb"))
@@ -394,15 +401,20 @@ def test_cli_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert result.exit_code == 0, result.output
     assert "审判长张明：现在开庭。" in _texts(out)
     with Store() as st:
-        st.set_verified(hid, actor=clerk)
+        st.check(hid, actor=clerk)
     result = runner.invoke(main, ["export", str(hid), "--out", str(out)])
-    assert result.exit_code == 0 and "not verified" not in result.output
+    assert result.exit_code == 0, result.output
+    assert DRAFT_MARK in _header_xml(out)  # checked, not yet approved: still a draft
+    with Store() as st:
+        st.approve(hid, actor=audit.Actor("judge", "test"))
+    result = runner.invoke(main, ["export", str(hid), "--out", str(out)])
+    assert result.exit_code == 0 and "DRAFT" not in result.output
     assert "DRAFT" not in _header_xml(out)
     with Store() as st:  # each export audited: format and the written file's hash
         exported = st.audit_rows(action=audit.EXPORTED)
-    assert len(exported) == 3 and {r.hearing_id for r in exported} == {hid}
+    assert len(exported) == 4 and {r.hearing_id for r in exported} == {hid}
     assert exported[0].detail["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert exported[0].detail["format"] == "docx" and exported[1].detail["original"] is True
+    assert exported[0].detail["format"] == "docx" and exported[2].detail["original"] is True
     result = runner.invoke(main, ["export", "999", "--out", str(out)])
     assert result.exit_code == 1 and "not found or not yours" in result.output
 

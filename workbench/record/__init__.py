@@ -5,18 +5,26 @@ the interchange formats as their own module (`from workbench.record import forma
 importing only those listed before it:
 
 - `formats`: json, srt, vtt, txt, csv, rttm from a transcript; `turns()` and `clean_text()` shared by all;
-- `ooxml`: WordprocessingML pieces python-docx lacks (runs with breaks and tabs, fields, schema order);
+- `manifest`: the record manifest and its verification code (`Manifest`, `code()`), `body_lines()` (the
+  dialogue paragraphs' text) and `text_sha256()`;
+- `sealing`: sealed parts (不公开) replaced by one placeholder line each (`seal`);
+- `ooxml`: WordprocessingML pieces python-docx lacks (runs with breaks and tabs, fields, schema order,
+  bookmarks, the custom properties part);
 - `template`: what a template may hold (`PLACEHOLDERS`) and the default one, `templates/court_record.docx`;
-- `marks`: the "未经核对 / DRAFT" mark and watermark until verified, margin line numbers;
+- `marks`: the "未经审批 / DRAFT" mark and watermark until approved, the code in every footer, line numbers;
 - `fill`: a `HearingRecord` filled into a template: `build_record`, `render_docx`, `export_docx`;
 - `batch`: several hearings in one .zip (`export_zip`);
-- `pdf`: .docx to PDF with LibreOffice (`to_pdf`), with its own profile and `templates/fonts.conf`.
+- `pdf`: .docx to PDF/A-2b with LibreOffice (`to_pdf`, `docx_to_pdf_bytes`), with its own profile and fonts;
+- `evidence`: what an exported .docx/.pdf says about itself (`read_evidence`): manifest, code, dialogue lines.
 """
 
 from workbench.record.batch import export_zip
+from workbench.record.evidence import Evidence, read_evidence
 from workbench.record.fill import NO_SPEECH, ExportError, RecordOptions, build_record, export_docx, render_docx
+from workbench.record.manifest import Manifest, body_lines, text_sha256
 from workbench.record.marks import DRAFT_MARK
-from workbench.record.pdf import to_pdf
+from workbench.record.pdf import docx_to_pdf_bytes, to_pdf
+from workbench.record.sealing import seal
 from workbench.record.template import DEFAULT_TEMPLATE, PLACEHOLDERS, build_default_template
 
 __all__ = [
@@ -24,12 +32,19 @@ __all__ = [
     "DRAFT_MARK",
     "NO_SPEECH",
     "PLACEHOLDERS",
+    "Evidence",
     "ExportError",
+    "Manifest",
     "RecordOptions",
+    "body_lines",
     "build_default_template",
     "build_record",
+    "docx_to_pdf_bytes",
     "export_docx",
     "export_zip",
+    "read_evidence",
     "render_docx",
+    "seal",
+    "text_sha256",
     "to_pdf",
 ]

@@ -13,7 +13,7 @@ from workbench.record.fill import ExportError, RecordOptions, render_docx
 from workbench.speech.transcript import HearingRecord
 
 
-def _entry_name(record: HearingRecord) -> str:
+def entry_name(record: HearingRecord) -> str:
     """The hearing's name in the .zip: its case number (else the audio's stem), with what Windows forbids replaced."""
     base = record.case_number or Path(record.transcript.file).stem or "hearing"
     return re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", formats.clean_text(base)).strip(" .") or "hearing"
@@ -39,7 +39,7 @@ def export_zip(
     try:
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
             for record in records:
-                stem = _entry_name(record)
+                stem = entry_name(record)
                 name, n = stem, 1
                 while name in used:
                     n += 1

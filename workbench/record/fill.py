@@ -7,8 +7,15 @@ formatted like the placeholder's paragraph and first run, so a court styles its 
 the `{{body}}` paragraph. `{{page}}` and `{{pages}}` become PAGE / NUMPAGES fields. Without a template
 the default one (`template.DEFAULT_TEMPLATE`) is used.
 
-Until `HearingRecord.verified`, every page carries `marks.DRAFT_MARK`, and the core properties say so.
+Until `HearingRecord.approved`, every page carries `marks.DRAFT_MARK`, and the core properties say the state.
 Text is cleaned of characters XML 1.0 forbids; nothing else is cut.
+
+The dialogue paragraphs lie between the bookmark "WorkbenchDialogue" (start in the first, end in the last),
+so `evidence.read_evidence` finds exactly the lines `manifest.body_lines` gave. With a `Manifest`, the record
+also carries it: the custom property "WorkbenchManifest" (JSON, docProps/custom.xml), the verification code
+in every footer, and the code and the compact manifest in the core keywords (LibreOffice copies keywords into
+a PDF's XMP, custom properties it does not). After the signatures, when there are any: the correction requests
+(补正记录) with their outcomes, and the sign-off steps (核对 / 审批 / 锁定 by whom, when).
 """
 
 from __future__ import annotations
@@ -29,14 +36,33 @@ from docx.oxml.ns import qn
 from lxml import etree
 
 from workbench.record import formats
-from workbench.record.marks import DRAFT_MARK, add_line_numbers, mark_draft
-from workbench.record.ooxml import field, headers_and_footers, order_rpr, run
+from workbench.record.manifest import (
+    DIALOGUE_BOOKMARK,
+    MANIFEST_PROPERTY,
+    NO_SPEECH,
+    Manifest,
+    dialogue,
+    state_label,
+)
+from workbench.record.marks import DRAFT_MARK, add_footer_line, add_line_numbers, mark_draft
+from workbench.record.ooxml import add_custom_property, bookmark, field, headers_and_footers, order_rpr, run
 from workbench.record.template import DEFAULT_TEMPLATE, PLACEHOLDERS, default_template_document
-from workbench.speech.transcript import HearingRecord, speaker_display
+from workbench.speech.transcript import APPROVED_STATES, CorrectionNote, HearingRecord, SignoffNote
 
 log = logging.getLogger("workbench.record.fill")
 
-NO_SPEECH = "（本次录音未识别到语音。）"
+__all__ = [
+    "DIALOGUE_BOOKMARK",
+    "MANIFEST_PROPERTY",
+    "NO_SPEECH",
+    "ExportError",
+    "RecordOptions",
+    "build_record",
+    "content_status",
+    "export_docx",
+    "footer_line",
+    "render_docx",
+]
 _BLOCKS = frozenset({"panel", "parties", "note", "body", "signatures"})
 _FIELDS = {"page": "PAGE", "pages": "NUMPAGES"}
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -129,22 +155,61 @@ def _values(record: HearingRecord, options: RecordOptions) -> dict[str, str | li
         "note": notes,
         "body": body,
         "signatures": _signatures(record),
-        "draft": "" if record.verified else DRAFT_MARK,
+        "draft": "" if record.approved else DRAFT_MARK,
     }
 
 
 def _body(record: HearingRecord, options: RecordOptions) -> Iterator[_Line]:
-    for turn in formats.turns(record.transcript):
-        if not turn.text:
-            continue
-        line: _Line = []
-        if options.timestamps:
-            line.append(_Piece(f"[{formats.timestamp(turn.start).split('.')[0]}] ", "time"))
-        who = speaker_display(turn.speaker, record.labels)
-        if who:
-            line.append(_Piece(f"{formats.clean_text(who)}：", "speaker"))
-        line.append(_Piece(turn.text))
-        yield line
+    """The dialogue as `manifest.dialogue` has it: what `body_lines` hashes is what the paragraphs hold."""
+    for line in dialogue(record, timestamps=options.timestamps):
+        yield [_Piece(text, kind) for text, kind in line]
+
+
+_STEP_LABELS = {
+    "checked": "核对",
+    "unchecked": "撤回核对",
+    "approved": "审批",
+    "locked": "锁定归档",
+    "reopened": "重新打开",
+    "returned": "修改后退回核对",
+}
+_REQUESTER_KINDS = {"party": "当事人", "lawyer": "诉讼代理人", "member": "审判人员"}
+_OUTCOMES = {"pending": "待处理", "accepted": "已采纳", "rejected": "已驳回"}
+
+
+def _when(value: str) -> str:
+    moment = _parse_time(value) if value else None
+    return _cn_datetime(moment) if moment else formats.clean_text(value)
+
+
+def _signoff_lines(notes: tuple[SignoffNote, ...]) -> list[str]:
+    clean = formats.clean_text
+    lines = []
+    for note in notes:
+        line = f"{_STEP_LABELS.get(note.step, clean(note.step))}：{clean(note.account)}　{_when(note.at)}"
+        if note.reason.strip():
+            line += f"（理由：{clean(note.reason.strip())}）"
+        lines.append(line)
+    return lines
+
+
+def _correction_lines(note: CorrectionNote) -> list[str]:
+    clean = formats.clean_text
+    kind = _REQUESTER_KINDS.get(note.requester_kind, clean(note.requester_kind))
+    lines = [
+        f"第{note.number}号补正申请：申请人{clean(note.requester)}（{kind}），{_when(note.filed_at)}提交。"
+        f"理由：{clean(note.reason)}"
+    ]
+    for start, _end, before, after in note.changes:
+        stamp = formats.timestamp(start).split(".")[0]
+        lines.append(f"{stamp} 原记录：“{clean(before)}”；申请更正为：“{clean(after)}”")
+    outcome = f"处理结果：{_OUTCOMES.get(note.outcome, clean(note.outcome))}"
+    if note.decided_by:
+        outcome += f"（{clean(note.decided_by)}，{_when(note.decided_at)}）"
+    if note.decision_reason.strip():
+        outcome += f"。理由：{clean(note.decision_reason.strip())}"
+    lines.append(outcome)
+    return lines
 
 
 def _signatures(record: HearingRecord) -> list[_Line]:
@@ -204,8 +269,10 @@ def _line_paragraph(template_p: etree._Element, rpr: etree._Element | None, line
     return p
 
 
-def _fill_paragraph(p: etree._Element, values: dict[str, str | list[_Line]]) -> set[str]:
-    """Replaces the placeholders in one paragraph; returns the names it found.
+def _fill_paragraph(
+    p: etree._Element, values: dict[str, str | list[_Line]], made: dict[str, list[etree._Element]] | None = None
+) -> set[str]:
+    """Replaces the placeholders in one paragraph; returns the names it found; `made` gets each block's paragraphs.
 
     Word splits typed text over several runs ("{{", "case_", "number}}"), so the paragraph's text is
     joined, and the new runs take the first run's formatting.
@@ -223,7 +290,10 @@ def _fill_paragraph(p: etree._Element, values: dict[str, str | list[_Line]]) -> 
         lines = values.get(stripped.group(1), [])
         assert isinstance(lines, list)
         for line in lines:
-            p.addprevious(_line_paragraph(p, rpr, line))
+            new = _line_paragraph(p, rpr, line)
+            p.addprevious(new)
+            if made is not None:
+                made.setdefault(stripped.group(1), []).append(new)
         p.getparent().remove(p)
         return names
     for r in p.findall(qn("w:r")):
@@ -251,26 +321,59 @@ def _fill_paragraph(p: etree._Element, values: dict[str, str | list[_Line]]) -> 
     return names
 
 
-def _fill_part(root: etree._Element, values: dict[str, str | list[_Line]]) -> set[str]:
+def _fill_part(
+    root: etree._Element, values: dict[str, str | list[_Line]], made: dict[str, list[etree._Element]] | None = None
+) -> set[str]:
     found: set[str] = set()
     for p in list(root.iter(qn("w:p"))):
-        found |= _fill_paragraph(p, values)
+        found |= _fill_paragraph(p, values, made)
     return found
 
 
 # --- the record -----------------------------------------------------------------------------------
 
 
-def _properties(doc: Document, record: HearingRecord, values: dict[str, str | list[_Line]]) -> None:
+_CONTENT_STATUS = {"approved": "已审批 / Approved", "locked": "已锁定 / Locked"}
+_COMMENTS = {
+    "approved": "经书记员核对、法官审批。",
+    "locked": "经书记员核对、法官审批，已锁定归档；更正须经补正申请。",
+    "checked": "未经审批：书记员已核对，待法官审批；审批前不得作为正式笔录使用。",
+}
+_DRAFT_COMMENT = "未经审批：语音识别生成的草稿，书记员核对、法官审批前不得作为正式笔录使用。"
+
+
+def content_status(record: HearingRecord) -> str:
+    """The core property "content status": the state; a draft's always holds DRAFT."""
+    if record.approved:
+        return _CONTENT_STATUS.get(record.state, state_label(record.state))
+    if record.state == "checked":
+        return f"{DRAFT_MARK}（已核对 checked）"
+    return DRAFT_MARK
+
+
+def footer_line(manifest: Manifest) -> str:
+    """ "验证码 ABCD-EFGH-JKLM · 已审批"; before approval the state and 未经审批, as the header mark says."""
+    label = state_label(manifest.state)
+    return f"验证码 {manifest.code()} · " + (label if manifest.state in APPROVED_STATES else f"{label}（未经审批）")
+
+
+def _properties(
+    doc: Document, record: HearingRecord, values: dict[str, str | list[_Line]], manifest: Manifest | None
+) -> None:
     props = doc.core_properties
-    status = "已核对 / Verified" if record.verified else DRAFT_MARK
     props.title = f"{values['court']}庭审笔录" + (f" {values['case_number']}" if values["case_number"] else "")
     props.subject = str(values["case_number"])
     props.category = "庭审笔录"
-    props.content_status = status
-    props.keywords = "庭审笔录; " + ("verified" if record.verified else "draft; 未经核对")
+    props.content_status = content_status(record)
+    keywords = ["庭审笔录", state_label(record.state)] + ([] if record.approved else ["draft", "未经审批"])
+    if manifest is not None:
+        # LibreOffice splits keywords at spaces, commas, colons and semicolons; the code and the token hold none.
+        keywords += [f"验证码 {manifest.code()}", manifest.compact()]
+    # python-docx refuses over 255 characters (a habit of Office's UI, not in the OPC schema); the compact
+    # manifest is longer, so the element text is set directly. Word and LibreOffice read it whole.
+    props._element._get_or_add("keywords").text = "; ".join(keywords)
     props.comments = (
-        "经书记员核对。" if record.verified else "未经核对：语音识别生成的草稿，书记员核对前不得作为正式笔录使用。"
+        _COMMENTS.get(record.state, _DRAFT_COMMENT) if record.approved or record.state == "checked" else _DRAFT_COMMENT
     ) + f" 音频：{formats.clean_text(Path(record.transcript.file).name)}"
     props.author = str(values["clerk"]) or "workbench"
     props.last_modified_by = "workbench"
@@ -280,9 +383,42 @@ def _properties(doc: Document, record: HearingRecord, values: dict[str, str | li
     props.revision = max(1, props.revision)
 
 
-def build_record(record: HearingRecord, options: RecordOptions | None = None) -> Document:
+def _add_block(doc: Document, title: str, lines: list[str]) -> None:
+    """A titled block at the end of the body (after the signatures), in the template's header style if any."""
+    names = {st.name for st in doc.styles}
+    heading = doc.add_paragraph()
+    if "Record Header" in names:
+        heading.style = doc.styles["Record Header"]
+    heading.add_run(title).bold = True
+    for line in lines:
+        para = doc.add_paragraph()
+        if "Record Header" in names:
+            para.style = doc.styles["Record Header"]
+        para._p.append(run(None, line))
+
+
+def _mark_dialogue(doc: Document, paragraphs: list[etree._Element]) -> None:
+    """Bookmark "WorkbenchDialogue" from the first dialogue paragraph to the end of the last."""
+    ids = (b.get(qn("w:id"), "") for b in doc.element.body.iter(qn("w:bookmarkStart")))
+    used = [int(i) for i in ids if i.isdigit()]
+    start, end = bookmark(DIALOGUE_BOOKMARK, max(used, default=-1) + 1)
+    first, last = paragraphs[0], paragraphs[-1]
+    ppr = first.find(qn("w:pPr"))
+    if ppr is not None:
+        ppr.addnext(start)
+    else:
+        first.insert(0, start)
+    last.append(end)
+
+
+def build_record(
+    record: HearingRecord, options: RecordOptions | None = None, manifest: Manifest | None = None
+) -> Document:
     """The court record as a python-docx Document, from the template in `options` or the default."""
     options = options or RecordOptions()
+    if manifest is not None and manifest.state != record.state:
+        # The footer and the code would say one state and the draft mark another.
+        raise ValueError(f"the manifest says state {manifest.state!r}, the record {record.state!r}")
     template = options.template or (DEFAULT_TEMPLATE if DEFAULT_TEMPLATE.exists() else None)
     if template is None:
         doc = default_template_document()
@@ -294,34 +430,50 @@ def build_record(record: HearingRecord, options: RecordOptions | None = None) ->
                 f"{template}: not a readable Word .docx template ({e}); save it from Word as .docx (not .doc)"
             ) from e
     values = _values(record, options)
-    found = _fill_part(doc.element.body, values)
+    made: dict[str, list[etree._Element]] = {}
+    found = _fill_part(doc.element.body, values, made)
     for section in doc.sections:
         for part in headers_and_footers(section):
             _fill_part(part._element, values)
-    if "body" not in found:
-        log.warning("%s has no {{body}} placeholder: the dialogue is appended at the end", template)
+    if "body" not in made:
+        if "body" in found:
+            log.warning("%s: {{body}} shares its paragraph with other text: the dialogue is appended", template)
+        else:
+            log.warning("%s has no {{body}} placeholder: the dialogue is appended at the end", template)
         for line in values["body"]:
             assert isinstance(line, list)
             para = doc.add_paragraph()
             for piece in line:
                 para._p.append(run(_styled(None, piece.kind), piece.text))
-    if not record.verified:
+            made.setdefault("body", []).append(para._p)
+    _mark_dialogue(doc, made["body"])
+    if record.corrections:
+        lines = [line for note in record.corrections for line in _correction_lines(note)]
+        _add_block(doc, "补正记录", lines)
+    if record.signoffs:
+        _add_block(doc, "核对与审批记录", _signoff_lines(record.signoffs))
+    if not record.approved:
         mark_draft(doc)
+    if manifest is not None:
+        add_footer_line(doc, footer_line(manifest))
+        add_custom_property(doc, MANIFEST_PROPERTY, manifest.canonical_json())
     if options.line_numbers:
         add_line_numbers(doc)
-    _properties(doc, record, values)
+    _properties(doc, record, values, manifest)
     return doc
 
 
-def render_docx(record: HearingRecord, options: RecordOptions | None = None) -> bytes:
+def render_docx(record: HearingRecord, options: RecordOptions | None = None, manifest: Manifest | None = None) -> bytes:
     out = io.BytesIO()
-    build_record(record, options).save(out)
+    build_record(record, options, manifest).save(out)
     return out.getvalue()
 
 
-def export_docx(record: HearingRecord, path: Path, options: RecordOptions | None = None) -> Path:
+def export_docx(
+    record: HearingRecord, path: Path, options: RecordOptions | None = None, manifest: Manifest | None = None
+) -> Path:
     """Writes the court record to `path` (.docx) and returns the path."""
-    data = render_docx(record, options)
+    data = render_docx(record, options, manifest)
     path = Path(path)
     try:
         path.write_bytes(data)

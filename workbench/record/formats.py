@@ -175,8 +175,26 @@ def write_txt(transcript: Transcript, labels: Labels) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+# A cell starting so is run as a formula by Excel, LibreOffice Calc and Sheets ("=HYPERLINK(...)" from a
+# recognised utterance, say); a leading apostrophe makes it text (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """`cell` with a leading ' when a spreadsheet would take it for a formula; else as it is.
+
+    A carriage return inside becomes a line break: the writer (lines end in "\n") would not quote a field
+    holding a lone CR, and every reader would take it for the end of the row.
+    """
+    safe = "'" + cell if cell.startswith(_FORMULA_START) else cell
+    return safe.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def write_csv(transcript: Transcript, labels: Labels) -> str:
-    """One row per segment: index, start, end, speaker id, role, name, display, text."""
+    """One row per segment: index, start, end, speaker id, role, name, display, text.
+
+    Text cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) get a leading '.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["index", "start", "end", "speaker", "role", "name", "display", "text"])
@@ -187,11 +205,11 @@ def write_csv(transcript: Transcript, labels: Labels) -> str:
                 i,
                 f"{seg.start:.3f}",
                 f"{seg.end:.3f}",
-                seg.speaker or "",
-                (label.role or "") if label else "",
-                (label.name or "") if label else "",
-                speaker_display(seg.speaker, labels),
-                clean_text(seg.text),
+                spreadsheet_safe(seg.speaker or ""),
+                spreadsheet_safe((label.role or "") if label else ""),
+                spreadsheet_safe((label.name or "") if label else ""),
+                spreadsheet_safe(speaker_display(seg.speaker, labels)),
+                spreadsheet_safe(clean_text(seg.text)),
             ]
         )
     return out.getvalue()

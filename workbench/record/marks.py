@@ -1,7 +1,11 @@
-"""What goes on every page of a filled record: the "未经核对 / DRAFT" mark until verified, and margin line numbers.
+"""What goes on every page of a filled record: the "未经审批 / DRAFT" mark until approved, the verification
+code in every footer, and margin line numbers.
 
-Until `HearingRecord.verified`, the mark is the `{{draft}}` placeholder where the template has one, or a red
-line added on top of each header where a court template has none, plus a watermark behind every page.
+Until `HearingRecord.approved` (a judge approved it; it may be locked since), the mark is the `{{draft}}`
+placeholder where the template has one, or a red line added on top of each header where a court template has
+none, plus a watermark behind every page. The mark says 未经审批 (not approved), not 未经核对 (not checked):
+a record the clerk has checked is still a draft until the judge approves it, and "not checked" would be false
+on it; "not approved" is true in every state before approval.
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ from docx.document import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.section import _Header
-from docx.shared import RGBColor
+from docx.section import _Footer, _Header
+from docx.shared import Pt, RGBColor
 from lxml import etree
 
 from workbench.record.ooxml import headers_and_footers
 from workbench.record.template import TITLE_FONT
 
-DRAFT_MARK = "未经核对 / DRAFT"
+DRAFT_MARK = "未经审批 / DRAFT"
 
 # CT_PPr children after suppressLineNumbers, in schema order.
 _PPR_AFTER_SUPPRESS = (
@@ -33,17 +37,23 @@ _PPR_AFTER_SUPPRESS = (
 
 def _headers(doc: Document) -> Iterator[tuple[_Header, bool]]:
     """Every header in use, and whether it shows the mark already (its {{draft}} placeholder, filled)."""
+    for header in _in_use(doc, "header"):
+        yield header, DRAFT_MARK in "".join(header._element.itertext())
+
+
+def _in_use(doc: Document, kind: str) -> Iterator[_Header | _Footer]:
+    """Every header (kind "header") or footer ("footer") a page shows: default, first page, even pages."""
     even = doc.settings.odd_and_even_pages_header_footer
     for i, section in enumerate(doc.sections):
-        candidates = [section.header]
+        candidates = [getattr(section, kind)]
         if section.different_first_page_header_footer:
-            candidates.append(section.first_page_header)
+            candidates.append(getattr(section, f"first_page_{kind}"))
         if even:
-            candidates.append(section.even_page_header)
-        for header in candidates:
-            if i and header.is_linked_to_previous:
-                continue  # shows the previous section's header, which is marked already
-            yield header, DRAFT_MARK in "".join(header._element.itertext())
+            candidates.append(getattr(section, f"even_page_{kind}"))
+        for part in candidates:
+            if i and part.is_linked_to_previous:
+                continue  # shows the previous section's, which is marked already
+            yield part
 
 
 def _watermark(text: str) -> etree._Element:
@@ -80,6 +90,21 @@ def mark_draft(doc: Document) -> None:
             run.font.color.rgb = RGBColor(0xC0, 0x00, 0x00)
             paragraphs = header.paragraphs
         paragraphs[0]._p.append(_watermark(DRAFT_MARK))
+
+
+FOOTER_STYLE = "Record Footer"
+
+
+def add_footer_line(doc: Document, text: str) -> None:
+    """Adds `text` as a last, centred line of every footer in use (the verification code on every page)."""
+    style = next((st for st in doc.styles if st.name == FOOTER_STYLE), None)
+    for footer in _in_use(doc, "footer"):
+        para = footer.add_paragraph()
+        if style is not None:
+            para.style = style
+        para.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        run = para.add_run(text)
+        run.font.size = Pt(9)
 
 
 def add_line_numbers(doc: Document) -> None:

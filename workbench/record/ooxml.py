@@ -1,6 +1,7 @@
 """WordprocessingML pieces python-docx has no API for: runs that keep breaks and tabs, complex fields, schema order.
 
-Shared by the template filler (`fill`), the default template (`template`) and the draft marks (`marks`).
+Shared by the template filler (`fill`), the default template (`template`) and the draft marks (`marks`); also
+bookmarks and the custom properties part (docProps/custom.xml), which python-docx cannot write.
 """
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 
+from docx.document import Document
+from docx.opc.packuri import PackURI
+from docx.opc.part import Part
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.section import Section, _Footer, _Header
@@ -84,3 +88,58 @@ def headers_and_footers(section: Section) -> Iterator[_Header | _Footer]:
                  section.even_page_header, section.even_page_footer):  # fmt: skip
         if not part.is_linked_to_previous:
             yield part
+
+
+def bookmark(name: str, bookmark_id: int) -> tuple[etree._Element, etree._Element]:
+    """A bookmark's start and end markers (w:bookmarkStart / w:bookmarkEnd) with the given name and id."""
+    start = OxmlElement("w:bookmarkStart")
+    start.set(qn("w:id"), str(bookmark_id))
+    start.set(qn("w:name"), name)
+    end = OxmlElement("w:bookmarkEnd")
+    end.set(qn("w:id"), str(bookmark_id))
+    return start, end
+
+
+CUSTOM_PROPERTIES_PART = "/docProps/custom.xml"
+CT_CUSTOM_PROPERTIES = "application/vnd.openxmlformats-officedocument.custom-properties+xml"
+RT_CUSTOM_PROPERTIES = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/custom-properties"
+NS_CUSTOM = "http://schemas.openxmlformats.org/officeDocument/2006/custom-properties"
+NS_VT = "http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"
+# The format id every user-defined property carries (FMTID_UserDefinedProperties).
+_USER_DEFINED_FMTID = "{D5CDD505-2E9C-101B-9397-08002B2CF9AE}"
+
+
+def add_custom_property(doc: Document, name: str, value: str) -> None:
+    """Sets a text custom property (File > Properties > Custom in Word) in docProps/custom.xml.
+
+    python-docx has no API for the part: it is added to the package with its content type and a package
+    relationship, or, where a court template has one already, the property is replaced in it.
+
+    Word may cut a custom property's text at 255 characters when it re-saves the file (its property dialog holds
+    no more), and the manifest's JSON is longer: that is why the export also carries the compact manifest token
+    in the core keywords and the code in every footer, so verification still finds the export by its code
+    (`evidence.read_evidence` falls back to the keywords when the property no longer parses).
+    """
+    package = doc.part.package
+    rel = next((r for r in package.rels.values() if r.reltype == RT_CUSTOM_PROPERTIES and not r.is_external), None)
+    if rel is not None:
+        part = rel.target_part
+        root = etree.fromstring(part.blob)
+    else:
+        part = None
+        root = etree.Element(f"{{{NS_CUSTOM}}}Properties", nsmap={None: NS_CUSTOM, "vt": NS_VT})
+    for prop in root.findall(f"{{{NS_CUSTOM}}}property"):
+        if prop.get("name") == name:
+            root.remove(prop)
+    pids = [int(p.get("pid")) for p in root.findall(f"{{{NS_CUSTOM}}}property") if (p.get("pid") or "").isdigit()]
+    prop = etree.SubElement(root, f"{{{NS_CUSTOM}}}property")
+    prop.set("fmtid", _USER_DEFINED_FMTID)
+    prop.set("pid", str(max(pids, default=1) + 1))  # pids start at 2: 0 and 1 are reserved
+    prop.set("name", name)
+    etree.SubElement(prop, f"{{{NS_VT}}}lpwstr").text = value
+    blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    if part is None:
+        part = Part(PackURI(CUSTOM_PROPERTIES_PART), CT_CUSTOM_PROPERTIES, blob, package)
+        package.relate_to(part, RT_CUSTOM_PROPERTIES)
+    else:
+        part._blob = blob

@@ -41,7 +41,7 @@ PLACEHOLDERS: dict[str, str] = {
     "note": "block: notes on the text (original recognition, no speech); the paragraph goes when empty",
     "body": "block: the dialogue, one paragraph per turn, 审判长：……",
     "signatures": "block: signature lines for the panel, the clerk and the parties",
-    "draft": "未经核对 / DRAFT until verified, empty after",
+    "draft": "未经审批 / DRAFT until a judge approved the record, empty after",
     "page": "PAGE field (current page number)",
     "pages": "NUMPAGES field (page count)",
 }

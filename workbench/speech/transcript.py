@@ -145,6 +145,38 @@ class Party:
     representatives: tuple[str, ...] = ()  # 委托诉讼代理人 / 辩护人, as written
 
 
+@dataclass(frozen=True, slots=True)
+class SignoffNote:
+    """One sign-off step as the record prints it: 核对 / 审批 / 锁定 by whom, when (ISO time as stored)."""
+
+    step: str  # "checked" | "unchecked" | "approved" | "locked" | "reopened" | "returned"
+    account: str
+    at: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionNote:
+    """One correction request (补正申请) on a locked record and what became of it, for the appendix."""
+
+    number: int
+    requester: str
+    requester_kind: str  # "party" | "lawyer" | "member"
+    reason: str
+    filed_at: str
+    # (segment start, segment end in seconds, text before, proposed text): the segment's span, so that sealing can
+    # blank a change whose segment overlaps a sealed part at all, as it does the dialogue
+    changes: tuple[tuple[float, float, str, str], ...]
+    outcome: str  # "pending" | "accepted" | "rejected"
+    decided_by: str = ""
+    decided_at: str = ""
+    decision_reason: str = ""
+
+
+# States in which the record carries no draft mark: a judge approved it (and maybe it was filed, locked).
+APPROVED_STATES = ("approved", "locked")
+
+
 @dataclass(slots=True)
 class HearingRecord:
     """Everything the court record (庭审笔录) and the interchange formats are made from."""
@@ -161,8 +193,16 @@ class HearingRecord:
     panel: tuple[tuple[str, str], ...] = ()  # (role, name): 审判长, 审判员, 人民陪审员
     clerk: str = ""
     parties: tuple[Party, ...] = ()
-    verified: bool = False
     original_text: bool = False  # the segments carry the original recognition, not the corrected text
+    hearing_id: int | None = None
+    state: str = "transcribed"  # the hearing's status when the record was read (workbench.store.status values)
+    signoffs: tuple[SignoffNote, ...] = ()  # oldest first
+    corrections: tuple[CorrectionNote, ...] = ()  # by number
+
+    @property
+    def approved(self) -> bool:
+        """A judge approved the record (it may also be locked): only then does the draft mark go."""
+        return self.state in APPROVED_STATES
 
     def speaker_display(self, speaker_id: str | None) -> str:
         return speaker_display(speaker_id, self.labels) or "?"
