@@ -117,7 +117,7 @@ def seg_ids(store: Store, hid: int) -> list[int]:
 
 
 def found(store: Store, query: str, hid: int) -> list[int]:
-    return [h.segment_id for h in search.search(store, query, hearing_id=hid)]
+    return [h.segment_id for h in search.search(store, query, hearing_id=hid, include_sealed=True)]
 
 
 # --- the desk view -------------------------------------------------------------------------------------
@@ -126,11 +126,11 @@ def found(store: Store, query: str, hid: int) -> list[int]:
 def test_the_desk_has_every_segment_with_words_on_the_text_speakers_in_order_and_the_count(
     store: Store, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.set_speaker(world.own, "S1", role="原告", name="王五", actor=CONSOLE)
+    store.set_speaker(world.own, "S1", role="原告", name="王五", actor=CONSOLE)  # a correction: in review
     desk = api(store, "wang", "GET", f"/hearings/{world.own}/desk")
     h = desk["hearing"]
     assert (h["id"], h["case_number"], h["may_edit"], h["status"], h["recording_id"]) == (
-        world.own, CASE, True, "transcribed", None,
+        world.own, CASE, True, "in review", None,
     )  # fmt: skip
     assert desk["threshold"] == 0.5 and desk["checked"] is None
     assert [s["text"] for s in desk["segments"]] == [t for _, t in LINES]

@@ -14,12 +14,38 @@ _ESCAPES.update({c: " " for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)})
 _ESCAPES.update({c: " " for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 
 
+SEALED_PLACEHOLDER = "【不公开】"  # a sealed part's text, to an account that may not see it (pages, API)
+
+
 def clock(seconds: float | None, *, hour_digits: int = 2) -> str:
     """00:12:03 for a time in the recording; `hour_digits=1` gives the CLI's 0:12:03."""
     if seconds is None:
         return "--:--:--"
     s = int(max(seconds, 0))
     return f"{s // 3600:0{hour_digits}d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def parse_clock(text: str) -> float:
+    """A time in the recording as a person types it: `01:02:03`, `2:03`, `123` or `123.5` seconds.
+
+    ValueError naming the text and the forms otherwise (negative, minutes or seconds of 60 and up, not a number).
+    """
+    raw = str(text).strip().replace("：", ":")
+    parts = raw.split(":")
+    try:
+        if not raw or len(parts) > 3 or any(not p.strip() for p in parts):
+            raise ValueError
+        numbers = [float(p) for p in parts]
+        if any(n < 0 or n != n or n == float("inf") for n in numbers) or any(n >= 60 for n in numbers[1:]):
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"时间无效：{raw[:40]!r}，应为 时:分:秒、分:秒 或秒数 (a time is HH:MM:SS, MM:SS or seconds)"
+        ) from None
+    seconds = 0.0
+    for n in numbers:
+        seconds = seconds * 60 + n
+    return seconds
 
 
 def size(n: int | float | None) -> str:

@@ -300,8 +300,10 @@ def api_error(e: Exception) -> ApiError | None:
     for anything else (a bug: the server logs it and answers 500)."""
     from workbench.accounts.roles import AccountError, Forbidden
     from workbench.speech.options import OptionsError
-    from workbench.store.records import Conflict, NotFound, StaleEdit, StoreError, StoreLocked
+    from workbench.store.records import Conflict, Locked, NotFound, StaleEdit, StoreError, StoreLocked
 
+    if isinstance(e, Locked):  # before Conflict and StoreError: a client must tell "file a correction request"
+        return ApiError(409, "locked", str(e))
     if isinstance(e, NotFound):
         return ApiError(404, "not_found", str(e))
     if isinstance(e, Forbidden):
@@ -319,7 +321,9 @@ def api_error(e: Exception) -> ApiError | None:
     return None
 
 
-RESOURCES = ("system", "tokens", "cases", "hearings", "jobs", "segments", "desk", "search", "exports", "uploads")
+RESOURCES = (
+    "system", "tokens", "cases", "hearings", "jobs", "segments", "desk", "signoff", "search", "exports", "uploads",
+)  # fmt: skip
 
 
 def in_resource_order() -> list[Endpoint]:

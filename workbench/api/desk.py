@@ -6,6 +6,10 @@ segments API: another case's hearing or segment answers exactly like a missing o
 clerks and admins write (403 for a viewer), and each write is `Store.edit_segment` or a store method as
 audited as it (an edits row with the account, searchable at once). Every segment carries its `version`;
 a write made against an older one is refused as stale and names who changed it.
+
+Issue 16: a locked hearing is read-only here (`may_edit` false; the store refuses its writes with 409 "locked"
+whoever asks); the view lists the sealed (不公开) ranges and marks each segment sealed or not, and an account
+that may not see sealed text (a viewer) gets "【不公开】" for a sealed segment's text, with no words.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from workbench import settings
 from workbench.api.core import ApiError, Call, JsonSchema, Param, Reply, endpoint
 from workbench.api.segments import (
+    SEALED_PLACEHOLDER,
     audit_opened,
     check_cap,
     int_value,
@@ -61,16 +66,27 @@ WORD: JsonSchema = {
 }
 DESK_SEGMENT: JsonSchema = {
     "type": "object",
-    "required": ["id", "start", "end", "speaker", "text", "version", "edited", "words"],
+    "required": ["id", "start", "end", "speaker", "text", "version", "edited", "words", "sealed"],
     "properties": {
         "id": {"type": "integer"},
         "start": {"type": "number"},
         "end": {"type": "number"},
         "speaker": {"type": ["string", "null"]},
-        "text": {"type": "string"},
+        "text": {"type": "string", "description": f"{SEALED_PLACEHOLDER} for a sealed one, to a viewer."},
         "version": {"type": "integer", "minimum": 0},
         "edited": {"type": "boolean"},
-        "words": {"type": "array", "items": WORD},
+        "words": {"type": "array", "items": WORD, "description": "Empty for a sealed one, to a viewer."},
+        "sealed": {"type": "boolean", "description": "It overlaps a sealed (不公开) range."},
+    },
+}
+SEALED_RANGE: JsonSchema = {
+    "type": "object",
+    "required": ["id", "start", "end", "reason"],
+    "properties": {
+        "id": {"type": "integer"},
+        "start": {"type": "number"},
+        "end": {"type": "number", "description": "Exclusive."},
+        "reason": {"type": "string"},
     },
 }
 CHECKED: JsonSchema = {
@@ -85,7 +101,7 @@ CHECKED: JsonSchema = {
 }
 DESK: JsonSchema = {
     "type": "object",
-    "required": ["hearing", "threshold", "low_confidence", "checked", "speakers", "segments"],
+    "required": ["hearing", "threshold", "low_confidence", "checked", "speakers", "segments", "sealed"],
     "properties": {
         "hearing": {
             "type": "object",
@@ -95,7 +111,7 @@ DESK: JsonSchema = {
                 "case_number": {"type": "string"},
                 "duration": {"type": ["number", "null"]},
                 "recording_id": {"type": ["integer", "null"]},
-                "may_edit": {"type": "boolean"},
+                "may_edit": {"type": "boolean", "description": "False for a viewer, and for anyone once locked."},
                 "status": {"type": "string"},
             },
         },
@@ -118,6 +134,7 @@ DESK: JsonSchema = {
             },
         },
         "segments": {"type": "array", "items": DESK_SEGMENT},
+        "sealed": {"type": "array", "items": SEALED_RANGE, "description": "The sealed (不公开) ranges, by start."},
     },
 }
 EDIT_ITEM: JsonSchema = {
@@ -262,15 +279,21 @@ def threshold() -> float:
     return float(settings.get("low_confidence"))
 
 
-def _desk_segment(store: Store, row: DeskRow) -> DeskSegment:
+def _desk_segment(store: Store, row: DeskRow, *, hidden: bool = False) -> DeskSegment:
+    if hidden:  # sealed, and the caller may not see sealed text: neither the text nor its words leave
+        return DeskSegment(row.id, float(row.start), float(row.end), row.speaker, SEALED_PLACEHOLDER, row.version,
+                           row.edited, [])  # fmt: skip
     words = stored_word_spans(str(store.path), row.id, row.words_json, row.text)
     return DeskSegment(row.id, float(row.start), float(row.end), row.speaker, row.text, row.version, row.edited, words)
 
 
-def desk_view(access: Access, hearing: Hearing) -> DeskView:
-    """The whole hearing as the desk draws it."""
+def desk_view(access: Access, hearing: Hearing, sealed: set[int] | None = None) -> DeskView:
+    """The whole hearing as the desk draws it; the text of the `sealed` segments hidden unless the caller
+    may see sealed text."""
     store = access.store
-    segments = [_desk_segment(store, r) for r in store.desk_rows(hearing.id)]
+    sealed = store.sealed_segment_ids(hearing.id) if sealed is None else sealed
+    hide = sealed and not access.may_see_sealed(hearing.case_id)
+    segments = [_desk_segment(store, r, hidden=bool(hide and r.id in sealed)) for r in store.desk_rows(hearing.id)]
     limit = threshold()
     versions = store.speaker_versions(hearing.id)
     known = [
@@ -282,7 +305,7 @@ def desk_view(access: Access, hearing: Hearing) -> DeskView:
     return DeskView(
         hearing={"id": hearing.id, "case_number": hearing.case_number, "duration": duration,
                  "recording_id": recordings[0].id if recordings else None,
-                 "may_edit": access.may_edit(hearing.case_id), "status": hearing.status.value},
+                 "may_edit": access.may_edit_record(hearing), "status": hearing.status.value},
         threshold=limit,
         low_confidence=sum(low_confidence(s.words, limit) for s in segments),
         checked=mark.to_json() if mark else None,
@@ -291,8 +314,25 @@ def desk_view(access: Access, hearing: Hearing) -> DeskView:
     )  # fmt: skip
 
 
+def desk_json(access: Access, hearing: Hearing) -> dict[str, Any]:
+    """GET /hearings/{id}/desk's answer: the view, each segment marked sealed or not, and the sealed ranges."""
+    store = access.store
+    sealed = store.sealed_segment_ids(hearing.id)
+    data = desk_view(access, hearing, sealed).to_json()
+    for seg in data["segments"]:
+        seg["sealed"] = seg["id"] in sealed
+    data["sealed"] = [{"id": p.id, "start": float(p.start), "end": float(p.end), "reason": p.reason}
+                      for p in store.sealed_parts(hearing.id)]  # fmt: skip
+    return data
+
+
 def desk_segments_json(store: Store, hearing_id: int, segment_ids: list[int]) -> dict[int, dict[str, Any]]:
-    return {r.id: _desk_segment(store, r).to_json() for r in store.desk_rows(hearing_id, segment_ids)}
+    """Segments after a write (only editors write, and every editor may see sealed text: shown in full)."""
+    sealed = store.sealed_segment_ids(hearing_id)
+    out = {}
+    for r in store.desk_rows(hearing_id, segment_ids):
+        out[r.id] = {**_desk_segment(store, r).to_json(), "sealed": r.id in sealed}
+    return out
 
 
 @endpoint(
@@ -306,9 +346,9 @@ def desk_segments_json(store: Store, hearing_id: int, segment_ids: list[int]) ->
 def get_desk(call: Call) -> Reply:
     access = call.access
     hearing = access.hearing(call.params["hearing_id"])
-    view = desk_view(access, hearing)
+    data = desk_json(access, hearing)
     audit_opened(access, hearing.id, hearing.case_id, "desk")
-    return Reply(view.to_json())
+    return Reply(data)
 
 
 # --- batched edits -----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Keyword search through the API: the search page's `Filters` and `Searcher`, scoped to the caller's cases.
 
 The caller's cases go into the query itself (`Filters.case_ids`), so nothing of another case is ranked,
-counted or shown; each search is audited (SEARCHED) like the page's.
+counted or shown; each search is audited (SEARCHED) like the page's. Sealed (不公开) text is searched only for
+an account that may see it (judges, clerks, admins): a viewer never finds it, nor learns it is there.
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ def search(call: Call) -> Reply:
     )
     original = bool(call.params["original"])
     # One past the page: `total` counts the hits found so far, `next_offset` says whether there are more.
-    hits = Searcher(access.store).search(query, filters, limit=offset + limit + 1, original=original)
+    hits = Searcher(access.store).search(
+        query, filters, limit=offset + limit + 1, original=original,
+        include_sealed=access.account.role.may_see_sealed,  # roles are per account: a viewer's in every case
+    )  # fmt: skip
     access.store.record(
         access.actor,
         audit.SEARCHED,

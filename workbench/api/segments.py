@@ -5,6 +5,10 @@ Checked like the review page: a segment or hearing of another case answers exact
 hotword list is an admin's. Each segment and speaker carries its `version` (the id of its latest edits row,
 0 if never edited); a PATCH that gives the version it was made against is refused with 409 "stale" when
 someone changed the thing since, naming who and when, and nothing is changed.
+
+Sealed parts (issue 16): each segment says whether it is `sealed` (overlaps a 不公开 range); to an account that
+may not see sealed text (a viewer) a sealed segment's text and recognition are "【不公开】". A locked
+hearing's segments are refused by the store (409 "locked").
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from workbench.api.core import PAGE_PARAMS, ApiError, Call, JsonSchema, Param, Reply, endpoint, page_schema, paged
+from workbench.display import SEALED_PLACEHOLDER
 from workbench.speech.text import Hotword, parse_hotwords
 from workbench.store import NotFound, StoredSegment, audit
 from workbench.store.records import Speaker
@@ -32,7 +37,7 @@ HOTWORDS_COUNT_MAX = 5_000  # terms in one list (a court's whole glossary fits; 
 SEGMENT: JsonSchema = {
     "type": "object",
     "required": ["id", "hearing_id", "idx", "start", "end", "speaker", "speaker_orig", "text", "text_orig",
-                 "edited", "version"],
+                 "edited", "version", "sealed"],
     "properties": {
         "id": {"type": "integer"},
         "hearing_id": {"type": "integer"},
@@ -46,6 +51,8 @@ SEGMENT: JsonSchema = {
         "edited": {"type": "boolean"},
         "version": {"type": "integer", "minimum": 0,
                     "description": "Id of the segment's latest edit (0: never edited); give it back in PATCH."},
+        "sealed": {"type": "boolean",
+                   "description": f"Overlaps a sealed (不公开) range; to a viewer its texts are {SEALED_PLACEHOLDER}"},
     },
 }  # fmt: skip
 SEGMENT_PATCH: JsonSchema = {
@@ -115,7 +122,11 @@ SEGMENT_ID = Param("segment_id", int, "path", required=True, help="The segment's
 # --- as JSON -----------------------------------------------------------------------------------------
 
 
-def segment_json(seg: StoredSegment, version: int, *, original: bool = False) -> dict[str, Any]:
+def segment_json(
+    seg: StoredSegment, version: int, *, original: bool = False, sealed: bool = False, hidden: bool = False
+) -> dict[str, Any]:
+    """A segment as JSON; `hidden` (sealed, and the caller may not see sealed text): its texts are the placeholder."""
+    text, text_orig = (SEALED_PLACEHOLDER, SEALED_PLACEHOLDER) if hidden else (seg.text, seg.text_orig)
     return {
         "id": seg.id,
         "hearing_id": seg.hearing_id,
@@ -124,11 +135,18 @@ def segment_json(seg: StoredSegment, version: int, *, original: bool = False) ->
         "end": float(seg.end),
         "speaker": seg.speaker_orig if original else seg.speaker,
         "speaker_orig": seg.speaker_orig,
-        "text": seg.text_orig if original else seg.text,
-        "text_orig": seg.text_orig,
+        "text": text_orig if original else text,
+        "text_orig": text_orig,
         "edited": seg.edited,
         "version": version,
+        "sealed": sealed or hidden,
     }
+
+
+def sealed_view(access: Access, hearing_id: int, case_id: int) -> tuple[set[int], bool]:
+    """The hearing's sealed segment ids, and whether their text is hidden from this caller (a viewer)."""
+    sealed = access.store.sealed_segment_ids(hearing_id)
+    return sealed, bool(sealed) and not access.may_see_sealed(case_id)
 
 
 def speaker_json(s: Speaker, version: int) -> dict[str, Any]:
@@ -260,7 +278,11 @@ def list_segments(call: Call) -> Reply:
     segments = access.store.segments(hearing.id)
     versions = access.store.segment_versions(hearing.id)
     original = bool(call.params["original"])
-    reply = paged(call, [segment_json(s, versions.get(s.id, 0), original=original) for s in segments])
+    sealed, hide = sealed_view(access, hearing.id, hearing.case_id)
+    reply = paged(call, [
+        segment_json(s, versions.get(s.id, 0), original=original, sealed=s.id in sealed, hidden=hide and s.id in sealed)
+        for s in segments
+    ])  # fmt: skip
     audit_opened(access, hearing.id, hearing.case_id, "segments")
     return reply
 
@@ -272,8 +294,10 @@ def list_segments(call: Call) -> Reply:
 def get_segment(call: Call) -> Reply:
     access = call.access
     seg = visible_segment(access, call.params["segment_id"])
+    sealed, hide = sealed_view(access, seg.hearing_id, access.store.hearing(seg.hearing_id).case_id)
     audit_opened(access, seg.hearing_id, None, "segment")
-    return Reply(segment_json(seg, access.store.segment_version(seg.id)))
+    is_sealed = seg.id in sealed
+    return Reply(segment_json(seg, access.store.segment_version(seg.id), sealed=is_sealed, hidden=hide and is_sealed))
 
 
 @endpoint(
@@ -303,7 +327,8 @@ def patch_segment(call: Call) -> Reply:
         actor=access.actor,
         expected_version=version,
     )
-    return Reply(segment_json(changed, access.store.segment_version(changed.id)))
+    sealed = changed.id in access.store.sealed_segment_ids(changed.hearing_id)  # an editor sees sealed text
+    return Reply(segment_json(changed, access.store.segment_version(changed.id), sealed=sealed))
 
 
 # --- speakers ----------------------------------------------------------------------------------------

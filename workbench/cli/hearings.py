@@ -17,7 +17,7 @@ import click
 
 from workbench.accounts.access import CASE_NOT_YOURS
 from workbench.cli.common import echo_json, parse_date, parse_datetime, with_api
-from workbench.display import clock
+from workbench.display import clock, parse_clock
 from workbench.speech.options import OptionsError, TranscribeOptions
 from workbench.speech.text import read_hotwords
 from workbench.store.status import HearingStatus
@@ -134,7 +134,8 @@ def cases_members(api: Api, case: str, as_json: bool) -> None:
 
 @click.group("hearings")
 def hearings_group() -> None:
-    """Hearings: add recordings (queued for transcription), list and show them."""
+    """Hearings: add recordings (queued for transcription), list and show them; sign their records off
+    (check, approve, lock, reopen) and seal non-public parts."""
 
 
 def _options(
@@ -318,3 +319,135 @@ def hearings_checked(api: Api, hearing_id: int, segment_id: int | None, clear: b
     else:
         click.echo(f"hearing {hearing_id}: checked up to segment {mark['segment_id']} "
                    f"({clock(mark['t'], hour_digits=1)}) by {mark['by']} at {mark['at']}")  # fmt: skip
+
+
+# --- sign-off (issue 16) -------------------------------------------------------------------------------
+
+
+class RecordingTime(click.ParamType):
+    """A time in the recording: HH:MM:SS, MM:SS or seconds (`display.parse_clock`)."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_clock(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
+def _echo_signoff(hearing_id: int, s: dict[str, Any]) -> None:
+    """One line: the status (its label first, as the pages show it) and the steps this account may take next."""
+    nxt = ", ".join(s["next"]) or "none"
+    click.echo(f"hearing {hearing_id}: {s['label']} ({s['status']}); next: {nxt}")
+
+
+def _signoff_step(verb: str, summary: str) -> click.Command:
+    """`hearings check|uncheck|approve ID`: one POST, the new status printed."""
+
+    @click.argument("hearing_id", type=int)
+    @with_api
+    def step(api: Api, hearing_id: int) -> None:
+        _echo_signoff(hearing_id, api.call("POST", f"/hearings/{hearing_id}/{verb}"))
+
+    return hearings_group.command(verb, help=summary)(step)
+
+
+hearings_check = _signoff_step(
+    "check", "Mark hearing ID's record checked against the recording (a judge or clerk of the case; audited)."
+)
+hearings_uncheck = _signoff_step(
+    "uncheck", "Take hearing ID's checked mark back: it is in review again (a judge or clerk of the case; audited)."
+)
+hearings_approve = _signoff_step(
+    "approve", "Approve hearing ID's checked record: the draft mark goes (the case's judge; audited)."
+)
+
+
+@hearings_group.command("lock")
+@click.argument("hearing_id", type=int)
+@click.option("--note", default="", help="Kept with the step, e.g. where the signed paper copy is filed.")
+@with_api
+def hearings_lock(api: Api, hearing_id: int, note: str) -> None:
+    """Lock hearing ID's approved record: no edit any more, only correction requests (judge or clerk; audited)."""
+    body = {"note": note} if note else None
+    _echo_signoff(hearing_id, api.call("POST", f"/hearings/{hearing_id}/lock", json=body))
+
+
+@hearings_group.command("reopen")
+@click.argument("hearing_id", type=int)
+@click.option("--reason", required=True, help="Why the record goes back to review (kept with the step).")
+@with_api
+def hearings_reopen(api: Api, hearing_id: int, reason: str) -> None:
+    """Reopen hearing ID's checked, approved or locked record for review (the case's judge; audited)."""
+    if not reason.strip():
+        raise click.BadParameter("请写明理由 (give a reason)", param_hint="--reason")
+    _echo_signoff(hearing_id, api.call("POST", f"/hearings/{hearing_id}/reopen", json={"reason": reason}))
+
+
+@hearings_group.command("signoff")
+@click.argument("hearing_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_api
+def hearings_signoff(api: Api, hearing_id: int, as_json: bool) -> None:
+    """Hearing ID's sign-off: its status, every step taken (who, when, why) and the steps you may take next."""
+    s = api.call("GET", f"/hearings/{hearing_id}/signoff")
+    if as_json:
+        echo_json(s)
+        return
+    _echo_signoff(hearing_id, s)
+    for step in s["steps"]:
+        at = datetime.fromisoformat(step["at"]).strftime("%Y-%m-%d %H:%M:%S")
+        reason = f"  {step['reason']}" if step["reason"] else ""
+        click.echo(f"  {at}  {step['step']:<9} {step['account']}{reason}")
+
+
+def _span(part: dict[str, Any]) -> str:
+    return f"{clock(part['start'], hour_digits=1)}—{clock(part['end'], hour_digits=1)}"
+
+
+@hearings_group.command("seal")
+@click.argument("hearing_id", type=int)
+@click.option("--from", "start", required=True, type=RecordingTime(), help="Start: HH:MM:SS, MM:SS or seconds.")
+@click.option("--to", "end", required=True, type=RecordingTime(), help="End (exclusive), same forms.")
+@click.option("--reason", required=True, help="Why the part is not public (kept, and shown in exports).")
+@with_api
+def hearings_seal(api: Api, hearing_id: int, start: float, end: float, reason: str) -> None:
+    """Seal a time range of hearing ID as 不公开: left out of exports, hidden from viewers (judge or clerk; audited).
+
+    Every segment overlapping the range at all is sealed."""
+    if end <= start:
+        raise click.BadParameter(f"--to ({clock(end, hour_digits=1)}) 应晚于 --from ({clock(start, hour_digits=1)}) "
+                                 "(must be after --from)", param_hint="--to")  # fmt: skip
+    if not reason.strip():
+        raise click.BadParameter("请写明理由 (give a reason)", param_hint="--reason")
+    part = api.call("POST", f"/hearings/{hearing_id}/sealed", json={"start": start, "end": end, "reason": reason})
+    click.echo(f"hearing {hearing_id}: sealed part {part['id']} {_span(part)}: {part['reason']}")
+
+
+@hearings_group.command("unseal")
+@click.argument("hearing_id", type=int)
+@click.argument("part_id", type=int)
+@with_api
+def hearings_unseal(api: Api, hearing_id: int, part_id: int) -> None:
+    """Unseal part PART_ID of hearing ID (`hearings sealed ID` lists them; a judge or clerk of the case; audited)."""
+    api.call("DELETE", f"/hearings/{hearing_id}/sealed/{part_id}")
+    click.echo(f"hearing {hearing_id}: part {part_id} unsealed")
+
+
+@hearings_group.command("sealed")
+@click.argument("hearing_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_api
+def hearings_sealed(api: Api, hearing_id: int, as_json: bool) -> None:
+    """Hearing ID's sealed (不公开) parts: id, time range, reason, who sealed it."""
+    parts = list(pages(api, f"/hearings/{hearing_id}/sealed"))
+    if as_json:
+        echo_json(parts)
+        return
+    if not parts:
+        click.echo(f"hearing {hearing_id}: no sealed parts")
+    for p in parts:
+        click.echo(f"{p['id']:>5}  {_span(p)}  {p['reason']}  (by {p['created_by']})")
