@@ -7,6 +7,7 @@ import logging
 import click
 
 from workbench.cli.audit import audit_group
+from workbench.cli.corrections import corrections_group
 from workbench.cli.export import export_cmd
 from workbench.cli.hearings import cases_group, hearings_group
 from workbench.cli.jobs import jobs_group
@@ -16,6 +17,7 @@ from workbench.cli.serve import serve_cmd
 from workbench.cli.tokens import tokens_group
 from workbench.cli.transcribe import diarize_cmd, transcribe_cmd
 from workbench.cli.users import users_group
+from workbench.cli.verify import verify_cmd
 
 
 @click.group()
@@ -30,9 +32,10 @@ main.add_command(models_group)
 main.add_command(transcribe_cmd)
 main.add_command(diarize_cmd)
 main.add_command(export_cmd)
+main.add_command(verify_cmd)
 main.add_command(serve_cmd)
 for _command in (
-    cases_group, hearings_group, speakers_group, segments_group, search_cmd, hotwords_group, jobs_group, users_group,
-    audit_group, tokens_group,
+    cases_group, hearings_group, corrections_group, speakers_group, segments_group, search_cmd, hotwords_group,
+    jobs_group, users_group, audit_group, tokens_group,
 ):  # fmt: skip
     main.add_command(_command)

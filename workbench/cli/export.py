@@ -1,17 +1,21 @@
-"""`workbench export HEARING... --format docx|srt|vtt|txt|json|csv|rttm --out FILE`.
+"""`workbench export HEARING... --format docx|pdf|srt|vtt|txt|json|csv|rttm --out FILE [--redact PROFILE]`.
 
 A stored hearing is fetched through the API (`with_api`: the running server, else this process on the
-store) as an account that may see it; the API audits each export (EXPORTED, with the format and the
-sha256 of the bytes it sent, which are the file written here). Several hearings, or a .zip, are zipped
-here, each under the name the API gives (its case number, as `export_zip` names them). `--from-json`
-needs no store and no account. `--template` names a file on this machine: only without a server (the
-server renders the record with its own template).
+store) as an account that may see it; the API issues it (`workbench.issuing.issue`: sealed parts left out,
+the redaction profile applied, the record manifest and its verification code in a .docx/.pdf) and audits
+it (EXPORTED, with the sha256 of the bytes it sent, which are the file written here, and the code).
+`--preview` lists the redactions a profile would make (id, time, what, replacement, why) and writes
+nothing; `--keep ID` leaves one as it is. Several hearings, or a .zip, are zipped here, each under the name
+the API gives (its case number, as `export_zip` names them). `--from-json` needs no store and no account
+(no manifest: it is not a stored record). `--template` names a file on this machine: only without a server
+(the server renders the record with its own template).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import unicodedata
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from workbench.cli.common import with_api
-from workbench.record import DRAFT_MARK, ExportError, RecordOptions, export_docx, export_zip, formats
+from workbench.record import DRAFT_MARK, ExportError, RecordOptions, export_zip, formats, render_docx
+from workbench.record.pdf import docx_to_pdf_bytes
+from workbench.record.redact import PROFILES, redact
 from workbench.speech.transcript import HearingRecord, SpeakerLabel, Transcript
 
 if TYPE_CHECKING:
@@ -57,10 +63,54 @@ def _fetch(api: Api, hearing_id: int, params: dict[str, str]) -> tuple[str, byte
 
 
 def _is_draft(docx_bytes: bytes) -> bool:
-    """Whether a court record carries the "not verified" mark (in a header, where `mark_draft` puts it)."""
+    """Whether a court record carries the draft mark (in a header, where `mark_draft` puts it), until approval."""
+    if not docx_bytes.startswith(b"PK"):  # a PDF: its mark is drawn on the page, the manifest says the state
+        return _code_and_state(docx_bytes)[1] not in ("approved", "locked")
     with zipfile.ZipFile(io.BytesIO(docx_bytes)) as z:
         headers = [n for n in z.namelist() if n.startswith("word/header") and n.endswith(".xml")]
         return any(DRAFT_MARK in z.read(n).decode("utf-8", "replace") for n in headers)
+
+
+def _code_and_state(body: bytes) -> tuple[str | None, str | None]:
+    """The verification code and exported state a record file carries (None, None for another format)."""
+    from workbench.record.evidence import read_evidence
+
+    manifest = read_evidence(body).manifest
+    return (manifest.code(), manifest.state) if manifest else (None, None)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _preview(api: Api, ids: list[int], profile: str, original: bool) -> None:
+    """The redactions `profile` would make, one table per hearing; nothing is written."""
+    for hid in ids:
+        found = api.call(
+            "GET", f"/hearings/{hid}/redactions", params={"profile": profile, "original": original or None}
+        )["items"]
+        click.echo(f"hearing {hid}: {len(found)} redaction(s) by {profile} (--keep ID leaves one as it is)")
+        if not found:
+            continue
+        rows = [("ID", "TIME", "KIND", "TEXT", "SHOWN AS", "REASON")]
+        rows += [(r["id"], _clock(r["segment_start"]), r["kind"], r["text"], r["replacement"], r["reason"])
+                 for r in found]  # fmt: skip
+        widths = [max(_width(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [str(cell) + " " * (w - _width(str(cell))) for cell, w in zip(row, widths, strict=False)]
+            click.echo("  ".join([*cells, str(row[-1])]))
+
+
+def _width(text: str) -> int:
+    """Columns a text takes in a terminal: a Chinese character (or a full-width digit) takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _local_record(record: HearingRecord, profile: str, keep: tuple[str, ...]) -> HearingRecord:
+    return record if profile == "none" else redact(record, profile, keep).record
 
 
 def _entries(records: list[HearingRecord], fmt: str, options: RecordOptions) -> list[tuple[str, bytes]]:
@@ -102,16 +152,31 @@ def _zip(entries: list[tuple[str, bytes]], out: Path) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(("docx", *formats.FORMATS)),
+    type=click.Choice(("docx", "pdf", *formats.FORMATS)),
     default="docx",
     show_default=True,
-    help="docx is the court record (庭审笔录); the others are the transcript's interchange formats.",
+    help="docx is the court record (庭审笔录), pdf the same as PDF/A-2b for archives (LibreOffice); the others "
+    "are the transcript's interchange formats.",
 )
 @click.option(
     "--out",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file; a .zip (or several hearings) gives one file per hearing inside it.",
+    help="Output file (required unless --preview); a .zip (or several hearings) gives one file per hearing inside it.",
+)
+@click.option(
+    "--redact",
+    "profile",
+    type=click.Choice(PROFILES),
+    default="none",
+    show_default=True,
+    help="Redaction profile: publication (names → surname + 某 where the case kind asks, ID/phone/bank numbers, "
+    "e-mail, plates, addresses → ×××), us-frcp (FRCP 5.2). The stored text never changes.",
+)
+@click.option(
+    "--keep", multiple=True, metavar="ID", help="Leave this redaction as it is (an id --preview lists; repeatable)."
+)
+@click.option(
+    "--preview", is_flag=True, help="List the redactions --redact would make, with their reasons; write nothing."
 )
 @click.option(
     "--template",
@@ -127,21 +192,38 @@ def export_cmd(
     hearings: tuple[str, ...],
     json_files: tuple[Path, ...],
     fmt: str,
-    out: Path,
+    out: Path | None,
     template: Path | None,
     timestamps: bool,
     line_numbers: bool,
     original: bool,
+    profile: str,
+    keep: tuple[str, ...],
+    preview: bool,
 ) -> None:
-    """Export hearings as the court record (.docx) or as SRT, WebVTT, text, JSON, CSV or RTTM.
+    """Export hearings as the court record (.docx, .pdf) or as SRT, WebVTT, text, JSON, CSV or RTTM.
 
-    Until a hearing is marked verified, its record carries a "未经核对 / DRAFT" mark on every page.
-    Each stored hearing exported is audited with the format and the output file's sha256.
+    Until a judge approves a hearing, its record carries a "未经审批 / DRAFT" mark on every page. Sealed parts
+    (不公开) are left out, a line with their times and reason in their place. Each stored hearing exported is
+    audited with the format, the output file's sha256 and the verification code (`workbench verify FILE`).
     """
     if not hearings and not json_files:
         raise click.UsageError("give a HEARING id, or --from-json TRANSCRIPT.json")
+    if keep and profile == "none":
+        raise click.UsageError("--keep needs --redact PROFILE (the redactions it keeps are that profile's)")
     ids = [_hearing_id(h) for h in hearings]
-    from_json = [_from_json(p, original) for p in json_files]
+    if preview:
+        if profile == "none":
+            raise click.UsageError("--preview needs --redact PROFILE (what would it preview?)")
+        if json_files or not ids:
+            raise click.UsageError("--preview lists a stored hearing's redactions: give a HEARING id")
+        _preview(api, ids, profile, original)
+        return
+    if out is None:
+        raise click.UsageError("give --out FILE (or --preview to list the redactions without writing)")
+    if fmt == "pdf" and json_files and ids:
+        raise click.UsageError("--format pdf: export stored hearings and --from-json files separately")
+    from_json = [_local_record(_from_json(p, original), profile, keep) for p in json_files]
     options = RecordOptions(timestamps=timestamps, line_numbers=line_numbers, template=template)
     if not ids:
         _write(from_json, fmt, out, options)
@@ -155,6 +237,10 @@ def export_cmd(
     for name, on in (("original", original), ("timestamps", timestamps), ("line_numbers", line_numbers)):
         if on:
             params[name] = "true"
+    if profile != "none":
+        params["redact"] = profile
+        if keep:
+            params["keep"] = ",".join(keep)
     if template is not None:
         params["template"] = str(template.absolute())
     fetched = [_fetch(api, i, params) for i in ids]  # each audited by the API as it is sent
@@ -168,24 +254,34 @@ def export_cmd(
         raise click.ClickException(
             f"{out}: cannot write the {fmt} export ({e.strerror}); check the folder exists and is writable"
         ) from e
-    draft = sum(_is_draft(body) for _, body in fetched) if fmt == "docx" else 0
-    draft += sum(not r.verified for r in from_json) if fmt == "docx" else 0
+    record_format = fmt in ("docx", "pdf")
+    draft = sum(_is_draft(body) for _, body in fetched) if record_format else 0
+    draft += sum(not r.approved for r in from_json) if record_format else 0
     _done(out, len(fetched) + len(from_json), fmt, draft)
+    if record_format:
+        for name, body in fetched:
+            code, _ = _code_and_state(body)
+            if code:
+                click.echo(f"  {name}: 验证码 (verification code) {code}")
 
 
 def _write(records: list[HearingRecord], fmt: str, out: Path, options: RecordOptions) -> None:
+    """`--from-json` records written here (no store: no manifest, no audit)."""
     try:
         if len(records) > 1 or out.suffix.lower() == ".zip":
+            if fmt == "pdf":
+                raise click.UsageError("--format pdf: one --from-json file at a time (a .zip of PDFs: export docx)")
             export_zip(records, out, options, formats_=(fmt,))
-        elif fmt == "docx":
-            export_docx(records[0], out, options)
+        elif fmt in ("docx", "pdf"):
+            body = render_docx(records[0], options)
+            out.write_bytes(docx_to_pdf_bytes(body) if fmt == "pdf" else body)
         else:
             formats.write(fmt, records[0].transcript, out, records[0].labels)
     except (ExportError, OSError) as e:
         raise click.ClickException(str(e)) from e
-    _done(out, len(records), fmt, sum(not r.verified for r in records))
+    _done(out, len(records), fmt, sum(not r.approved for r in records))
 
 
 def _done(out: Path, hearings: int, fmt: str, draft: int) -> None:
-    note = f" ({draft} not verified: marked 未经核对 / DRAFT)" if fmt == "docx" and draft else ""
+    note = f" ({draft} not approved: marked {DRAFT_MARK})" if fmt in ("docx", "pdf") and draft else ""
     click.echo(f"wrote {out}: {hearings} hearing(s) as {fmt}{note}")
