@@ -1,10 +1,9 @@
 """庭审列表: the account's hearings, filtered by case, date and status; open one, or export several as one .zip."""
 
-import io
-
 import streamlit as st
 
-from workbench.record import export_zip
+from workbench import issuing
+from workbench.accounts import Access
 from workbench.store.status import HearingStatus
 from workbench.web import nav, session
 from workbench.web.pagedata import hearing_rows, list_hearings
@@ -73,16 +72,13 @@ elif not chosen:
 if chosen:
     ids = [h.id for h in chosen]
 
-    def _zip() -> bytes:
-        buf = io.BytesIO()
-        export_zip((store.hearing_record(i) for i in ids), buf)
-        return buf.getvalue()
+    def _zip(now: Access) -> bytes:
+        return issuing.issue_zip(now, ids, via="page")
 
     export_button(
         me,
         f"导出笔录 .zip（{len(ids)} 件）",
         _zip,
-        fmt="zip",
         file_name="庭审笔录.zip",
         hearing_ids=ids,
         key="zip",

@@ -1,7 +1,10 @@
 """审阅笔录: the review desk (the whole transcript against the audio, keyboard first), roles, timeline, export.
 
 Only a hearing of the account's cases opens (any other id answers like a missing one); only judges,
-clerks and admins may edit; every edit, verification and export carries the account.
+clerks and admins may edit, and nobody once the record is locked. The sign-off buttons are the steps
+this account may take now (`Access.next_steps`: a clerk checks, the judge approves, then it is locked;
+only the judge reopens, with a reason). Every export is issued by `workbench.issuing` (sealed parts left
+out, a redaction profile applied, a manifest and a verification code in the file, an audit row).
 
 The transcript view is `workbench.web.desk_component`: one continuous editor whose script reads the
 hearing and saves each edit through the API with this browser's session (`/api/v1/hearings/{id}/desk`,
@@ -14,9 +17,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from workbench.accounts import HEARING_NOT_YOURS, NotYours
-from workbench.display import clock, md_escape
-from workbench.record import formats, render_docx
+from workbench import issuing
+from workbench.accounts import HEARING_NOT_YOURS, Access, NotYours
+from workbench.display import clock, md_escape, parse_clock
+from workbench.record import RecordOptions, formats
 from workbench.store import ROLES, StoredSegment, StoreError, audit, jobs
 from workbench.store.status import HearingStatus
 from workbench.web import session
@@ -24,10 +28,16 @@ from workbench.web.clips import PLAY_WINDOW_S, sample_span
 from workbench.web.desk_component import review_desk
 from workbench.web.pagedata import (
     NAME_MAX,
+    SEGMENT_TEXT_MAX,
     cap,
     hearing_param,
+    hidden_segments,
     job_caption,
+    redaction_rows,
     seconds_param,
+    segment_at,
+    shown_segments,
+    shown_text,
     speaker_display,
     timeline_rows,
 )
@@ -77,7 +87,9 @@ except NotYours:  # missing and not theirs alike: the same words, nothing about 
     st.title("审阅笔录")
     st.error(HEARING_NOT_YOURS)
     st.stop()
-may_edit = me.access.may_edit(hearing.case_id)
+# A locked record is read-only for everyone (the store refuses it too); its corrections go through a request.
+may_edit = me.access.may_edit_record(hearing)
+hidden = hidden_segments(me.access, hearing)  # sealed segments, for an account that may not see their text
 
 # Opening is audited once per hearing in this browser session, not on every rerun (each click reruns).
 opened: set[tuple[int | None, int]] = st.session_state.setdefault("wb_opened", set())
@@ -137,49 +149,108 @@ if not hearing.segments:
 
 recording = store.recordings(hearing_id)[0]
 
+# --- exports -------------------------------------------------------------------------------------------------
+EXPORTS = {  # format → (button, MIME type)
+    "docx": ("Word 笔录", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    "pdf": ("PDF 存档 (PDF/A)", "application/pdf"),
+    **{fmt: (fmt.upper(), None) for fmt in formats.FORMATS},
+}
+PROFILE_LABELS = {"none": "不脱敏 None", "publication": "公开 Publication", "us-frcp": "US FRCP 5.2"}
+stem = f"{hearing.case_number or 'hearing'}-{hearing_id}"
+
+
+def export_panel() -> None:
+    """The record as a file: a redaction profile, its preview (untick a false find), then one button a format."""
+    profile = st.radio(
+        "脱敏 Redaction", list(PROFILE_LABELS), format_func=PROFILE_LABELS.get, horizontal=True, key="redact_profile"
+    )
+    keep: list[str] = []
+    if profile != "none":  # only then: a preview reads and scans the whole record
+        found = issuing.preview_redactions(me.access, hearing_id, profile)
+        if found:
+            st.caption(f"共 {len(found)} 处；取消勾选以保留原文 (untick a false one to keep it)")
+            table = st.data_editor(
+                pd.DataFrame(redaction_rows(found)),
+                disabled=["时间", "类型", "原文", "替换为"],
+                column_config={"id": None, "脱敏": st.column_config.CheckboxColumn("脱敏", default=True)},
+                hide_index=True,
+                key=f"redactions_{profile}",
+            )
+            keep = table.loc[~table["脱敏"], "id"].tolist()
+        else:
+            st.caption("未发现需要脱敏的内容 (nothing to redact)")
+    suffix = "" if profile == "none" else f"-{profile}"
+    for fmt, (label, mime) in EXPORTS.items():
+
+        def _issue(now: Access, fmt: str = fmt) -> bytes:
+            return issuing.issue(now, hearing_id, fmt, RecordOptions(), redact=profile, keep=keep, via="page").body
+
+        export_button(
+            me,
+            label,
+            _issue,
+            file_name=f"{stem}{suffix}.{fmt}",
+            hearing_ids=[hearing_id],
+            key=f"dl_{fmt}",
+            mime=mime,
+            width="stretch",
+        )
+
+
+# --- the sign-off, the record's parts, the exports -----------------------------------------------------------------
+# Each button acts in this run, whose session and rights were just checked; the store refuses a step in the wrong
+# state and any edit of a locked record, whoever asks.
+STEPS = {  # step → (button, icon, who may take it, the store's method)
+    "check": ("标记已核对", ":material/fact_check:", me.access.require_check, store.check),
+    "uncheck": ("撤销核对", ":material/undo:", me.access.require_check, store.uncheck),
+    "approve": ("审批通过", ":material/approval:", me.access.require_approve, store.approve),
+    "lock": ("锁定笔录", ":material/lock:", me.access.require_lock, store.lock),
+}
+STEP_NAMES = {"checked": "核对", "unchecked": "撤销核对", "approved": "审批", "locked": "锁定", "reopened": "退回",
+              "returned": "修改后退回"}  # fmt: skip
+
+
+def _take(step: str, reason: str = "") -> None:
+    try:
+        if step == "reopen":
+            me.access.require_reopen(hearing.case_id)
+            store.reopen(hearing_id, reason, actor=me.actor)
+        else:
+            _, _, require, take = STEPS[step]
+            require(hearing.case_id)
+            take(hearing_id, actor=me.actor)
+    except StoreError as e:
+        error(e)
+    else:
+        st.rerun()
+
+
 with st.container(horizontal=True, vertical_alignment="center"):
     status_badge(hearing.status)
-    if may_edit:  # the buttons act in this run, whose session and rights were just checked
-        if hearing.status == HearingStatus.VERIFIED:
-            if st.button("撤销核对", icon=":material/undo:"):
-                store.set_verified(hearing_id, False, actor=me.actor)
-                st.rerun()
-        elif st.button("标记已核对", icon=":material/verified:", type="primary"):
-            store.set_verified(hearing_id, actor=me.actor)
-            st.rerun()
+    for step in me.access.next_steps(hearing):
+        if step == "reopen":
+            with st.popover("退回修改", icon=":material/lock_open:"):
+                reason = st.text_input("退回理由 Reason", max_chars=500, key="reopen_reason")
+                if st.button("确认退回", disabled=not reason.strip(), type="primary"):
+                    _take("reopen", reason)
+        else:
+            label, icon, _, _ = STEPS[step]
+            if st.button(label, icon=icon, type="primary" if step != "uncheck" else "secondary", key=f"step_{step}"):
+                _take(step)
+    with st.popover("导出 Export", icon=":material/download:"):
+        export_panel()
 
-    def _docx() -> bytes:
-        return render_docx(store.hearing_record(hearing_id))
-
-    stem = f"{hearing.case_number or 'hearing'}-{hearing_id}"
-    export_button(
-        me,
-        "Word 笔录",
-        _docx,
-        fmt="docx",
-        file_name=f"{stem}.docx",
-        hearing_ids=[hearing_id],
-        key="docx",
-        mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        icon=":material/description:",
+steps = store.signoff_steps(hearing_id)
+if steps:
+    st.caption(
+        " · ".join(
+            f"{STEP_NAMES.get(s.step, s.step)} {md_escape(s.account)} {s.at:%m-%d %H:%M}"
+            + (f"（{md_escape(s.reason)}）" if s.reason else "")
+            for s in steps[-6:]
+        )
     )
-    with st.popover("其他格式 SRT / TXT / …", icon=":material/download:"):
-        for fmt in formats.FORMATS:
-
-            def _render(fmt: str = fmt) -> bytes:
-                record = store.hearing_record(hearing_id)
-                return formats.render(fmt, record.transcript, record.labels).encode("utf-8")
-
-            export_button(
-                me,
-                fmt.upper(),
-                _render,
-                fmt=fmt,
-                file_name=f"{stem}.{fmt}",
-                hearing_ids=[hearing_id],
-                key=f"dl_{fmt}",
-                width="stretch",
-            )
+if hearing.status == HearingStatus.LOCKED:
+    st.info("笔录已锁定：不能再修改；如需更正，请在下方提交补正申请 (locked: corrections go through a request)。")
 
 # --- views ------------------------------------------------------------------------------------------------------
 # One view at a time: the desk (the whole transcript, its own player), the speaker panel (a role box, a name
@@ -195,7 +266,7 @@ def _play(t: float) -> None:
 
 def timeline_view() -> None:
     names = speaker_display(store.speakers(hearing_id))
-    timeline = pd.DataFrame(timeline_rows(store.segments(hearing_id), names))
+    timeline = pd.DataFrame(timeline_rows(shown_segments(store.segments(hearing_id), hidden), names))
     pick = alt.selection_point(name="seg", fields=["t"], on="click")
     chart = (
         alt.Chart(timeline)
@@ -230,7 +301,8 @@ def timeline_view() -> None:
 
 def speakers_view() -> None:
     speakers = store.speakers(hearing_id)
-    segments = store.segments(hearing_id)  # for each speaker's sample
+    # for each speaker's sample: never one from a sealed part for an account that may not hear it
+    segments = [s for s in store.segments(hearing_id) if s.id not in hidden]
     if not speakers:
         st.caption("尚无说话人。可在笔录中按数字键或在段落的说话人处指定" if may_edit else "尚无说话人。")
         return
@@ -295,13 +367,115 @@ def edits_box() -> None:
             st.dataframe(
                 [
                     {"时间": e.at.strftime("%m-%d %H:%M"), "操作人": e.user, "字段": e.field,
-                     "修改前": e.before or "", "修改后": e.after or ""}
+                     "修改前": shown_text(e.segment_id, e.before, hidden),
+                     "修改后": shown_text(e.segment_id, e.after, hidden)}
                     for e in reversed(edits)
                 ],
                 hide_index=True,
             )  # fmt: skip
         else:
             st.caption("暂无修改。原始识别文本始终保留。")
+
+
+def sealed_box() -> None:
+    """不公开 parts: kept in the store, left out of every export and of what a viewer sees."""
+    parts = store.sealed_parts(hearing_id)
+    may_seal = me.access.may_seal(hearing.case_id) and hearing.status != HearingStatus.LOCKED
+    if not parts and not may_seal:
+        return
+    with st.expander(f"不公开部分 Sealed parts（{len(parts)}）", key=f"sealed_open_{hearing_id}"):
+        for part in parts:
+            line, button = st.columns([5, 1], vertical_alignment="center")
+            line.markdown(
+                f"{clock(part.start)}—{clock(part.end)} · {md_escape(part.reason)} · "
+                f"{md_escape(part.created_by)} {part.created_at:%m-%d %H:%M}"
+            )
+            if may_seal and button.button("解除", key=f"unseal_{part.id}", icon=":material/lock_open:"):
+                try:
+                    me.access.require_seal(hearing.case_id)
+                    store.unseal(hearing_id, part.id, actor=me.actor)
+                except StoreError as e:
+                    error(e)
+                else:
+                    st.rerun()
+        if not may_seal:
+            return
+        with st.form(f"seal_{hearing_id}", border=False):
+            a, b = st.columns(2)
+            start = a.text_input("从 From", placeholder="00:10:00", max_chars=12)
+            end = b.text_input("至 To", placeholder="00:20:00", max_chars=12)
+            reason = st.text_input("理由 Reason", placeholder="涉及个人隐私", max_chars=500)
+            if st.form_submit_button("标记为不公开", icon=":material/visibility_off:"):
+                try:
+                    me.access.require_seal(hearing.case_id)
+                    store.seal(hearing_id, parse_clock(start), parse_clock(end), reason, actor=me.actor)
+                except (StoreError, ValueError) as e:
+                    error(e)
+                else:
+                    st.rerun()
+
+
+REQUESTER_KINDS = {"party": "当事人 Party", "lawyer": "代理人 Lawyer", "member": "本院人员 Member"}
+OUTCOMES = {"pending": "待处理", "accepted": "已准许", "rejected": "已驳回"}
+
+
+def corrections_box() -> None:
+    """补正申请 on a locked record: filed for a party or a lawyer, decided by the judge, listed in the record."""
+    requests = store.corrections(hearing_id)
+    locked = hearing.status == HearingStatus.LOCKED
+    may_request = locked and me.access.may_request_correction(hearing.case_id)
+    may_decide = me.access.may_decide_correction(hearing.case_id)
+    if not requests and not may_request:
+        return
+    with st.expander(f"补正申请 Corrections（{len(requests)}）", key=f"corrections_open_{hearing_id}"):
+        for r in requests:
+            with st.container(border=True):
+                st.markdown(
+                    f"**#{r.id}** {md_escape(r.requester)}（{REQUESTER_KINDS.get(r.requester_kind, r.requester_kind)}）"
+                    f" · {r.filed_at:%Y-%m-%d %H:%M} · **{OUTCOMES.get(r.state, r.state)}**"
+                )
+                st.caption(f"理由：{md_escape(r.reason)}")
+                for segment_id, text, _ in r.changes:
+                    st.markdown(f"段 {segment_id}：{md_escape(shown_text(segment_id, text, hidden))}")
+                if r.state != "pending":
+                    st.caption(f"{md_escape(r.decided_by)}：{md_escape(r.decision_reason)}")
+                elif may_decide:
+                    why = st.text_input("决定理由 Reason", key=f"decide_reason_{r.id}", max_chars=500)
+                    yes, no = st.columns(2)
+                    for column, accept, label in ((yes, True, "准许补正"), (no, False, "驳回")):
+                        # accepting edits the record: only while it is locked (a reopened one is edited directly)
+                        refused = not why.strip() or (accept and not locked)
+                        if column.button(label, key=f"decide_{r.id}_{accept}", disabled=refused):
+                            try:
+                                me.access.require_decide_correction(hearing.case_id)
+                                store.decide_correction(r.id, accept, why, actor=me.actor)
+                            except StoreError as e:
+                                error(e)
+                            else:
+                                st.rerun()
+        if not may_request:
+            return
+        with st.form(f"correction_{hearing_id}", border=False):
+            at = st.text_input("段落时间 Time", placeholder="00:12:03", max_chars=12)
+            text = st.text_area("补正后文本 Proposed text", max_chars=SEGMENT_TEXT_MAX)
+            a, b = st.columns(2)
+            requester = a.text_input("申请人 Requester", max_chars=NAME_MAX)
+            kind = b.selectbox("身份", list(REQUESTER_KINDS), format_func=REQUESTER_KINDS.get)
+            reason = st.text_input("理由 Reason", max_chars=500)
+            if st.form_submit_button("提交补正申请", icon=":material/edit_note:"):
+                try:
+                    me.access.require_request_correction(hearing.case_id)
+                    segment = segment_at(store.segments(hearing_id), parse_clock(at))
+                    if segment is None:
+                        raise ValueError(f"{at} 处没有段落 (no segment at that time)")
+                    store.request_correction(
+                        hearing_id, [(segment.id, text)], requester=requester, requester_kind=kind, reason=reason,
+                        actor=me.actor,
+                    )  # fmt: skip
+                except (StoreError, ValueError) as e:
+                    error(e)
+                else:
+                    st.rerun()
 
 
 view = st.segmented_control(
@@ -330,6 +504,8 @@ if view in ("speakers", "timeline"):
             "点击时间轴色块跳转；笔录视图中可连续播放"
         )
         edits_box()
+        sealed_box()
+        corrections_box()
 else:  # the desk; also when the clerk clicks the chosen view again, which clears the choice
     # The whole hearing in one editor. Its script reads the segments and saves edits through the API (the
     # session's cookie, the same checks), so typing never reruns this page; a reload returns to the same time.
@@ -342,3 +518,5 @@ else:  # the desk; also when the clerk clicks the chosen view again, which clear
         key=f"desk_{hearing_id}",
     )
     edits_box()
+    sealed_box()
+    corrections_box()

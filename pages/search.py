@@ -56,6 +56,7 @@ hits = search.search(
     limit=shown + 1,
     original=original,
     case_ids=me.access.case_ids(),  # inside the query: counts and snippets of other cases never reach here
+    include_sealed=me.access.account.role.may_see_sealed,  # a viewer never finds a sealed part's text
 )
 elapsed = time.perf_counter() - t0
 if new_search:  # once per search, not per "show more"

@@ -27,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 from workbench import settings
 from workbench.accounts import HEARING_NOT_YOURS, Accounts, Role, Sessions, console_access, sign_in
 from workbench.models import memory
+from workbench.record.evidence import read_evidence
 from workbench.server.worker import run_job
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.text import Hotword
@@ -318,25 +319,116 @@ def test_a_link_with_a_time_opens_the_desk_there(hearing: int, env: Path, people
     assert _desk(at)["start_at"] == pytest.approx(seg.start)  # type: ignore[index]
 
 
-def test_mark_verified(hearing: int, env: Path, people: People) -> None:
-    at = _ok(_app("pages/review.py", who=people.judge, hearing=str(hearing)).run())
+def _buttons(at: AppTest) -> set[str]:
+    return {b.label for b in at.button}
+
+
+def test_the_sign_off_buttons_are_the_steps_each_account_may_take_and_a_locked_record_is_read_only(
+    hearing: int, env: Path, people: People
+) -> None:
+    store = Store(env / "wb.duckdb")
+    at = _ok(_app("pages/review.py", who=people.clerk, hearing=str(hearing)).run())
+    assert "标记已核对" in _buttons(at) and "审批通过" not in _buttons(at)  # a clerk checks, never approves
     next(b for b in at.button if b.label == "标记已核对").click()
+    at = _ok(at.run())
+    assert store.hearing(hearing).status == "checked"
+    assert _buttons(at) & {"标记已核对", "审批通过", "锁定笔录"} == set() and "撤销核对" in _buttons(at)
+    [row] = store.audit_rows(hearing_id=hearing, action=audit.CHECKED)
+    assert row.account == "clerk1"
+
+    at = _ok(_app("pages/review.py", who=people.admin, hearing=str(hearing)).run())
+    assert _buttons(at) & {"标记已核对", "撤销核对", "审批通过", "锁定笔录"} == set()  # IT, not a court officer
+
+    at = _ok(_app("pages/review.py", who=people.judge, hearing=str(hearing)).run())
+    next(b for b in at.button if b.label == "审批通过").click()
+    at = _ok(at.run())
+    assert store.hearing(hearing).status == "approved"
+
+    at = _ok(_app("pages/review.py", who=people.clerk, hearing=str(hearing)).run())
+    next(b for b in at.button if b.label == "锁定笔录").click()
+    at = _ok(at.run())
+    assert store.hearing(hearing).status == "locked"
+    assert _desk(at)["may_edit"] is False  # type: ignore[index]  # read-only for the clerk too
+    assert any("已锁定" in i.value for i in at.info)
+    steps = [s.step for s in store.signoff_steps(hearing)]
+    assert steps == ["checked", "approved", "locked"]
+    assert any("核对 clerk1" in c.value and "审批 judge1" in c.value for c in at.caption)
+
+    # the judge reopens with a reason: the button stays disabled until one is typed
+    at = _ok(_app("pages/review.py", who=people.judge, hearing=str(hearing)).run())
+    confirm = next(b for b in at.button if b.label == "确认退回")
+    assert confirm.disabled
+    at.text_input(key="reopen_reason").set_value("补充证人证言")
+    at = _ok(at.run())
+    next(b for b in at.button if b.label == "确认退回").click()
     _ok(at.run())
-    assert Store(env / "wb.duckdb").hearing(hearing).status == "verified"
-    [row] = Store(env / "wb.duckdb").audit_rows(hearing_id=hearing, action=audit.VERIFIED)
-    assert row.account == "judge1"
+    assert store.hearing(hearing).status == "in review"
+    assert store.signoff_steps(hearing)[-1].reason == "补充证人证言"
 
 
-def test_undo_verified_puts_the_hearing_back_in_review(hearing: int, env: Path, people: People) -> None:
+def test_a_correction_request_is_filed_on_the_locked_record_and_the_judge_accepts_it(
+    hearing: int, env: Path, people: People
+) -> None:
+    store = Store(env / "wb.duckdb")
+    store.check(hearing, actor=people.clerk.actor)
+    store.approve(hearing, actor=people.judge.actor)
+    store.lock(hearing, actor=people.clerk.actor)
+    at = _ok(_app("pages/review.py", who=people.viewer, hearing=str(hearing)).run())
+    assert f"FormSubmitter:correction_{hearing}-提交补正申请" not in [b.key for b in at.button]  # a viewer cannot
+    at = _ok(_app("pages/review.py", who=people.clerk, hearing=str(hearing)).run())
+    seg = store.segments(hearing)[1]
+    inputs = {t.label: t for t in at.text_input}
+    inputs["段落时间 Time"].set_value(f"{seg.start + 0.1:.1f}")
+    at.text_area[0].set_value("更正后的文字。")
+    inputs["申请人 Requester"].set_value("李华")
+    inputs["理由 Reason"].set_value("记录有误")
+    at.button(key=f"FormSubmitter:correction_{hearing}-提交补正申请").click()
+    at = _ok(at.run())
+    [request] = store.corrections(hearing)
+    assert (request.changes[0][:2], request.requester, request.state) == ((seg.id, "更正后的文字。"), "李华", "pending")
+    assert not [b for b in at.button if b.label == "准许补正"], "a clerk does not decide"
+
+    at = _ok(_app("pages/review.py", who=people.judge, hearing=str(hearing)).run())
+    at.text_input(key=f"decide_reason_{request.id}").set_value("与录音一致")
+    at = _ok(at.run())
+    at.button(key=f"decide_{request.id}_True").click()
+    _ok(at.run())
+    assert store.correction(request.id).state == "accepted"
+    assert store.segments(hearing)[1].text == "更正后的文字。" and store.hearing(hearing).status == "locked"
+
+
+def test_undo_check_puts_the_hearing_back_in_review(hearing: int, env: Path, people: People) -> None:
     at = _ok(_app("pages/review.py", who=people.clerk, hearing=str(hearing)).run())
     next(b for b in at.button if b.label == "标记已核对").click()
     at = _ok(at.run())
-    assert Store(env / "wb.duckdb").hearing(hearing).status == "verified"
-    assert not [b for b in at.button if b.label == "标记已核对"], "a verified hearing offers only the undo"
     next(b for b in at.button if b.label == "撤销核对").click()
     at = _ok(at.run())
     assert Store(env / "wb.duckdb").hearing(hearing).status == "in review"
-    assert [b for b in at.button if b.label == "标记已核对"] and not [b for b in at.button if b.label == "撤销核对"]
+    assert "标记已核对" in _buttons(at) and "撤销核对" not in _buttons(at)
+
+
+def test_a_part_sealed_on_the_page_leaves_the_export_and_a_viewer_gets_no_form(
+    hearing: int, env: Path, people: People
+) -> None:
+    at = _ok(_app("pages/review.py", who=people.clerk, hearing=str(hearing)).run())
+    form = f"seal_{hearing}"
+    inputs = {t.label: t for t in at.text_input}
+    inputs["从 From"].set_value("00:00:00")
+    inputs["至 To"].set_value("00:00:02")
+    inputs["理由 Reason"].set_value("涉及个人隐私")
+    at.button(key=f"FormSubmitter:{form}-标记为不公开").click()
+    at = _ok(at.run())
+    [part] = Store(env / "wb.duckdb").sealed_parts(hearing)
+    assert (part.start, part.end, part.reason, part.created_by) == (0.0, 2.0, "涉及个人隐私", "clerk1")
+    assert "解除" in _buttons(at)
+    inputs = {t.label: t for t in at.text_input}
+    inputs["从 From"].set_value("1:99")
+    at.button(key=f"FormSubmitter:{form}-标记为不公开").click()
+    at = _ok(at.run())
+    assert any("时间无效" in e.value for e in at.error)  # a clear message, nothing stored
+    assert len(Store(env / "wb.duckdb").sealed_parts(hearing)) == 1
+    at = _ok(_app("pages/review.py", who=people.viewer, hearing=str(hearing)).run())
+    assert "解除" not in _buttons(at) and not at.text_input
 
 
 @pytest.fixture
@@ -377,7 +469,7 @@ def test_review_downloads_a_real_docx_of_the_transcript(
     import docx
 
     at = _ok(_app("pages/review.py", who=people.viewer, hearing=str(hearing)).run())
-    name, data = _download(at, media, "docx")
+    name, data = _download(at, media, "dl_docx")
     assert name == f"{CASE_A}-{hearing}.docx"
     text = "\n".join(p.text for p in docx.Document(io.BytesIO(data)).paragraphs)
     assert "ask not what your country can do for you," in text, text
@@ -390,6 +482,34 @@ def test_review_downloads_a_real_docx_of_the_transcript(
         ("viewer1", "docx", hashlib.sha256(data).hexdigest()),
         ("viewer1", "srt", hashlib.sha256(srt).hexdigest()),
     ]
+    # the record carries its manifest, whose code the export's audit row holds (what `verify` looks for)
+    manifest = read_evidence(data).manifest
+    assert manifest is not None and (manifest.exporter, manifest.hearing_id) == ("viewer1", hearing)
+    assert exported[-1].detail["code"] == manifest.code()
+
+
+def test_the_redaction_preview_lists_each_find_and_an_unticked_one_stays_in_the_export(
+    env: Path, people: People, media: list[MediaFileManager], tmp_path: Path
+) -> None:
+    copy = tmp_path / "phone.flac"
+    copy.write_bytes(CLIP.read_bytes() + b"\0")  # a recording of its own, not a duplicate of another hearing's
+    said = [(0.0, 4.0, "我的手机号是13812345678，邮箱a.b@court.cn", "S1")]
+    hearing_id = _stored(env, people.clerk, CASE_A, copy, said)
+    _join(env, CASE_A, people.viewer, people.judge)
+    at = _ok(_app("pages/review.py", who=people.clerk, hearing=str(hearing_id)).run())
+    at.radio(key="redact_profile").set_value("publication")
+    at = _ok(at.run())
+    assert at.dataframe[0].value["原文"].tolist() == ["13812345678", "a.b@court.cn"]
+    assert "共 2 处" in " ".join(c.value for c in at.caption)
+    at.session_state["redactions_publication"] = {"edited_rows": {1: {"脱敏": False}}, "added_rows": [],
+                                                   "deleted_rows": []}  # fmt: skip
+    at = _ok(at.run())
+    name, data = _download(at, media, "dl_txt")
+    text = data.decode("utf-8")
+    assert name.endswith("-publication.txt") and "13812345678" not in text and "a.b@court.cn" in text, text
+    [row] = Store(env / "wb.duckdb").audit_rows(hearing_id=hearing_id, action=audit.EXPORTED)
+    assert row.detail["redact"] == "publication" and len(row.detail["kept"]) == 1
+    assert "13812345678" in Store(env / "wb.duckdb").segments(hearing_id)[0].text  # the stored text is unchanged
 
 
 def test_system_forms_save_the_settings(env: Path, people: People, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -568,7 +688,7 @@ def test_search_shows_twenty_hits_then_more(env: Path, people: People) -> None:
 def test_hearings_list_filters(hearing: int, people: People) -> None:
     at = _ok(_app("pages/hearings.py", who=people.clerk).run())
     assert at.dataframe[0].value["案号"].tolist() == [CASE_A]
-    at.pills(key="f_status").set_value(["verified"])
+    at.pills(key="f_status").set_value(["checked"])
     at = _ok(at.run())
     assert not at.dataframe and at.info
 
@@ -799,7 +919,7 @@ def test_a_viewer_reads_plays_and_exports_but_gets_no_edit_widgets(env: Path, pe
     assert not [sb for sb in at.selectbox if sb.key and sb.key.startswith("spk_")]
     assert not [b for b in at.button if b.label in ("标记已核对", "撤销核对")]
     assert _desk(at)["may_edit"] is False  # type: ignore[index]  # the desk reads and plays; the API refuses writes
-    assert at.download_button(key="docx"), "a viewer may export"
+    assert at.download_button(key="dl_docx"), "a viewer may export"
     at.session_state[f"view_{hearing}"] = "speakers"
     at = _ok(at.run())
     assert not at.text_input and not [b for b in at.button if "保存说话人" in b.label]

@@ -7,7 +7,8 @@ case answer the same 404, so an id tells nothing. Each play is audited (`audio_p
 HTTP Range requests are served (206 with Content-Range): Chromium's media player asks for `bytes=0-`
 first and seeks in a WAV by asking for the byte range of the new position; without ranges it can only
 play from the start (`currentTime` jumps back to 0). The audit row is written for the request that
-sends a session a clip it had not been sent (any range of it), not for every seek.
+sends a session a clip it had not been sent (any range of it), not for every seek. A sealed (不公开) part of the
+clip is silence for an account that may not see sealed text (a viewer), the length unchanged.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from starlette.routing import Route
 from workbench.accounts import HEARING_NOT_YOURS, Access, Account, NotYours
 from workbench.store import audit
 from workbench.store.records import NotFound, Recording
-from workbench.web.clips import clip_wav
+from workbench.web.clips import clip_wav, silence
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -145,6 +146,17 @@ def _hearing_of(store: Store, account: Account, client: str, recording_id: int) 
     return access, recording
 
 
+def _sealed_silent(access: Access, recording: Recording, data: bytes, start: float, duration: float) -> bytes:
+    """The clip with its sealed (不公开) parts silent for an account that may not see them (a viewer): what is
+    left out of every export and of a viewer's transcript is not played to them either."""
+    hearing = access.store.hearing(recording.hearing_id)
+    if access.may_see_sealed(hearing.case_id):
+        return data
+    end = start + duration
+    spans = [(p.start, p.end) for p in access.store.sealed_parts(hearing.id) if p.start < end and p.end > start]
+    return silence(data, start, spans) if spans else data
+
+
 async def audio(request: Request) -> Response:
     account: Account | None = getattr(request.state, "account", None)
     store = getattr(request.state, "store", None)
@@ -175,6 +187,10 @@ async def audio(request: Request) -> Response:
         log.warning("recording %s: cannot make a clip: %s", recording_id, e)
         return PlainTextResponse("无法读取录音 (the recording cannot be read)", status_code=500)
 
+    try:
+        data = await run_in_threadpool(_sealed_silent, access, recording, data, start, duration)
+    except NotFound:
+        return _not_found()
     size = len(data)
     wanted = parse_range(request.headers.get("range"), size)
     token = getattr(request.state, "session_token", "") or ""

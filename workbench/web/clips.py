@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import wave
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,23 @@ def clip_wav(path: Path, start: float, duration: float) -> bytes:
         w.setframerate(SAMPLE_RATE)
         w.writeframes(pcm.astype(np.int16).tobytes())
     return buf.getvalue()
+
+
+def silence(wav: bytes, start: float, spans: Sequence[tuple[float, float]]) -> bytes:
+    """`wav` (as `clip_wav` makes it, starting at `start` seconds of the recording) with the recording's `spans`
+    (start, end in seconds of the recording) made silent: a sealed (不公开) part, for a listener who may not hear
+    it. The length stays, so the player's times still match the recording's."""
+    from workbench.speech.audio import SAMPLE_RATE
+
+    header = 44  # the plain PCM header `wave` writes
+    out = bytearray(wav)
+    frames = (len(out) - header) // 2
+    for a, b in spans:
+        first = max(0, int((a - start) * SAMPLE_RATE))
+        last = min(frames, math.ceil((b - start) * SAMPLE_RATE))
+        if last > first:
+            out[header + 2 * first : header + 2 * last] = bytes(2 * (last - first))
+    return bytes(out)
 
 
 def sample_span(segments: Sequence[StoredSegment], label: str, seconds: float = SAMPLE_SECONDS) -> tuple[float, float]:

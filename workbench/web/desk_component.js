@@ -174,6 +174,7 @@ class Desk {
 
   configure(data) {
     const first = this.data === undefined;
+    const couldEdit = this.mayEdit;
     this.data = data || {};
     this.hid = this.data.hearing_id;
     this.api = this.data.api || "/api/v1";
@@ -186,6 +187,8 @@ class Desk {
     if (first) {
       this.drawSheet();
       this.load();
+    } else if (this.loaded && couldEdit !== this.mayEdit) {
+      this.reload(); // locked or reopened on the page: the rows become read-only (or editable) again
     }
   }
 

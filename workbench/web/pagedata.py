@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from workbench.display import clock, eta
+from workbench.display import SEALED_PLACEHOLDER, clock, eta
 from workbench.store import Hearing, Speaker, StoredSegment, jobs
 
 if TYPE_CHECKING:
@@ -183,3 +184,52 @@ def audit_table(rows: Sequence[AuditRow], case_numbers: dict[int, str]) -> list[
         }
         for r in rows
     ]
+
+
+def redaction_rows(found: Sequence[Any]) -> list[dict[str, Any]]:
+    """The redaction preview's table: each find ticked, with its time, reason, text and replacement."""
+    return [
+        {
+            "脱敏": True,
+            "时间": clock(r.segment_start) if r.segment_start is not None else "",
+            "类型": r.reason,
+            "原文": r.text,
+            "替换为": r.replacement,
+            "id": r.id,
+        }
+        for r in found
+    ]
+
+
+def segment_at(segments: Sequence[StoredSegment], t: float) -> StoredSegment | None:
+    """The segment playing at `t` seconds, else the first that starts after it (a pause), else None."""
+    after = None
+    for seg in segments:
+        if seg.start <= t < seg.end:
+            return seg
+        if seg.start > t and (after is None or seg.start < after.start):
+            after = seg
+    return after
+
+
+def hidden_segments(access: Access, hearing: Hearing) -> frozenset[int]:
+    """The ids of the hearing's segments whose text this account may not see: its sealed (不公开) parts, for an
+    account that may not see sealed text (a viewer). Empty for everyone else."""
+    if access.may_see_sealed(hearing.case_id):
+        return frozenset()
+    return frozenset(access.store.sealed_segment_ids(hearing.id))
+
+
+def shown_segments(segments: Sequence[StoredSegment], hidden: frozenset[int]) -> list[StoredSegment]:
+    """`segments` as this account may see them: a hidden one's text (and recognition) is the placeholder the API
+    shows too, so no view of the page (the timeline's tooltips, a speaker's sample) carries it."""
+    if not hidden:
+        return list(segments)
+    hide = SEALED_PLACEHOLDER
+    return [replace(s, text=hide, text_orig=hide) if s.id in hidden else s for s in segments]
+
+
+def shown_text(segment_id: int | None, text: str | None, hidden: frozenset[int]) -> str:
+    """A text of segment `segment_id` (an edit's before or after, a correction's proposal) as this account may
+    see it."""
+    return SEALED_PLACEHOLDER if segment_id is not None and segment_id in hidden else (text or "")

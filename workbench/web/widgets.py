@@ -1,9 +1,8 @@
 """Streamlit pieces that draw the workbench's own types and rules: a hearing's status as a badge, a page's
-role check, messages that show stored text as text, and downloads that leave an audit row."""
+role check, messages that show stored text as text, and downloads made (and audited) on the click."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,7 +10,6 @@ import streamlit as st
 
 from workbench.accounts import Access, Sessions
 from workbench.display import md_escape
-from workbench.store import audit
 from workbench.store.status import HearingStatus
 from workbench.web import downloads, session
 from workbench.web.nav import Page
@@ -22,7 +20,9 @@ STATUS_COLORS = {
     HearingStatus.PROCESSING: "blue",
     HearingStatus.TRANSCRIBED: "violet",
     HearingStatus.IN_REVIEW: "orange",
-    HearingStatus.VERIFIED: "green",
+    HearingStatus.CHECKED: "blue",
+    HearingStatus.APPROVED: "green",
+    HearingStatus.LOCKED: "primary",
     HearingStatus.FAILED: "red",
 }
 PAGE_REFUSED = "无权访问此页面 (this page is not for your role)"
@@ -78,20 +78,19 @@ def fragment_session() -> SignedIn | None:
 def export_button(
     me: SignedIn,
     label: str,
-    render: Callable[[], bytes],
+    render: Callable[[Access], bytes],
     *,
-    fmt: str,
     file_name: str,
     hearing_ids: Sequence[int],
     key: str,
     target: Any = st,
     **button: Any,
 ) -> None:
-    """A download button whose file is made on click and audited: one EXPORTED row per hearing in it, with
-    the format and the sha256 of the very bytes handed out.
+    """A download button whose file is made on click by `render(access)`, which issues and audits it
+    (`workbench.issuing`: one EXPORTED row per hearing, with its manifest and the sha256 of the bytes).
 
-    The file is made later, by the server's media handler (no page run), so it checks again there that the
-    session is live and may still see each hearing.
+    The file is made later, by the server's media handler (no page run), so the session is checked again
+    there, and `render` gets the account's access as it is at the click: a hearing no longer theirs fails.
     """
     store = me.access.store
     ids = [int(i) for i in hearing_ids]
@@ -103,13 +102,7 @@ def export_button(
         now = Access(store, account, me.access.client)
         for hearing_id in ids:
             now.require_export(now.hearing(hearing_id).case_id)  # NotYours if it is no longer theirs
-        body = render()
-        digest = hashlib.sha256(body).hexdigest()
-        detail: dict[str, Any] = {"format": fmt, "sha256": digest, "bytes": len(body), "file": file_name}
-        if len(ids) > 1:
-            detail["hearings"] = ids
-        for hearing_id in ids:
-            store.record(now.actor, audit.EXPORTED, hearing_id=hearing_id, detail=detail)
+        body = render(now)
         downloads.allow(body, button.get("mime"), file_name, me.token)  # its /media/ URL: this session's only
         return body
 
