@@ -11,7 +11,7 @@ import io
 import shutil
 import zipfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ import requests
 from click.testing import CliRunner
 from conftest import require_tool
 from servers import free_port, make_token, start_server, stop_server
-from store_samples import CASE, OTHER_CASE, court_accounts, hearing
+from store_samples import CASE, court, court_copy
+from store_samples import Court as World
 
 from workbench.accounts import Access, Accounts
 from workbench.api import core
@@ -40,28 +41,14 @@ LINES = [
 ]
 
 
-@dataclass
-class World:
-    db: Path
-    own: int  # of CASE: wang, zhou (clerks), zhao (judge), qian (viewer)
-    other: int  # of OTHER_CASE: li (clerk)
-
-
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> World:
-    db = tmp_path_factory.mktemp("verify") / "wb.duckdb"
-    with Store(db) as store:
-        own = hearing(store, LINES, case=CASE)
-        other = hearing(store, [("S1", "另一案件的庭审。")], case=OTHER_CASE)
-        court_accounts(store)
-    return World(db, own, other)
+    return court(tmp_path_factory.mktemp("verify"), LINES, [("S1", "另一案件的庭审。")])
 
 
 @pytest.fixture
 def world(_template: World, tmp_path: Path) -> World:
-    db = tmp_path / "wb.duckdb"
-    shutil.copyfile(_template.db, db)
-    return World(db, _template.own, _template.other)
+    return court_copy(_template, tmp_path)
 
 
 @pytest.fixture
@@ -119,6 +106,27 @@ def test_one_character_changed_in_the_xml_fails_naming_the_line_and_both_texts(s
         and "原告的联系地址" in line.split("笔录为")[1]
     )
     assert "录音" not in text and "状态已变" not in text  # only what differs is named
+
+
+def test_one_character_changed_outside_the_dialogue_is_named_by_its_paragraph(store: Store, world: World) -> None:
+    data = docx_of(store, "wang", world.own)
+    forged = changed_in_document(data, "1234号", "1235号")  # the case number in the record's header block
+    report = verify(access(store, "wang"), forged, "forged.docx")
+    assert not report.ok
+    text = "\n".join(report.findings)
+    assert "但笔录正文与签发时一致" in text
+    [paragraph] = [f for f in report.findings if f.startswith("正文 (body)第")]
+    assert (
+        "文件中为「案号：（2024）京0105民初1235号」" in paragraph
+        and "笔录为「案号：（2024）京0105民初1234号」" in paragraph
+    )
+    # a file rewritten with the same text (another zip) names no paragraph: the record is made again exactly
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    rezipped = verify(access(store, "wang"), out.getvalue(), "rezipped.docx")
+    assert not rezipped.ok and [f for f in rezipped.findings if "段：" in f] == []
 
 
 def test_after_an_edit_the_old_file_says_the_record_changed_and_lists_the_edit(store: Store, world: World) -> None:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.record import ExportError, RecordOptions, formats, render_docx
 from workbench.record.batch import entry_name
-from workbench.record.evidence import read_evidence
+from workbench.record.evidence import read_evidence, text_parts
 from workbench.record.manifest import Manifest, body_lines, text_sha256
 from workbench.record.pdf import docx_to_pdf_bytes
 from workbench.record.redact import PROFILES, Redaction, redact
@@ -288,15 +288,20 @@ def _quote(text: str) -> str:
     return text if len(text) <= QUOTE_MAX else text[: QUOTE_MAX - 1] + "…"
 
 
-def _regenerated_lines(store: Store, manifest: Manifest) -> tuple[list[str], list[str | None]]:
-    """The dialogue lines the manifest's options make from the record now, and each line's start time."""
+def _regenerated(store: Store, manifest: Manifest) -> tuple[HearingRecord, RecordOptions]:
+    """The record as the manifest's options make it from the store now (sealed, redacted), and those options."""
     opts = manifest.options
     record, _ = _sealed_record(store, manifest.hearing_id, bool(opts.get("original")))
     profile = str(opts.get("redact") or "none")
     kept = [str(k) for k in opts.get("kept") or ()]
     if profile != "none":
         record = redact(record, profile, kept).record
-    options = RecordOptions(timestamps=bool(opts.get("timestamps")), line_numbers=bool(opts.get("line_numbers")))
+    return record, RecordOptions(timestamps=bool(opts.get("timestamps")), line_numbers=bool(opts.get("line_numbers")))
+
+
+def _regenerated_lines(store: Store, manifest: Manifest) -> tuple[list[str], list[str | None]]:
+    """The dialogue lines the manifest's options make from the record now, and each line's start time."""
+    record, options = _regenerated(store, manifest)
     lines = body_lines(record, options)
     timed = lines if options.timestamps else body_lines(record, RecordOptions(timestamps=True))
     times: list[str | None] = [None] * len(lines)
@@ -305,6 +310,34 @@ def _regenerated_lines(store: Store, manifest: Manifest) -> tuple[list[str], lis
             m = _TIME_PREFIX.match(line)
             times[i] = m.group(1) if m else None
     return lines, times
+
+
+PART_NAMES = {"word/document.xml": "正文 (body)"}
+
+
+def _part_name(part: str) -> str:
+    if part in PART_NAMES:
+        return PART_NAMES[part]
+    return ("页眉 (header)" if "header" in part else "页脚 (footer)") + f" {part.rsplit('/', 1)[-1]}"
+
+
+def _paragraph_findings(store: Store, manifest: Manifest, data: bytes) -> list[str]:
+    """The paragraphs outside the dialogue that differ from the file the record makes again now (the header's case
+    number, a party, the appendix, a footer): made again as issued, whose text is all but what the record moved."""
+    record, options = _regenerated(store, manifest)
+    made = text_parts(render_docx(record, options, manifest=manifest))
+    found = text_parts(data)
+    out: list[str] = []
+    for part in sorted(set(made) | set(found)):
+        ours, theirs = made.get(part, []), found.get(part, [])
+        for i in range(max(len(ours), len(theirs))):
+            a = theirs[i] if i < len(theirs) else "（无 none）"
+            b = ours[i] if i < len(ours) else "（无 none）"
+            if a != b:
+                out.append(f"{_part_name(part)}第{i + 1}段：文件中为「{_quote(a)}」，笔录为「{_quote(b)}」 "
+                           f"(paragraph {i + 1} of the {part}: the file's text, then the record's)")  # fmt: skip
+                break  # the first per part: after an inserted paragraph every later one differs
+    return out
 
 
 def _line_findings(file_lines: Sequence[str], record_lines: Sequence[str], times: Sequence[str | None]) -> list[str]:
@@ -404,6 +437,8 @@ def verify(access: Access, data: bytes, name: str = "") -> VerifyReport:
             findings.extend(_line_findings(evidence.lines, record_lines, times))
         elif findings:
             findings.append("但笔录正文与签发时一致 (the dialogue text itself is as issued)")
+            if not row.detail.get("template"):  # a court's own template is on the server's disk, not in the row
+                findings.extend(_paragraph_findings(store, issued, data))
     audio_now = _audio_sha256(store, hearing.id)
     if audio_now != issued.audio_sha256:
         findings.append(f"录音已更换 (the recording changed: sha256 {issued.audio_sha256[:12]}… → {audio_now[:12]}…)")

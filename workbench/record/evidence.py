@@ -161,6 +161,29 @@ def _read_part(z: zipfile.ZipFile, name: str, problems: list[str]) -> bytes | No
         return None
 
 
+_TEXT_PARTS = re.compile(r"word/(document|header\d*|footer\d*)\.xml")
+
+
+def text_parts(data: bytes) -> dict[str, list[str]]:
+    """Every paragraph's text of a .docx, by part: word/document.xml, each header and footer. What a reader sees
+    in the file, to name the paragraph that differs outside the dialogue; {} for a file that cannot be read."""
+    out: dict[str, list[str]] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in sorted(n for n in z.namelist() if _TEXT_PARTS.fullmatch(n)):
+                blob = _read_part(z, name, [])
+                if blob is None:
+                    continue
+                try:
+                    root = etree.fromstring(blob, _parser())
+                except etree.XMLSyntaxError:
+                    continue
+                out[name] = [_paragraph_text(p) for p in root.iter(_P)]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return {}
+    return out
+
+
 def _read_docx(data: bytes) -> tuple[Manifest | None, list[str] | None, str | None, list[str]]:
     problems: list[str] = []
     try:
