@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
@@ -70,3 +73,44 @@ def court_accounts(store: Store) -> None:
     for name in ("wang", "zhou", "zhao", "qian"):
         root.grant(CASE, name)
     root.grant(OTHER_CASE, "li")
+
+
+@dataclass(frozen=True)
+class Court:
+    """A store file with a hearing of each case and `court_accounts`: what the API, desk, sign-off, issuing and
+    verify tests start from. `own` is of CASE (wang, zhou clerks; zhao judge; qian viewer), `other` of
+    OTHER_CASE (li)."""
+
+    db: Path
+    own: int
+    other: int
+
+
+def court(
+    folder: Path,
+    own: list[tuple[str, str]],
+    other: list[tuple[str, str]],
+    setup: Callable[[Store], object] | None = None,
+    *,
+    make: Callable[[list[tuple[str, str]]], Transcript] = transcript,
+) -> Court:
+    """The file, made once per test module (copy it per test with `court_copy`); `setup` adds to it, `make`
+    turns (speaker, text) lines into the transcript stored."""
+    db = folder / "wb.duckdb"
+    with Store(db) as store:
+        own_id, other_id = (
+            store.add_hearing(store.ensure_case(number, actor=TESTER).id) for number in (CASE, OTHER_CASE)
+        )
+        store.save_transcript(own_id, make(own))
+        store.save_transcript(other_id, make(other))
+        court_accounts(store)
+        if setup is not None:
+            setup(store)
+    return Court(db, own_id, other_id)
+
+
+def court_copy(template: Court, folder: Path) -> Court:
+    """A test's own copy of the module's court file: a test changes it freely."""
+    db = folder / "wb.duckdb"
+    shutil.copyfile(template.db, db)
+    return replace(template, db=db)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ import jsonschema
 import pytest
 import requests
 from servers import free_port, make_session, make_token, start_server, stop_server
-from store_samples import CASE, CONSOLE, OTHER_CASE, TESTER, court_accounts
+from store_samples import CASE, CONSOLE, court, court_copy
+from store_samples import Court as World
 
 from workbench.accounts import Access, Accounts
 from workbench.api import core
@@ -56,35 +56,15 @@ def transcript(lines: list[tuple[str, str]]) -> Transcript:
     )  # fmt: skip
 
 
-def add_hearing(store: Store, lines: list[tuple[str, str]], case: str) -> int:
-    c = store.ensure_case(case, actor=TESTER)
-    hid = store.add_hearing(c.id)
-    store.save_transcript(hid, transcript(lines))
-    return hid
-
-
-@dataclass
-class World:
-    db: Path
-    own: int  # a hearing of CASE: wang, zhou (clerks), zhao (judge), qian (viewer) are members
-    other: int  # a hearing of OTHER_CASE: only li (clerk)
-
-
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> World:
-    db = tmp_path_factory.mktemp("desk") / "wb.duckdb"
-    with Store(db) as store:
-        own = add_hearing(store, LINES, CASE)
-        other = add_hearing(store, [("S1", "秘密证人赵飞燕出庭作证。"), ("S1", "下一段。")], OTHER_CASE)
-        court_accounts(store)
-    return World(db, own, other)
+    other = [("S1", "秘密证人赵飞燕出庭作证。"), ("S1", "下一段。")]
+    return court(tmp_path_factory.mktemp("desk"), LINES, other, make=transcript)  # words a character each
 
 
 @pytest.fixture
 def world(_template: World, tmp_path: Path) -> World:
-    db = tmp_path / "wb.duckdb"
-    shutil.copyfile(_template.db, db)
-    return World(db, _template.own, _template.other)
+    return court_copy(_template, tmp_path)
 
 
 @pytest.fixture

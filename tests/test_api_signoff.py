@@ -10,15 +10,14 @@ against each endpoint's own schema.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from store_samples import CASE, OTHER_CASE, TESTER, court_accounts, transcript
+from store_samples import Court as World
+from store_samples import court, court_copy
 
 from workbench.accounts import Access, Accounts
 from workbench.api import core
@@ -37,35 +36,14 @@ LINES = [
 ]
 
 
-@dataclass
-class World:
-    db: Path
-    own: int  # a hearing of CASE: wang, zhou (clerks), zhao (judge), qian (viewer) are members
-    other: int  # a hearing of OTHER_CASE: only li (clerk)
-
-
-def add_hearing(store: Store, lines: list[tuple[str, str]], case: str) -> int:
-    c = store.ensure_case(case, actor=TESTER)
-    hid = store.add_hearing(c.id)
-    store.save_transcript(hid, transcript(lines))
-    return hid
-
-
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> World:
-    db = tmp_path_factory.mktemp("signoff") / "wb.duckdb"
-    with Store(db) as store:
-        own = add_hearing(store, LINES, CASE)
-        other = add_hearing(store, [("S1", "另一案件的庭审。"), ("S1", "第二段。")], OTHER_CASE)
-        court_accounts(store)
-    return World(db, own, other)
+    return court(tmp_path_factory.mktemp("signoff"), LINES, [("S1", "另一案件的庭审。"), ("S1", "第二段。")])
 
 
 @pytest.fixture
 def world(_template: World, tmp_path: Path) -> World:
-    db = tmp_path / "wb.duckdb"
-    shutil.copyfile(_template.db, db)
-    return World(db, _template.own, _template.other)
+    return court_copy(_template, tmp_path)
 
 
 @pytest.fixture

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from store_samples import CASE, CONSOLE, OTHER_CASE, PASSWORD, court_accounts, hearing
+from store_samples import CASE, CONSOLE, OTHER_CASE, PASSWORD, court, court_copy
+from store_samples import Court as World
 
 from workbench.accounts import Access, Accounts, NotYours, Role
 from workbench.api import core
@@ -39,30 +38,19 @@ LINES = [
 ]
 
 
-@dataclass
-class World:
-    db: Path
-    own: int  # a hearing of CASE (wang, zhou clerks; zhao judge; qian viewer)
-    other: int  # a hearing of OTHER_CASE (li clerk; sun viewer)
+def _setup(store: Store) -> None:
+    Accounts(store).add("sun", Role.VIEWER, by=CONSOLE, password=PASSWORD, must_change=False)
+    Access(store, Accounts(store).get("root"), "test").grant(OTHER_CASE, "sun")
 
 
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> World:
-    db = tmp_path_factory.mktemp("issuing") / "wb.duckdb"
-    with Store(db) as store:
-        own = hearing(store, LINES, case=CASE)
-        other = hearing(store, [("S1", "另一案件的庭审。")], case=OTHER_CASE)
-        court_accounts(store)
-        Accounts(store).add("sun", Role.VIEWER, by=CONSOLE, password=PASSWORD, must_change=False)
-        Access(store, Accounts(store).get("root"), "test").grant(OTHER_CASE, "sun")
-    return World(db, own, other)
+    return court(tmp_path_factory.mktemp("issuing"), LINES, [("S1", "另一案件的庭审。")], _setup)
 
 
 @pytest.fixture
 def world(_template: World, tmp_path: Path) -> World:
-    db = tmp_path / "wb.duckdb"
-    shutil.copyfile(_template.db, db)
-    return World(db, _template.own, _template.other)
+    return court_copy(_template, tmp_path)
 
 
 @pytest.fixture
