@@ -300,7 +300,7 @@ def test_appendix_lists_corrections_and_signoffs(signed: tuple[HearingRecord, Ma
     assert texts[signoff + 1 : signoff + 4] == [
         "核对：liuyang　2024年3月5日 12时00分",
         "审批：zhangming　2024年3月5日 15时30分",
-        "锁定归档：liuyang　2024年3月5日 16时00分（理由：归档）",
+        "锁定归档：liuyang　2024年3月5日 16时00分（说明：归档）",
     ]
     plain = [p.text for p in docx.Document(io.BytesIO(render_docx(sample_record()))).paragraphs]
     assert "补正记录" not in plain and "核对与审批记录" not in plain

@@ -187,8 +187,8 @@ def _signoff_lines(notes: tuple[SignoffNote, ...]) -> list[str]:
     lines = []
     for note in notes:
         line = f"{_STEP_LABELS.get(note.step, clean(note.step))}：{clean(note.account)}　{_when(note.at)}"
-        if note.reason.strip():
-            line += f"（理由：{clean(note.reason.strip())}）"
+        if note.reason.strip():  # a lock's note says how the parties signed; every other step's is its reason
+            line += f"（{'说明' if note.step == 'locked' else '理由'}：{clean(note.reason.strip())}）"
         lines.append(line)
     return lines
 
