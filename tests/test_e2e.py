@@ -196,7 +196,8 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
             expect(page.locator(f"{ROW}[data-segment-id='{seg_id}'] [data-testid=wbDeskText]")).to_have_text(edited)
             shot(page, "8-search-opened-hearing")
 
-            # The Word record, downloaded as a clerk does: a real .docx holding the edited line.
+            # The Word record, downloaded as a clerk does (from the export popover): a real .docx holding the edit.
+            page.get_by_role("button", name="导出 Export").click()
             with page.expect_download() as download:
                 page.get_by_role("button", name="Word 笔录").click()
             docx_path = data / "downloaded.docx"

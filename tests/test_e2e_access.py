@@ -206,6 +206,7 @@ def test_audio_and_download_urls_refuse_after_sign_out(world: World, browser, co
     audio.wait_for(state="attached")
     audio_url = urljoin(world.url, audio.get_attribute("src") or "")
     assert urlparse(audio_url).path.startswith("/audio/"), audio_url  # never a /media/ URL for audio
+    page.get_by_role("button", name="导出 Export").click()
     with page.expect_download() as download:
         page.get_by_role("button", name="Word 笔录").click()
     media_url = download.value.url
