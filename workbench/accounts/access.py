@@ -5,7 +5,7 @@ they are members of; judges and clerks edit and upload there, viewers only read,
 export; a judge grants and revokes members of their own cases. Uploading into an existing case number
 needs membership; a new number makes the uploader a member.
 
-Sign-off (issue 16), on cases the account is a member of: a clerk or the judge checks (and unchecks) a
+Sign-off, on cases the account is a member of: a clerk or the judge checks (and unchecks) a
 record, the judge approves and reopens it (with a reason), a clerk or the judge locks (files) the approved
 record, seals parts 不公开 and files correction requests, the judge decides them. An admin is IT, not a
 court officer: no sign-off step, no correction, no seal, though an admin may read sealed text. A viewer
@@ -130,7 +130,7 @@ class Access:
         one may be edited: the edit sends it back to review). What the desk and the review page offer."""
         return hearing.status != HearingStatus.LOCKED and self.may_edit(hearing.case_id)
 
-    # -- sign-off (issue 16): a member of the case, in a court role; never an admin as such --
+    # -- sign-off: a member of the case, in a court role; never an admin as such --
 
     def _member_in_role(self, allowed: bool, case_id: int) -> bool:
         if not allowed or self.account.disabled or self.account.id is None:

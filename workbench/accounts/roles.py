@@ -38,7 +38,7 @@ class Role(StrEnum):
         """Edits and speaker changes (on cases the account may see)."""
         return self is not Role.VIEWER
 
-    # Sign-off (issue 16) is the court officers' work: an admin is IT, not a court officer, and takes no step.
+    # Sign-off is the court officers' work: an admin is IT, not a court officer, and takes no step.
 
     @property
     def may_check(self) -> bool:

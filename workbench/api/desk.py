@@ -7,7 +7,7 @@ clerks and admins write (403 for a viewer), and each write is `Store.edit_segmen
 audited as it (an edits row with the account, searchable at once). Every segment carries its `version`;
 a write made against an older one is refused as stale and names who changed it.
 
-Issue 16: a locked hearing is read-only here (`may_edit` false; the store refuses its writes with 409 "locked"
+A locked hearing is read-only here (`may_edit` false; the store refuses its writes with 409 "locked"
 whoever asks); the view lists the sealed (不公开) ranges and marks each segment sealed or not, and an account
 that may not see sealed text (a viewer) gets "【不公开】" for a sealed segment's text, with no words.
 """

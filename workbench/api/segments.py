@@ -6,7 +6,7 @@ hotword list is an admin's. Each segment and speaker carries its `version` (the 
 0 if never edited); a PATCH that gives the version it was made against is refused with 409 "stale" when
 someone changed the thing since, naming who and when, and nothing is changed.
 
-Sealed parts (issue 16): each segment says whether it is `sealed` (overlaps a 不公开 range); to an account that
+Sealed parts: each segment says whether it is `sealed` (overlaps a 不公开 range); to an account that
 may not see sealed text (a viewer) a sealed segment's text and recognition are "【不公开】". A locked
 hearing's segments are refused by the store (409 "locked").
 """

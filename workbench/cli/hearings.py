@@ -321,7 +321,7 @@ def hearings_checked(api: Api, hearing_id: int, segment_id: int | None, clear: b
                    f"({clock(mark['t'], hour_digits=1)}) by {mark['by']} at {mark['at']}")  # fmt: skip
 
 
-# --- sign-off (issue 16) -------------------------------------------------------------------------------
+# --- sign-off -----------------------------------------------------------------------------------------
 
 
 class RecordingTime(click.ParamType):

@@ -341,7 +341,7 @@ class Cases(Database):
                 [hearing_id, hearing_id],
             )
             # removed_segments (merged away) and review_marks (issue 15), its sign-off history, sealed parts and
-            # correction requests (issue 16): nothing of the hearing stays in the file but its audit rows
+            # correction requests: nothing of the hearing stays in the file but its audit rows
             for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings",
                           "signoff_steps", "sealed_parts", "correction_requests"):  # fmt: skip
                 con.execute(f"DELETE FROM {table} WHERE hearing_id = ?", [hearing_id])

@@ -290,7 +290,7 @@ CREATE TABLE review_marks (
 """
 
 
-# Version 9: the record a court can sign (issue 16). `signoff_steps` is each hearing's sign-off history (checked,
+# Version 9: the record a court can sign. `signoff_steps` is each hearing's sign-off history (checked,
 # unchecked, approved, locked, reopened, and "returned" when an edit took a mark away); `sealed_parts` the time
 # ranges marked 不公开; `correction_requests` the requests to correct a locked record, each change a JSON
 # [segment id, proposed text, the segment's version when filed]; an edit that applies an accepted request names it

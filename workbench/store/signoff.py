@@ -1,4 +1,4 @@
-"""The record a court can sign (issue 16): sign-off steps, sealed parts, correction requests, the record's head.
+"""The record a court can sign: sign-off steps, sealed parts, correction requests, the record's head.
 
 Sign-off: a clerk checks the record against the recording (`check`, taken back with `uncheck`), the case's
 judge approves it (`approve`), it is filed (`lock`); the judge may `reopen` it with a reason. Each step moves

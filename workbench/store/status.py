@@ -14,7 +14,7 @@ The status follows the hearing's jobs and the court's work on it. Every change g
 caller writes a status by hand. A failed job leaves its hearing `failed`, not `queued`: the list must
 not say 排队中 for a recording that could not be transcribed.
 
-Sign-off (issue 16): a clerk checks the record against the recording (CHECKED), the case's judge approves
+Sign-off: a clerk checks the record against the recording (CHECKED), the case's judge approves
 it (APPROVED), it is filed (LOCKED); until approval the record carries its draft mark. An edit to a checked
 or approved record sends it back to in review (nobody re-checked the new text). A locked record does not
 move on an edit: the store refuses every edit to it but an accepted correction request, which leaves it
