@@ -172,8 +172,10 @@ def test_upload_review_search_in_a_browser(server: tuple[str, Path, subprocess.P
             expect(sidebar.get_by_text("whisper-base", exact=False).first).to_be_visible()
             shot(page, "6-system")
             sidebar.get_by_role("button", name="卸载模型 Unload models").click()
+            # The answer is a toast, gone after a few seconds: looked for at once, before waiting for the page to
+            # settle (on a busy machine settling took longer than the toast stays).
+            expect(page.get_by_text("已卸载：").first).to_be_visible(timeout=30_000)
             idle(page)
-            expect(page.get_by_text("已卸载：").first).to_be_visible()
             expect(sidebar.get_by_text("已加载模型：无 (none loaded)")).to_be_visible()
             expect(sidebar.get_by_text("whisper-base", exact=False)).to_have_count(0)
             shot(page, "6-system-unloaded")
