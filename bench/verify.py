@@ -14,7 +14,8 @@
 3. Verifies the file (`issuing.verify`: read the file back, find the export row by its code, compare bytes,
    dialogue hash, recording, edits head, state): median and max of 5 runs, and the parts of one run.
 4. Changes one character inside a dialogue w:t of word/document.xml and verifies again (the record is
-   regenerated for the manifest's options and the first differing line named); the same for an export redacted
+   regenerated for the manifest's options and the first differing line named); then one in the case number
+   of the header block (the record is made again as issued and the paragraph named); the same for an export redacted
    by the publication profile (regenerating redacts again); then edits a segment in the store and verifies the
    original file (the edits since are listed).
 """
@@ -125,8 +126,9 @@ def prepare(store: Store, transcript: Transcript, folder: Path) -> tuple[int, Ac
     return hearing_id, Access(store, accounts.get(CLERK), "bench")
 
 
-def tampered(docx: bytes) -> tuple[bytes, str]:
-    """The .docx with one character changed inside a dialogue w:t in the middle of the record."""
+def tampered(docx: bytes, old: str = "的", new: str = "地", middle: bool = True) -> tuple[bytes, str]:
+    """The .docx with one character changed inside word/document.xml: by default inside a dialogue w:t in the
+    middle of the record; `middle=False` the first `old` (the header block: outside the dialogue)."""
     src = zipfile.ZipFile(io.BytesIO(docx))
     out = io.BytesIO()
     changed = ""
@@ -135,9 +137,9 @@ def tampered(docx: bytes) -> tuple[bytes, str]:
             data = src.read(info)
             if info.filename == "word/document.xml":
                 text = data.decode("utf-8")
-                at = text.index("的", len(text) // 2)  # a Mandarin reference's character, mid-record
-                text = text[:at] + "地" + text[at + 1 :]
-                changed = f"'的' → '地' at character {at} of word/document.xml"
+                at = text.index(old, len(text) // 2 if middle else 0)  # mid-record: a Mandarin reference's character
+                text = text[:at] + new + text[at + len(old) :]
+                changed = f"{old!r} → {new!r} at character {at} of word/document.xml"
                 data = text.encode("utf-8")
             dst.writestr(info, data)
     return out.getvalue(), changed
@@ -187,6 +189,11 @@ def main() -> None:
             assert not bad.ok
             named = next((f for f in bad.findings if f.startswith("第")), "no line named")
             rows.append(("verify, one character changed → names the line", forged_s, named[:70]))
+            outside, _ = tampered(data, "16号", "19号", middle=False)  # the case number in the header block
+            outside_s, bad = timed(lambda: verify(clerk, outside, "outside.docx"))
+            assert not bad.ok
+            named = next((f for f in bad.findings if "段：" in f), "no paragraph named")
+            rows.append(("verify, one outside the dialogue → names the paragraph", outside_s, named[:70]))
             redacted_s, redacted = timed(
                 lambda: issue(clerk, hid, "docx", RecordOptions(), redact="publication", via="bench"), 1
             )
