@@ -199,6 +199,9 @@ def issue(
     access.require_export(hearing.case_id)
     store = access.store
     keep = sorted(set(keep))
+    # The head before the text: an edit landing in between then reads as "changed since" at verify (safe),
+    # never as a head that claims an edit the file does not hold.
+    edits_head = store.record_head(hearing.id)
     record, sealed = _sealed_record(store, hearing.id, original)
     record, redactions = _redacted(record, redact, keep)
     manifest: Manifest | None = None
@@ -211,7 +214,7 @@ def issue(
             audio_sha256=_audio_sha256(store, hearing.id),
             text_sha256=text_sha256(lines),
             lines=len(lines),
-            edits_head=store.record_head(hearing.id),
+            edits_head=edits_head,
             exported_at=_now(),
             exporter=access.account.name,
             format=fmt,
