@@ -12,15 +12,17 @@ door the write comes through).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from workbench.accounts import Access
 from workbench.api.core import PAGE_PARAMS, ApiError, Call, JsonSchema, Param, Reply, endpoint, page_schema, paged
 from workbench.api.segments import SEALED_PLACEHOLDER, audit_opened, check_cap, int_value, only_fields, text_value
 from workbench.store.status import HearingStatus
+from workbench.store.store import Store
 from workbench.web.pagedata import NAME_MAX, SEGMENT_TEXT_MAX
 
 if TYPE_CHECKING:
-    from workbench.accounts import Access
     from workbench.store import Hearing
     from workbench.store.records import CorrectionRequest, SealedPart, SignoffStep
 
@@ -270,6 +272,16 @@ def _after_step(access: Access, hearing_id: int) -> Reply:
     return Reply(signoff_json(access, access.store.hearing(hearing_id)))
 
 
+def _step(call: Call, require: Callable[[Access, int], None], take: Callable[..., object]) -> Reply:
+    """A step that carries no note (check, uncheck, approve): the hearing, who may, then the store's step."""
+    access = call.access
+    hearing = access.hearing(call.params["hearing_id"])
+    require(access, hearing.case_id)
+    _no_note(call)
+    take(access.store, hearing.id, actor=access.actor)
+    return _after_step(access, hearing.id)
+
+
 def _no_note(call: Call) -> None:
     only_fields(call, ())  # a check carries no note: a typo or a misplaced field must not pass silently
     if call.body is not None and not isinstance(call.body, dict):
@@ -280,36 +292,21 @@ def _no_note(call: Call) -> None:
           summary="Mark the record checked against the recording (a judge or clerk of the case; audited)",
           tag=TAG, params=(HEARING_ID,), response=SIGNOFF)  # fmt: skip
 def post_check(call: Call) -> Reply:
-    access = call.access
-    hearing = access.hearing(call.params["hearing_id"])
-    access.require_check(hearing.case_id)
-    _no_note(call)
-    access.store.check(hearing.id, actor=access.actor)
-    return _after_step(access, hearing.id)
+    return _step(call, Access.require_check, Store.check)
 
 
 @endpoint("POST", "/hearings/{hearing_id}/uncheck",
           summary="Take the checked mark back: the record is in review again (a judge or clerk of the case; audited)",
           tag=TAG, params=(HEARING_ID,), response=SIGNOFF)  # fmt: skip
 def post_uncheck(call: Call) -> Reply:
-    access = call.access
-    hearing = access.hearing(call.params["hearing_id"])
-    access.require_check(hearing.case_id)
-    _no_note(call)
-    access.store.uncheck(hearing.id, actor=access.actor)
-    return _after_step(access, hearing.id)
+    return _step(call, Access.require_check, Store.uncheck)
 
 
 @endpoint("POST", "/hearings/{hearing_id}/approve",
           summary="Approve the checked record: the draft mark goes (the case's judge; audited)",
           tag=TAG, params=(HEARING_ID,), response=SIGNOFF)  # fmt: skip
 def post_approve(call: Call) -> Reply:
-    access = call.access
-    hearing = access.hearing(call.params["hearing_id"])
-    access.require_approve(hearing.case_id)
-    _no_note(call)
-    access.store.approve(hearing.id, actor=access.actor)
-    return _after_step(access, hearing.id)
+    return _step(call, Access.require_approve, Store.approve)
 
 
 @endpoint("POST", "/hearings/{hearing_id}/lock",
