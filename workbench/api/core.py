@@ -322,7 +322,8 @@ def api_error(e: Exception) -> ApiError | None:
 
 
 RESOURCES = (
-    "system", "tokens", "cases", "hearings", "jobs", "segments", "desk", "signoff", "search", "exports", "uploads",
+    "system", "tokens", "cases", "courtrooms", "hearings", "jobs", "segments", "desk", "notes", "voices", "signoff",
+    "search", "exports", "uploads",
 )  # fmt: skip
 
 

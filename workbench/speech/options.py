@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench import settings
 from workbench.speech.diarization.types import SpeakerCount
+from workbench.speech.seats import SeatsError, channels_spec, parse_channels
 from workbench.speech.text import Hotword, merge_hotwords
 
 
@@ -36,6 +37,8 @@ class TranscribeOptions:
     diarize: bool = True
     speakers: str = "auto"  # auto, N, or MIN-MAX
     device: str = "auto"
+    # one item per channel (workbench.speech.seats): with a map, speakers come from the channels; () mixes to mono
+    channels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _choice("engine", self.engine)
@@ -48,6 +51,13 @@ class TranscribeOptions:
         # Hotwords arrive as Hotword objects, or as [term, weight] pairs from JSON.
         words = tuple(h if isinstance(h, Hotword) else Hotword(*h) for h in self.hotwords)
         object.__setattr__(self, "hotwords", words)
+        channels: tuple[str, ...] = ()
+        if self.channels:
+            try:
+                channels = channels_spec(parse_channels(self.channels))  # normal form: 审判长 -> 审判席:审判长
+            except SeatsError as e:
+                raise OptionsError(f"channels: {e}") from e
+        object.__setattr__(self, "channels", channels)
 
     @classmethod
     def from_settings(cls, **given: Any) -> TranscribeOptions:
@@ -73,6 +83,7 @@ class TranscribeOptions:
     def to_json(self) -> str:
         data = asdict(self)
         data["hotwords"] = [[h.term, h.weight] for h in self.hotwords]
+        data["channels"] = list(self.channels)
         return json.dumps(data, ensure_ascii=False)
 
     @classmethod

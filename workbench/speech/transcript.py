@@ -39,6 +39,11 @@ class SpeakerSummary:
     speech_time: float
     first_appearance: float
     embedding: list[float] | None = None
+    # from a courtroom's channel map (workbench.speech.seats): the channel (0-based) and seat the voice was
+    # heard on, and the seat's role when one person sits there; None on a mono or mixed recording
+    channel: int | None = None
+    seat: str | None = None
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ class EngineInfo:
     itn: bool = True
     hotwords: tuple[str, ...] = ()
     diarization: str | None = None
+    channels: tuple[str, ...] = ()  # the channel map used (workbench.speech.seats items); () for mono/mixed
 
 
 @dataclass(slots=True)
@@ -72,6 +78,7 @@ class Transcript:
     def to_dict(self, *, embeddings: bool = False) -> dict[str, Any]:
         data = asdict(self)
         data["engine"]["hotwords"] = list(self.engine.hotwords)
+        data["engine"]["channels"] = list(self.engine.channels)
         for seg in data["segments"]:
             for word in seg["words"]:
                 word.pop("speaker")
@@ -87,6 +94,7 @@ class Transcript:
     def from_dict(cls, data: dict[str, Any]) -> Transcript:
         engine = dict(data["engine"])
         engine["hotwords"] = tuple(engine.get("hotwords", ()))
+        engine["channels"] = tuple(engine.get("channels", ()))
         segments = [
             Segment(
                 start=s["start"],
@@ -173,6 +181,26 @@ class CorrectionNote:
     decision_reason: str = ""
 
 
+# The stages of a hearing (庭审阶段) a clerk marks, in their usual order; a clerk may name another.
+STAGES = ("宣布开庭", "法庭调查", "举证质证", "法庭辩论", "最后陈述", "调解", "宣判", "休庭", "闭庭")
+NOTE_KINDS = ("stage", "note", "recess")
+
+
+@dataclass(frozen=True, slots=True)
+class LogNote:
+    """A clerk's timed mark on the hearing (FTR/JAVS log notes): a stage begins, a note, or a recess.
+
+    `at` and `end` are seconds from the start of the recording; `end` only for a recess (when it resumed).
+    """
+
+    kind: str  # "stage" | "note" | "recess"
+    at: float
+    text: str  # stage: its name (STAGES or the clerk's own); note: the note; recess: why (may be empty)
+    end: float | None = None
+    id: int | None = None
+    author: str = ""
+
+
 # States in which the record carries no draft mark: a judge approved it (and maybe it was filed, locked).
 APPROVED_STATES = ("approved", "locked")
 
@@ -198,6 +226,7 @@ class HearingRecord:
     state: str = "transcribed"  # the hearing's status when the record was read (workbench.store.status values)
     signoffs: tuple[SignoffNote, ...] = ()  # oldest first
     corrections: tuple[CorrectionNote, ...] = ()  # by number
+    notes: tuple[LogNote, ...] = ()  # stage marks, notes and recesses, by time
 
     @property
     def approved(self) -> bool:

@@ -336,6 +336,51 @@ ALTER TABLE edits ADD COLUMN request_id INTEGER;
 UPDATE hearings SET status = 'checked' WHERE status = 'verified';
 """
 
+# Version 10: the courtroom's own recordings (a profile per courtroom, a case's roster), the clerk's log notes,
+# and the voices of a case (a speaker's channel and seat; decisions on proposed names).
+V10_DDL = """
+CREATE TABLE courtrooms (
+    name VARCHAR PRIMARY KEY,                  -- as hearings.courtroom says it: 第三法庭
+    channels VARCHAR NOT NULL,                 -- JSON ["审判席:审判长", "原告席:原告", "-", ...], one per channel
+    updated_by VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE SEQUENCE participant_ids;
+CREATE TABLE case_participants (
+    id INTEGER PRIMARY KEY DEFAULT nextval('participant_ids'),
+    case_id INTEGER NOT NULL,
+    role VARCHAR NOT NULL,                     -- 审判长, 原告, 被告, 证人, 代理人, ...
+    name VARCHAR NOT NULL,
+    seat VARCHAR NOT NULL DEFAULT '',          -- 原告席, ...; '' when not known
+    created_by VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE SEQUENCE log_note_ids;
+CREATE TABLE log_notes (
+    id BIGINT PRIMARY KEY DEFAULT nextval('log_note_ids'),
+    hearing_id INTEGER NOT NULL,
+    kind VARCHAR NOT NULL,                     -- stage, note, recess
+    at_s DOUBLE NOT NULL,                      -- seconds from the start of the recording
+    end_s DOUBLE,                              -- a recess: when the hearing resumed
+    text VARCHAR NOT NULL,
+    created_by VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    version INTEGER NOT NULL DEFAULT 1         -- a stale edit of a note is refused
+);
+CREATE TABLE voice_decisions (
+    hearing_id INTEGER NOT NULL,
+    label VARCHAR NOT NULL,                    -- the speaker a name was proposed for
+    from_hearing INTEGER NOT NULL,             -- the earlier hearing of the same case whose named voice matched
+    from_label VARCHAR NOT NULL,
+    decision VARCHAR NOT NULL,                 -- accepted, declined
+    decided_by VARCHAR NOT NULL,
+    decided_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (hearing_id, label, from_hearing, from_label)
+);
+ALTER TABLE speakers ADD COLUMN channel INTEGER;  -- 0-based channel of a courtroom recording; NULL: mono/mixed
+ALTER TABLE speakers ADD COLUMN seat VARCHAR;
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -388,6 +433,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "API tokens", V7_DDL),
     Migration(8, "review desk: removed (merged) segments, checked-up-to marks", V8_DDL),
     Migration(9, "sign-off steps, sealed parts, correction requests; verified becomes checked", V9_DDL),
+    Migration(10, "courtroom profiles, case rosters, log notes, speaker channels and seats, voice decisions", V10_DDL),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -33,12 +33,15 @@ from workbench.speech.transcript import (
 from workbench.store import audit
 from workbench.store.audit import Actor, AuditRow, ChainReport
 from workbench.store.cases import case_of
+from workbench.store.courtrooms import Courtrooms
 from workbench.store.desk import Desk
+from workbench.store.notes import Notes
 from workbench.store.recordings import Recordings
 from workbench.store.signoff import Signoff
+from workbench.store.voices import Voices
 
 
-class Store(Signoff, Desk, Recordings):
+class Store(Signoff, Desk, Voices, Courtrooms, Notes, Recordings):
     """One hearing database. Cheap to create; opens the file on first use and migrates it.
 
     `Store(path)` (default: the `db` setting, `<data_dir>/workbench.duckdb`), with its recordings in
