@@ -22,6 +22,7 @@ and one from a case the caller may not see, get the same answer.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import io
@@ -35,9 +36,18 @@ from typing import TYPE_CHECKING, Any
 from workbench.record import ExportError, RecordOptions, formats, render_docx
 from workbench.record.batch import entry_name
 from workbench.record.evidence import read_evidence, text_parts
-from workbench.record.manifest import Manifest, body_lines, text_sha256
+from workbench.record.manifest import Manifest, body_lines, text_sha256, visible_notes
 from workbench.record.pdf import docx_to_pdf_bytes
-from workbench.record.redact import PROFILES, Redaction, redact
+from workbench.record.redact import (
+    PROFILES,
+    Redaction,
+    RedactionResult,
+    apply,
+    find,
+    redact,
+    redaction_id,
+    roster_names,
+)
 from workbench.record.sealing import seal
 from workbench.store import audit
 from workbench.store.records import NotFound
@@ -79,6 +89,9 @@ CHANGE_WORDS: dict[str, str] = {
     audit.UNSEALED: "取消不公开部分 (parts unsealed)",
 }
 assert set(CHANGE_WORDS) == set(RECORD_ACTIONS), "a record-content action without its words"
+# A log note's write is a HEARING_CHANGED row whose detail holds "log_note" (`store.notes`): named on its own.
+NOTE_DETAIL = "log_note"
+NOTE_CHANGE_WORDS = "庭审阶段、笔记或休庭修改 (stage marks, notes or recesses changed)"
 
 NO_MANIFEST = (
     "文件中没有记录清单，不是本系统导出的笔录或清单已被删除 "
@@ -137,12 +150,41 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
 
 
 def _sealed_record(store: Store, hearing_id: int, original: bool) -> tuple[HearingRecord, int]:
-    """The stored record with its sealed parts replaced by their placeholder lines; and how many parts."""
+    """The stored record with its sealed parts replaced by their placeholder lines, and the log notes inside them
+    left out (`manifest.visible_notes`: the redaction preview must not show them either); and how many parts."""
     record = store.hearing_record(hearing_id, original=original)
     parts = store.sealed_parts(hearing_id)
     if parts:
         record = seal(record, [(p.start, p.end, p.reason) for p in parts])
+        record = dataclasses.replace(record, notes=visible_notes(record))
     return record, len(parts)
+
+
+def redact_with_notes(record: HearingRecord, profile: str, keep: Collection[str] = ()) -> RedactionResult:
+    """`record.redact.redact`, and the log notes' text too, as the dialogue's: a note names people and numbers as
+    what was said does. Each note's redactions have where "note:<note id>" (stable while other notes come and go)
+    and the note's time as `segment_start`, so the preview lists them and `keep` leaves one as it is."""
+    result = redact(record, profile, keep)
+    if profile == "none" or not record.notes:
+        return result
+    names = {name: mask for name, (mask, _reason) in roster_names(record, profile).items()}
+    kept = frozenset(keep)
+    redactions = list(result.redactions)
+    notes = []
+    for i, note in enumerate(record.notes):
+        where = f"note:{note.id}" if note.id is not None else f"note:#{i}"
+        applied = []
+        for hit in find(note.text, profile, names=names):
+            start, end, kind, replacement, reason = hit
+            rid = redaction_id(where, start, kind, note.text[start:end])
+            if rid in kept:
+                continue
+            applied.append(hit)
+            redactions.append(
+                Redaction(rid, kind, note.text[start:end], replacement, reason, where, start, end, note.at)
+            )
+        notes.append(dataclasses.replace(note, text=apply(note.text, applied)) if applied else note)
+    return RedactionResult(dataclasses.replace(result.record, notes=tuple(notes)), redactions)
 
 
 def _redacted(record: HearingRecord, profile: str, keep: Collection[str]) -> tuple[HearingRecord, list[Redaction]]:
@@ -153,13 +195,13 @@ def _redacted(record: HearingRecord, profile: str, keep: Collection[str]) -> tup
             raise ValueError("keep: 未选择脱敏方案时不能保留脱敏项 (keep needs a redaction profile other than none)")
         return record, []
     if keep:
-        found = {r.id for r in redact(record, profile).redactions}
+        found = {r.id for r in redact_with_notes(record, profile).redactions}
         unknown = sorted(set(keep) - found)
         if unknown:
             raise ValueError(
                 f"keep: 没有这些脱敏项 {', '.join(u[:60] for u in unknown[:5])} (no such redaction; preview again)"
             )
-    result = redact(record, profile, keep)
+    result = redact_with_notes(record, profile, keep)
     return result.record, list(result.redactions)
 
 
@@ -281,7 +323,7 @@ def preview_redactions(access: Access, hearing_id: int, profile: str, *, origina
     hearing = access.hearing(hearing_id)
     access.require_export(hearing.case_id)
     record, _ = _sealed_record(access.store, hearing.id, original)
-    return [] if profile == "none" else list(redact(record, profile).redactions)
+    return [] if profile == "none" else list(redact_with_notes(record, profile).redactions)
 
 
 # --- verifying -------------------------------------------------------------------------------------------
@@ -298,7 +340,7 @@ def _regenerated(store: Store, manifest: Manifest) -> tuple[HearingRecord, Recor
     profile = str(opts.get("redact") or "none")
     kept = [str(k) for k in opts.get("kept") or ()]
     if profile != "none":
-        record = redact(record, profile, kept).record
+        record = redact_with_notes(record, profile, kept).record
     return record, RecordOptions(timestamps=bool(opts.get("timestamps")), line_numbers=bool(opts.get("line_numbers")))
 
 
@@ -382,10 +424,11 @@ def _changes_since(store: Store, hearing_id: int, head: str) -> list[str]:
     groups: list[tuple[str, str, object, list[AuditRow]]] = []
     for r in rows:
         request = r.detail.get("request_id")
-        if groups and groups[-1][:3] == (r.action, r.account, request):
+        action = NOTE_DETAIL if r.action == audit.HEARING_CHANGED and NOTE_DETAIL in r.detail else r.action
+        if groups and groups[-1][:3] == (action, r.account, request):
             groups[-1][3].append(r)
         else:
-            groups.append((r.action, r.account, request, [r]))
+            groups.append((action, r.account, request, [r]))
     out = []
     for action, account, request, members in groups:
         first, last = members[0].logged_at, members[-1].logged_at
@@ -396,7 +439,8 @@ def _changes_since(store: Store, hearing_id: int, head: str) -> list[str]:
             out.append(f"补正申请 #{request} 已采纳：{len(members)} 处修改 by {account}, {when} "
                        f"(correction request #{request} accepted)")  # fmt: skip
         else:
-            out.append(f"{len(members)} 处{CHANGE_WORDS.get(action, action)} by {account}, {when}")
+            words = NOTE_CHANGE_WORDS if action == NOTE_DETAIL else CHANGE_WORDS.get(action, action)
+            out.append(f"{len(members)} 处{words} by {account}, {when}")
     return out
 
 

@@ -16,6 +16,11 @@ also carries it: the custom property "WorkbenchManifest" (JSON, docProps/custom.
 in every footer, and the code and the compact manifest in the core keywords (LibreOffice copies keywords into
 a PDF's XMP, custom properties it does not). After the signatures, when there are any: the correction requests
 (补正记录) with their outcomes, and the sign-off steps (核对 / 审批 / 锁定 by whom, when).
+
+The record by stage: the clerk's log notes are dialogue paragraphs at their times (`manifest.dialogue`), in the
+`{{body}}` paragraph's style: a stage mark is a heading, its name bold and centred and kept with the next line
+("法庭调查"); a recess a centred line "休庭（10:32—10:47）"; a note an ordinary line "（书记员注：出示证据一）".
+Dialogue before the first stage mark stays where it is. Between the bookmarks, so the manifest covers them.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from pathlib import Path
 
 import docx
 from docx.document import Document
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
+from docx.text.paragraph import Paragraph
 from lxml import etree
 
 from workbench.record import formats
@@ -86,7 +93,8 @@ class RecordOptions:
 
 @dataclass(frozen=True, slots=True)
 class _Piece:
-    """A run of a generated line: `kind` is "text", "speaker" (bold) or "time" (small, grey)."""
+    """A run of a generated line: `kind` is "text", "speaker" (bold), "time" (small, grey), or a log note's line:
+    "stage" (bold: a heading), "note" or "recess" (as text)."""
 
     text: str
     kind: str = "text"
@@ -237,11 +245,11 @@ def _signatures(record: HearingRecord) -> list[_Line]:
 
 
 def _styled(rpr: etree._Element | None, kind: str) -> etree._Element | None:
-    """The placeholder run's properties, plus bold for a speaker or small grey for a timestamp."""
-    if kind == "text":
+    """The placeholder run's properties, plus bold for a speaker or a stage heading, small grey for a timestamp."""
+    if kind in ("text", "note", "recess"):
         return rpr
     out = copy.deepcopy(rpr) if rpr is not None else OxmlElement("w:rPr")
-    if kind == "speaker":
+    if kind in ("speaker", "stage"):
         out.append(OxmlElement("w:b"))
         out.append(OxmlElement("w:bCs"))
     else:
@@ -259,6 +267,18 @@ def _first_rpr(p: etree._Element) -> etree._Element | None:
     return copy.deepcopy(rpr) if rpr is not None else None
 
 
+def _shape_line(p: etree._Element, line: _Line) -> None:
+    """A stage heading centred and kept with the line after it (never alone at a page's foot), a recess centred.
+    Through python-docx, which puts w:jc and w:keepNext where the schema orders them in w:pPr."""
+    kinds = {piece.kind for piece in line}
+    if not kinds & {"stage", "recess"}:
+        return
+    paragraph = Paragraph(p, None)
+    paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    if "stage" in kinds:
+        paragraph.paragraph_format.keep_with_next = True
+
+
 def _line_paragraph(template_p: etree._Element, rpr: etree._Element | None, line: _Line) -> etree._Element:
     p = OxmlElement("w:p")
     ppr = template_p.find(qn("w:pPr"))
@@ -266,6 +286,7 @@ def _line_paragraph(template_p: etree._Element, rpr: etree._Element | None, line
         p.append(copy.deepcopy(ppr))
     for piece in line:
         p.append(run(_styled(rpr, piece.kind), piece.text))
+    _shape_line(p, line)
     return p
 
 
@@ -445,6 +466,7 @@ def build_record(
             para = doc.add_paragraph()
             for piece in line:
                 para._p.append(run(_styled(None, piece.kind), piece.text))
+            _shape_line(para._p, line)
             made.setdefault("body", []).append(para._p)
     _mark_dialogue(doc, made["body"])
     if record.corrections:

@@ -6,7 +6,11 @@ printed as XXXX-XXXX-XXXX in every footer; the export's audit row keeps the same
 prove the code was issued and that the text it hashes is the text in the file.
 
 `body_lines()` is the text of each dialogue paragraph exactly as the .docx holds it (`fill` builds those
-paragraphs from `dialogue()`), and `text_sha256()` what the manifest keeps of them. `compact()` and
+paragraphs from `dialogue()`), and `text_sha256()` what the manifest keeps of them. The clerk's log notes
+(`HearingRecord.notes`) are paragraphs of the dialogue too, in place by time: a stage mark is a heading
+("法庭调查"), a note "（书记员注：出示证据一）", a recess "休庭（10:32—10:47）" (wall-clock times when the
+hearing's start is known, else offsets into the recording): the hash covers them, so verify catches a changed
+heading or note as it does a changed line. `compact()` and
 `from_compact()` are the manifest as one keyword token (no spaces, commas, colons or semicolons, which
 LibreOffice splits keywords on when it copies them into a PDF's XMP).
 """
@@ -22,11 +26,12 @@ import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from workbench.record import formats
-from workbench.speech.transcript import HearingRecord, Segment, speaker_display
+from workbench.speech.transcript import STAGES, HearingRecord, LogNote, Segment, speaker_display
 
 if TYPE_CHECKING:
     from workbench.record.fill import RecordOptions
@@ -162,14 +167,107 @@ class Manifest:
         return cls(**values)
 
 
+NOTE_LABEL = "书记员注"  # a clerk's note in the record: "（书记员注：出示证据一）"
+RECESS_LABEL = "休庭"  # a recess: "休庭（10:32—10:47）", "休庭（10:32—10:47，事由：合议庭评议）"
+
+
 def _is_placeholder(seg: Segment) -> bool:
     return seg.speaker is None and seg.text.startswith(SEALED_PREFIX)
 
 
-def _runs(record: HearingRecord) -> Iterator[list[Segment]]:
-    """The segments in stretches between sealed-part placeholders; each placeholder a stretch of its own."""
+def _sealed_spans(record: HearingRecord) -> list[tuple[float, float]]:
+    """The sealed parts of a sealed record: `sealing.seal` leaves one placeholder segment per part, at its span."""
+    return [(seg.start, seg.end) for seg in record.transcript.segments if _is_placeholder(seg)]
+
+
+def _in_span(at: float, spans: list[tuple[float, float]]) -> tuple[float, float] | None:
+    return next(((start, end) for start, end in spans if start <= at < end), None)
+
+
+def _touches(note: LogNote, spans: list[tuple[float, float]]) -> tuple[float, float] | None:
+    """The first sealed part the note lies in at all: a point (a stage, a note) inside [start, end), a recess's
+    [at, end) overlapping it; the rule `store.signoff.SEALED_OVERLAP` applies to segments and the notes search."""
+    end = note.at if note.end is None else note.end
+    return next(((s, e) for s, e in spans if note.at < e and (end > s or note.at >= s)), None)
+
+
+def visible_notes(record: HearingRecord) -> tuple[LogNote, ...]:
+    """The log notes the record shows, in time order (notes at one time as given).
+
+    A note that lies in a sealed part at all (`_touches`; the parts are the placeholder lines of `sealing.seal`) is
+    left out, as what was said there is. A stage mark there named by one of `STAGES` (the structure of the
+    hearing, no words of anyone's) is kept, moved to the part's end, so the dialogue after the part is not read as
+    the stage before it; a stage the clerk named in their own words is left out like a note. Idempotent.
+    """
+    spans = _sealed_spans(record)
+    shown: list[LogNote] = []
+    for note in record.notes:
+        part = _touches(note, spans)
+        if part is None:
+            shown.append(note)
+            continue
+        if note.kind != "stage" or note.text not in STAGES:
+            continue
+        while part is not None:  # parts may touch: past the last of them
+            moved = part[1]
+            part = _in_span(moved, spans)
+        shown.append(dataclasses.replace(note, at=moved))
+    return tuple(sorted(shown, key=lambda n: n.at))
+
+
+def _start_of(record: HearingRecord) -> datetime | None:
+    """When the hearing began (the recording's zero), if the record knows."""
+    try:
+        return datetime.fromisoformat(record.start) if record.start else None
+    except ValueError:
+        return None
+
+
+def _offset(seconds: float) -> str:
+    return formats.timestamp(seconds).split(".")[0]
+
+
+def recess_span(record: HearingRecord, note: LogNote) -> str:
+    """ "10:32—10:47" (wall-clock: the hearing's start plus the offsets) or "00:32:10—00:47:05" (into the recording)
+    when the start is not known."""
+    start = _start_of(record)
+
+    def shown(seconds: float) -> str:
+        return (start + timedelta(seconds=seconds)).strftime("%H:%M") if start is not None else _offset(seconds)
+
+    return shown(note.at) + (f"—{shown(note.end)}" if note.end is not None else "")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(formats.clean_text(text).split())
+
+
+def note_line(record: HearingRecord, note: LogNote) -> tuple[str, str]:
+    """A log note as its line in the record, (text, kind): a stage its name (a heading), a note
+    "（书记员注：……）", a recess "休庭（10:32—10:47，事由：……）". A kind this version does not know reads as a note."""
+    text = _one_line(note.text)
+    if note.kind == "stage":
+        return text, "stage"
+    if note.kind == "recess":
+        why = f"，事由：{text}" if text else ""
+        return f"{RECESS_LABEL}（{recess_span(record, note)}{why}）", "recess"
+    return f"（{NOTE_LABEL}：{text}）", "note"
+
+
+def _stretches(record: HearingRecord) -> Iterator[list[Segment] | LogNote]:
+    """The segments in stretches, cut at each sealed part's placeholder (a stretch of its own) and at each visible
+    log note, which comes where its time falls: before the first segment starting at or after it (a stage mark at
+    the moment the judge speaks heads that turn; a note in the middle of a long turn splits it in two)."""
+    notes = visible_notes(record)
+    k = 0
     stretch: list[Segment] = []
     for seg in record.transcript.segments:
+        while k < len(notes) and notes[k].at <= seg.start:
+            if stretch:
+                yield stretch
+                stretch = []
+            yield notes[k]
+            k += 1
         if _is_placeholder(seg):
             if stretch:
                 yield stretch
@@ -179,22 +277,30 @@ def _runs(record: HearingRecord) -> Iterator[list[Segment]]:
             stretch.append(seg)
     if stretch:
         yield stretch
+    yield from notes[k:]
 
 
 def dialogue(record: HearingRecord, *, timestamps: bool) -> list[list[tuple[str, str]]]:
-    """The dialogue paragraphs, each as pieces (text, kind): kind "time" (small grey), "speaker" (bold), "text".
+    """The dialogue paragraphs, each as pieces (text, kind): kind "time" (small grey), "speaker" (bold), "text";
+    a log note's paragraph holds one piece of kind "stage" (a heading), "note" or "recess" (after its time).
 
     One paragraph per turn (consecutive segments of a speaker, `formats.turns`); a sealed part's placeholder
-    is a paragraph of its own, never joined to a speakerless turn next to it. Empty: no speech at all.
+    is a paragraph of its own, never joined to a speakerless turn next to it; each visible log note
+    (`visible_notes`) a paragraph at its time. Empty: no speech and no notes at all.
     """
     lines: list[list[tuple[str, str]]] = []
-    for stretch in _runs(record):
-        for turn in formats.turns(dataclasses.replace(record.transcript, segments=stretch)):
+    for item in _stretches(record):
+        if isinstance(item, LogNote):
+            line = [(f"[{_offset(item.at)}] ", "time")] if timestamps else []
+            line.append(note_line(record, item))
+            lines.append(line)
+            continue
+        for turn in formats.turns(dataclasses.replace(record.transcript, segments=item)):
             if not turn.text:
                 continue
-            line: list[tuple[str, str]] = []
+            line = []
             if timestamps:
-                line.append((f"[{formats.timestamp(turn.start).split('.')[0]}] ", "time"))
+                line.append((f"[{_offset(turn.start)}] ", "time"))
             who = speaker_display(turn.speaker, record.labels)
             if who:
                 line.append((f"{formats.clean_text(who)}：", "speaker"))

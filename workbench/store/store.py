@@ -23,6 +23,7 @@ from workbench.speech.transcript import (
     CorrectionNote,
     EngineInfo,
     HearingRecord,
+    LogNote,
     Segment,
     SignoffNote,
     SpeakerLabel,
@@ -93,8 +94,9 @@ class Store(Signoff, Desk, Voices, Courtrooms, Notes, Recordings):
 
     def hearing_record(self, hearing_id: int, original: bool = False) -> HearingRecord:
         """Everything the court record and the interchange formats need, for `workbench.record`: also its state,
-        its sign-off steps and its correction requests (numbered 1, 2, ... in the order filed). Sealed parts are
-        not applied here (`workbench.record.sealing` does that with `sealed_parts`)."""
+        its sign-off steps, its correction requests (numbered 1, 2, ... in the order filed) and the clerk's log notes
+        (stage marks, notes, recesses) by time. Sealed parts are not applied here (`workbench.record.sealing` does
+        that with `sealed_parts`; `record.manifest.visible_notes` leaves out the notes inside them)."""
         hearing = self.hearing(hearing_id)
         case = self.case(hearing.case_id)
         with self.reading() as con:
@@ -124,6 +126,20 @@ class Store(Signoff, Desk, Voices, Courtrooms, Notes, Recordings):
                 for s in self.signoff_steps(hearing_id)
             ),
             corrections=self._correction_notes(hearing_id),
+            notes=self._log_notes(hearing_id),
+        )
+
+    def _log_notes(self, hearing_id: int) -> tuple[LogNote, ...]:
+        """The hearing's log notes as the record prints them, by time (notes at one time in the order made).
+        Read here with SQL rather than through `Notes.notes`, so the record does not depend on that API's shape."""
+        with self.reading() as con:
+            rows = con.execute(
+                "SELECT id, kind, at_s, end_s, text, created_by FROM log_notes WHERE hearing_id = ? ORDER BY at_s, id",
+                [hearing_id],
+            ).fetchall()
+        return tuple(
+            LogNote(kind, float(at), text, None if end is None else float(end), int(note_id), author)
+            for note_id, kind, at, end, text, author in rows
         )
 
     def _correction_notes(self, hearing_id: int) -> tuple[CorrectionNote, ...]:
