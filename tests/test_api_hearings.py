@@ -309,6 +309,14 @@ def test_an_admin_deletes_a_hearing_and_all_of_it(world: World) -> None:
     second = world.store.segments(hid)[1]  # merged with the third: the third's row moves to removed_segments
     world.store.merge_segments(second.id, actor=audit.SYSTEM, expected_version=0, next_version=0)
     world.store.set_checked(hid, second.id, actor=audit.SYSTEM)
+    with world.store.writing() as con:  # a log note, and a decision on a voice proposed from it (issue 17)
+        con.execute(
+            "INSERT INTO log_notes (hearing_id, kind, at_s, text, created_by) VALUES (?, 'note', 1, 'x', 'c')", [hid]
+        )
+        con.execute(
+            "INSERT INTO voice_decisions (hearing_id, label, from_hearing, from_label, decision, decided_by) "
+            "VALUES (?, 'S1', ?, 'S2', 'declined', 'c')", [hid + 1000, hid],
+        )  # fmt: skip
     shared = add(world, "clerk_out", CASE_B, "same.wav", b"shared audio")  # the same file, another case
     alone = add(world, "clerk", CASE_A, "alone.wav", b"only here")
     file = world.store.recordings(hid)[0].stored_path
@@ -323,8 +331,10 @@ def test_an_admin_deletes_a_hearing_and_all_of_it(world: World) -> None:
     assert done == {"deleted": True, "segments": 4, "jobs": 1, "files_removed": 0}  # the file is shared
     assert file.exists()
     with world.store.reading() as con:
-        for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings", "postings"):
+        for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings", "postings",
+                      "log_notes"):  # fmt: skip
             assert con.execute(f"SELECT count(*) FROM {table} WHERE hearing_id = ?", [hid]).fetchone()[0] == 0, table
+        assert con.execute("SELECT count(*) FROM voice_decisions WHERE from_hearing = ?", [hid]).fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM edits WHERE segment_id = ?", [seg.id]).fetchone()[0] == 0
     assert world.refused("admin", "GET", f"/hearings/{hid}").status == 404
     (row,) = world.store.audit_rows(action=audit.HEARING_DELETED)

@@ -1,5 +1,6 @@
 """The hearing store: cases, hearings, recordings, speakers, hotwords, segments, edits, jobs, accounts' case
-memberships, the audit chain, and the record's sign-off (steps, sealed parts, correction requests), in DuckDB.
+memberships, the audit chain, the record's sign-off (steps, sealed parts, correction requests), courtroom
+profiles, case rosters, log notes and a case's voices, in DuckDB.
 
 Modules, each importing only those above it (the store's own modules named on the right):
 
@@ -19,9 +20,13 @@ Modules, each importing only those above it (the store's own modules named on th
     signoff     check, approve, lock, reopen; sealed parts; correction          audit, cases, records, segments,
                 requests (the one edit of a locked record); RECORD_ACTIONS,     status (and workbench.display)
                 `record_head`, `record_changes_since`, `issued_export`
+    courtrooms  courtroom profiles (a seat and role per channel), case rosters  audit, cases, records
+    notes       a hearing's log notes: stage marks, timed notes, recesses       audit, cases, records
+    voices      names proposed for a hearing's voices from the same case's      audit, segments, records
+                other hearings (mean CAM++ embeddings), accepted or declined
     recordings  audio files by content hash, their rows                         db, records
-    store       `Store`: all of the above, the whole-hearing reads, audit       audit, cases, desk, recordings,
-                `record`/`audit_rows`/`verify_audit`                            signoff
+    store       `Store`: all of the above, the whole-hearing reads, audit       audit, cases, courtrooms, desk,
+                `record`/`audit_rows`/`verify_audit`                            notes, recordings, signoff, voices
     query       the query language, hits, snippets (no database)                index
     search      BM25 ranking of a query over a Store (sealed parts left out     index, query, signoff, store
                 on request); index upkeep

@@ -341,10 +341,14 @@ class Cases(Database):
                 [hearing_id, hearing_id],
             )
             # removed_segments (merged away) and review_marks (issue 15), its sign-off history, sealed parts and
-            # correction requests: nothing of the hearing stays in the file but its audit rows
+            # correction requests, log notes (issue 17): nothing of the hearing stays in the file but its audit rows
             for table in ("segments", "removed_segments", "review_marks", "speakers", "jobs", "recordings",
-                          "signoff_steps", "sealed_parts", "correction_requests"):  # fmt: skip
+                          "signoff_steps", "sealed_parts", "correction_requests", "log_notes"):  # fmt: skip
                 con.execute(f"DELETE FROM {table} WHERE hearing_id = ?", [hearing_id])
+            # decisions on names proposed for its voices, or from them for another hearing's
+            con.execute(
+                "DELETE FROM voice_decisions WHERE hearing_id = ? OR from_hearing = ?", [hearing_id, hearing_id]
+            )
             con.execute("DELETE FROM hearings WHERE id = ?", [hearing_id])
             detail: dict[str, Any] = {
                 "recordings": [{"file": name, "sha256": sha} for name, sha, _ in recordings],
