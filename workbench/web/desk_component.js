@@ -12,6 +12,10 @@
 //
 // Streamlit calls the default export again on each rerun of the page; one Desk per component key lives in
 // this module, so the editor, its queue and its player survive those calls.
+//
+// Stage marks and log notes: GET /hearings/{id}/notes (again on each rerun: the page's list may have added one),
+// drawn in place between the rows; `s` / `l` (Alt+S / Alt+L while typing) open a box at the audio's time, Enter
+// saves it with POST /hearings/{id}/notes.
 
 const HEADERS = { "X-Workbench-Client": "browser" };
 const BLOCK = 50;
@@ -27,6 +31,10 @@ const STATS_KEEP = 500;
 const RATE_MIN = 0.5;
 const RATE_MAX = 2.0;
 const TEXT_MAX = 2000; // the server's cap on a segment's text (a longer stored text may stay, not grow)
+const STAGE_MAX = 40; // the server's caps on a stage's name and a note's text (desk_data sends them)
+const NOTE_MAX = 500;
+const NOTES_LIMIT = 1000; // a hearing's notes in one GET (a long hearing has a few dozen)
+const NOTE_ORDER = { stage: 0, note: 1, recess: 1 };
 
 const desks = new Map();
 
@@ -168,6 +176,9 @@ class Desk {
     this.stopped = false;
     this.lowCount = 0;
     this.orphans = [];
+    this.notes = []; // the hearing's log notes by time, as the API gives them
+    this.noteEls = [];
+    this.mark = null; // the stage or note being written in the mark box: {kind, at}
     live.desks += 1;
     this.build();
   }
@@ -183,12 +194,18 @@ class Desk {
     this.keys = this.data.keys || [];
     this.account = String(this.data.account ?? "");
     this.textMax = Number(this.data.text_max) || TEXT_MAX;
+    this.stages = Array.isArray(this.data.stages) ? this.data.stages.map(String) : [];
+    this.stageMax = Number(this.data.stage_max) || STAGE_MAX;
+    this.noteMax = Number(this.data.note_max) || NOTE_MAX;
     this.root.dataset.readonly = this.mayEdit ? "0" : "1";
     if (first) {
       this.drawSheet();
+      this.drawStages();
       this.load();
     } else if (this.loaded && couldEdit !== this.mayEdit) {
       this.reload(); // locked or reopened on the page: the rows become read-only (or editable) again
+    } else if (this.loaded) {
+      this.refreshNotes(); // the page ran again: its notes list may have added, changed or removed one
     }
   }
 
@@ -226,13 +243,14 @@ class Desk {
       this.lowEl, find, help, this.saveEl, this.msgEl);
 
     this.findPanel = this.drawFind();
+    this.markPanel = this.drawMark();
     this.scroller = el("div", "wb-scroll");
     this.list = el("div", "wb-list");
     this.scroller.append(this.list);
     this.sheet = testid(el("div", "wb-sheet"), "wbDeskSheet");
     this.sheet.hidden = true;
     this.checkedEl = testid(el("div", "wb-checked"), "wbDeskChecked");
-    this.root.append(bar, this.findPanel, this.scroller, this.sheet);
+    this.root.append(bar, this.findPanel, this.markPanel, this.scroller, this.sheet);
 
     this.observer = new IntersectionObserver((entries) => this.onVisible(entries), {
       root: this.scroller,
@@ -326,6 +344,32 @@ class Desk {
     return panel;
   }
 
+  // The box in which a stage mark or a note is written: its time (the audio's when the key was pressed), its
+  // text (a stage: the next of the stages offered, selected, so Enter takes it and typing replaces it).
+  drawMark() {
+    const panel = testid(el("div", "wb-mark"), "wbDeskMark");
+    panel.hidden = true;
+    this.markKindEl = testid(el("span", "wb-mark-kind"), "wbDeskMarkKind");
+    this.markTimeEl = testid(el("span", "wb-time"), "wbDeskMarkTime");
+    this.markText = testid(el("input", "wb-input"), "wbDeskMarkText");
+    this.stageList = el("datalist");
+    this.stageList.id = `wb-stages-${String(this.key).replace(/[^\w-]/g, "_")}`;
+    this.markSave = testid(el("button", "wb-btn", "保存 (save) Enter"), "wbDeskMarkSave");
+    this.markSave.type = "button";
+    this.markSave.onclick = () => this.saveMark();
+    const close = el("button", "wb-btn", "×");
+    close.type = "button";
+    close.title = "取消 (cancel) Esc";
+    close.onclick = () => this.closeMark();
+    this.markNote = testid(el("div", "wb-mark-note"), "wbDeskMarkNote");
+    panel.append(this.markKindEl, this.markTimeEl, this.markText, this.stageList, this.markSave, close, this.markNote);
+    return panel;
+  }
+
+  drawStages() {
+    this.stageList.replaceChildren(...this.stages.map((name) => Object.assign(el("option"), { value: name })));
+  }
+
   drawSheet() {
     this.sheet.replaceChildren();
     this.sheet.append(el("div", "wb-sheet-title", "快捷键 (keyboard shortcuts) — 脚踏板 (foot pedal): F7 / F9 / F8"));
@@ -406,6 +450,7 @@ class Desk {
   async load({ again = false } = {}) {
     const at = again ? this.now() : null;
     let desk;
+    const notesAsked = this.fetchNotes(); // beside the desk's own request, not after it
     try {
       const asked = performance.now();
       desk = await this.request("GET", `/hearings/${encodeURIComponent(this.hid)}/desk`);
@@ -445,6 +490,7 @@ class Desk {
     }
     this.root.dataset.segments = String(this.segs.length);
     this.loaded = true;
+    this.setNotes((await notesAsked) || []);
 
     const t = again ? at : this.startTime();
     const index = Math.max(0, lastAtOrBefore(this.segs, t, (s) => s.start));
@@ -552,6 +598,7 @@ class Desk {
       }
     }
     if (this.checked && block.segs.some((s) => s.id === this.checked.segment_id)) this.placeChecked();
+    if (this.notes.length) this.placeNotes(); // the block's rows are new elements: its marks go between them again
     if (this.current >= 0 && this.segs[this.current].block === block) this.markCurrent(this.current, true);
     if (this.sel >= 0 && this.segs[this.sel] && this.segs[this.sel].block === block) {
       this.rows.get(this.segs[this.sel].id)?.el.classList.add("wb-selected");
@@ -695,6 +742,141 @@ class Desk {
     entry.el.after(this.checkedEl);
   }
 
+  // --- stage marks and log notes -----------------------------------------------------------------------------
+
+  // The hearing's notes, or null when they could not be read (the desk works on without them).
+  async fetchNotes() {
+    try {
+      const page = await this.request("GET", `/hearings/${encodeURIComponent(this.hid)}/notes?limit=${NOTES_LIMIT}`);
+      return Array.isArray(page && page.items) ? page.items : [];
+    } catch {
+      return null;
+    }
+  }
+
+  async refreshNotes() {
+    const notes = await this.fetchNotes();
+    if (notes && this.loaded) this.setNotes(notes);
+  }
+
+  setNotes(notes) {
+    this.notes = notes
+      .map((n) => ({ ...n, at: Number(n.at), end: n.end === null || n.end === undefined ? null : Number(n.end) }))
+      .sort((a, b) => a.at - b.at || (NOTE_ORDER[a.kind] ?? 1) - (NOTE_ORDER[b.kind] ?? 1) || a.id - b.id);
+    this.root.dataset.notes = String(this.notes.length);
+    this.placeNotes();
+  }
+
+  // Each note after the last row that starts at or before it (before the first row when it is earlier), in time
+  // order; a row not built yet gets its marks when its block is built.
+  placeNotes() {
+    for (const node of this.noteEls) node.remove();
+    this.noteEls = [];
+    const last = new Map(); // segment id (-1: the top) -> the mark placed last after it
+    for (const note of this.notes) {
+      const index = lastAtOrBefore(this.segs, note.at, (s) => s.start);
+      const seg = index >= 0 ? this.segs[index] : null;
+      const entry = seg ? this.rows.get(seg.id) : null;
+      if (seg && (!entry || !seg.block.built)) continue;
+      const node = this.noteEl(note);
+      const anchor = seg ? seg.id : -1;
+      const before = last.get(anchor);
+      if (before) before.after(node);
+      else if (entry) entry.el.after(node);
+      else this.list.prepend(node);
+      last.set(anchor, node);
+      this.noteEls.push(node);
+    }
+  }
+
+  noteEl(note) {
+    const node = testid(el("div", "wb-note"), "wbDeskNote");
+    node.dataset.kind = note.kind;
+    node.dataset.noteId = String(note.id);
+    node.dataset.at = String(note.at);
+    const span = clock(note.at) + (note.end !== null ? `—${clock(note.end)}` : "");
+    let words = `注 (note)：${note.text}`;
+    if (note.kind === "stage") words = `▸ ${note.text}`;
+    else if (note.kind === "recess") words = `休庭 (recess)${note.text ? `：${note.text}` : ""}`;
+    node.append(el("span", "wb-time", span), el("span", "wb-note-text", words));
+    node.title = `${note.created_by || ""} · 点击从此播放 (click: play from here)`;
+    return node;
+  }
+
+  // Where a mark goes: the audio's position; without a recording, the selected row's start.
+  markTime() {
+    if (this.recordingId) return Math.round(this.now() * 10) / 10;
+    const seg = this.segs[this.sel < 0 ? 0 : this.sel];
+    return seg ? seg.start : 0;
+  }
+
+  // The stage most likely next at `t`: the one after the last stage marked before it, in the stages' order.
+  nextStage(t) {
+    const before = this.notes.filter((n) => n.kind === "stage" && n.at <= t);
+    if (!this.stages.length) return "";
+    if (!before.length) return this.stages[0];
+    const i = this.stages.indexOf(before[before.length - 1].text);
+    return i < 0 ? this.stages[1] ?? this.stages[0] : this.stages[Math.min(i + 1, this.stages.length - 1)];
+  }
+
+  openMark(kind) {
+    if (!this.mayEdit) return this.say("只读：不能添加阶段或笔记 (read-only: no stage marks or notes)");
+    if (this.markPanel.hidden) {
+      const focused = this.focusedRowEl(); // typing goes on where it was once the mark is saved
+      this.markReturn = focused ? { textEl: focused, caret: this.caret(focused) } : null;
+    }
+    const at = this.markTime();
+    this.mark = { kind, at };
+    this.markPanel.hidden = false;
+    this.markPanel.dataset.kind = kind;
+    this.markKindEl.textContent = kind === "stage" ? "庭审阶段 (stage)" : "笔记 (note)";
+    this.markTimeEl.textContent = clock(at);
+    this.markText.maxLength = kind === "stage" ? this.stageMax : this.noteMax;
+    if (kind === "stage") this.markText.setAttribute("list", this.stageList.id);
+    else this.markText.removeAttribute("list");
+    this.markText.placeholder = kind === "stage" ? "阶段名称 (the stage)" : "笔记内容 (the note), e.g. 出示证据一";
+    this.markText.value = kind === "stage" ? this.nextStage(at) : "";
+    this.markNote.textContent = "";
+    this.markNote.dataset.state = "";
+    this.markText.focus();
+    this.markText.select();
+  }
+
+  closeMark() {
+    this.markPanel.hidden = true;
+    this.mark = null;
+    const back = this.markReturn;
+    this.markReturn = null;
+    if (back && back.textEl.isConnected && this.mayEdit) {
+      const at = back.caret || { start: back.textEl.textContent.length, end: back.textEl.textContent.length };
+      this.setCaret(back.textEl, at.start, at.end);
+      this.setMode("edit");
+    } else this.toNav();
+  }
+
+  async saveMark() {
+    const mark = this.mark;
+    if (!mark || this.markSave.disabled) return;
+    const text = this.markText.value.trim();
+    if (!text) {
+      this.markNote.dataset.state = "error";
+      this.markNote.textContent = mark.kind === "stage" ? "请输入阶段名称 (name the stage)" : "请输入笔记内容 (type the note)";
+      return;
+    }
+    this.markSave.disabled = true;
+    try {
+      const note = await this.request("POST", `/hearings/${encodeURIComponent(this.hid)}/notes`, { kind: mark.kind, at: mark.at, text });
+      this.setNotes([...this.notes.filter((n) => n.id !== note.id), note]);
+      this.closeMark();
+      this.say(mark.kind === "stage" ? `已标记阶段 (stage marked)：${text} · ${clock(mark.at)}` : `已添加笔记 (note added) · ${clock(mark.at)}`);
+    } catch (e) {
+      this.markNote.dataset.state = "error";
+      this.markNote.textContent = `未保存 (not saved): ${e.message}`;
+    } finally {
+      this.markSave.disabled = false;
+    }
+  }
+
   // --- selection, caret, modes ------------------------------------------------------------------------------
 
   focusedRowEl() {
@@ -820,6 +1002,7 @@ class Desk {
     if (key === "F8") return handled(), e.shiftKey ? this.setRate(this.rate + 0.1) : this.skip(SEEK_S);
     if (e.altKey && (key === "ArrowDown" || key === "ArrowUp")) return handled(), this.step(key === "ArrowDown" ? 1 : -1, true);
     if (e.altKey && (e.code === "KeyN" || key === "n" || key === "N")) return handled(), this.nextLow(e.shiftKey ? -1 : 1);
+    if (e.altKey && !ctrl && (e.code === "KeyS" || e.code === "KeyL")) return handled(), this.openMark(e.code === "KeyS" ? "stage" : "note");
     const target = e.composedPath()[0];
     const inField = this.findPanel.contains(target) || target.tagName === "INPUT" || target.tagName === "TEXTAREA";
     if (ctrl && !e.altKey && (e.code === "KeyZ" || e.code === "KeyY") && !inField) {
@@ -829,6 +1012,11 @@ class Desk {
       return handled(), redo ? this.redo() : this.undo();
     }
 
+    if (this.markPanel.contains(target)) {
+      if (key === "Escape") return handled(), this.closeMark();
+      if (key === "Enter" && !e.isComposing && e.keyCode !== 229) return handled(), this.saveMark();
+      return;
+    }
     if (this.findPanel.contains(target)) {
       if (key === "Escape") return handled(), this.closeFind();
       if (key === "Enter" && target.tagName === "INPUT") return handled(), e.ctrlKey ? this.applyReplace() : this.previewReplace();
@@ -882,6 +1070,7 @@ class Desk {
     if (key === "/") return go(() => this.openFind());
     if (key === "?") return go(() => this.toggleSheet());
     if (key === "Escape" && !this.findPanel.hidden) return go(() => this.closeFind());
+    if (key === "s" || key === "l") return go(() => this.openMark(key === "s" ? "stage" : "note"));
     if (!this.mayEdit) return;
     if (key === "Enter" || key === "i") return go(() => this.editRow(this.sel < 0 ? 0 : this.sel));
     if (key === "m") return go(() => this.merge(this.sel));
@@ -1160,6 +1349,17 @@ class Desk {
   }
 
   onClick(e) {
+    const mark = e.target.closest ? e.target.closest("[data-testid=wbDeskNote]") : null;
+    if (mark) {
+      const t = Number(mark.dataset.at);
+      const index = lastAtOrBefore(this.segs, t, (s) => s.start);
+      if (index >= 0) this.select(index, { scroll: false });
+      if (this.recordingId) {
+        this.playing = true;
+        this.seek(t, true);
+      }
+      return;
+    }
     const index = this.rowIndexOf(e.target);
     if (index < 0) return;
     const selection = this.selection();

@@ -6,6 +6,11 @@ transcript from `GET /api/v1/hearings/{id}/desk` with the browser's session cook
 `X-Workbench-Client: browser`), so typing never reruns the page and nothing comes back to Python. Audio is the
 session-checked `/audio/{recording_id}?start=S&dur=D` route in aligned 300 s windows.
 
+Stage marks and log notes (`workbench.store.notes`): `s` / `l` (Alt+S / Alt+L also while typing) open a small
+box at the audio's current time (the stage box offers the next of `STAGES`; Enter saves it through `POST
+/hearings/{id}/notes`, Esc closes); the hearing's marks are drawn in place between the rows (read again on each
+page run, so a note added in the page's list shows here too), a click on one plays from it.
+
 `SHORTCUTS` is the one list of key bindings: the desk's `?` sheet draws it, and the README documents it.
 """
 
@@ -15,6 +20,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from workbench.speech.transcript import STAGES
+from workbench.store.notes import NOTE_TEXT_MAX, STAGE_MAX
 from workbench.web.pagedata import SEGMENT_TEXT_MAX
 
 API_ROOT = "/api/v1"
@@ -34,6 +41,8 @@ SHORTCUTS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Alt+N / Alt+Shift+N", "下一个 / 上一个低置信词，选中即可重打 (next / previous low-confidence word)"),
             ("Ctrl+Z", "撤销已保存的修改 (undo a saved change)"),
             ("Ctrl+Shift+Z / Ctrl+Y", "重做 (redo)"),
+            ("Alt+S", "在播放位置标记庭审阶段 (mark a stage change at the audio's time)"),
+            ("Alt+L", "在播放位置添加笔记 (add a log note at the audio's time)"),
         ),
     ),
     (
@@ -57,6 +66,8 @@ SHORTCUTS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Enter / i", "在本行输入 (type in the row)"),
             ("m", "与下一段合并 (merge with the next)"),
             ("c", "核对至此（再按清除）(checked up to here; again on the same row clears it)"),
+            ("s", "标记庭审阶段（Enter 保存，Esc 取消）(mark a stage at the audio's time: Enter saves, Esc cancels)"),
+            ("l", "添加笔记（Enter 保存，Esc 取消）(add a log note at the audio's time: Enter saves, Esc cancels)"),
             ("f", "跟随播放 开/关 (follow playback on/off)"),
             ("/", "查找替换 (find and replace)"),
             ("?", "本表 (this sheet)"),
@@ -64,7 +75,10 @@ SHORTCUTS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ),
     (
         "鼠标 (mouse)",
-        (("点击词语 (click a word)", "从该词播放 (play from it)"),),
+        (
+            ("点击词语 (click a word)", "从该词播放 (play from it)"),
+            ("点击阶段或笔记 (click a stage or note)", "从该处播放 (play from it)"),
+        ),
     ),
 )
 
@@ -129,6 +143,22 @@ _CSS = """
 .wb-orphan-text { flex: 1 1 auto; white-space: pre-wrap; word-break: break-word; }
 .wb-checked { margin: .1rem .6rem; padding: .1rem .5rem; font-size: .8rem; color: var(--st-green-color, #15803d);
   border-top: 2px dashed var(--st-green-color, #15803d); }
+.wb-note { margin: .15rem .6rem; padding: .05rem .5rem; font-size: .8rem; cursor: pointer; line-height: 1.5;
+  border-left: 3px solid var(--st-gray-color, #6b7280); border-radius: .2rem; }
+.wb-note .wb-time { margin-right: .5rem; }
+.wb-note[data-kind="stage"] { font-weight: 700; font-size: .875rem; color: var(--st-primary-color);
+  border-left-color: var(--st-primary-color); border-top: 1px solid var(--st-primary-color);
+  background: color-mix(in srgb, var(--st-primary-color) 5%, transparent); }
+.wb-note[data-kind="recess"] { color: var(--st-orange-color, #b45309);
+  border-left-color: var(--st-orange-color, #b45309);
+  background: color-mix(in srgb, var(--st-orange-color, #b45309) 6%, transparent); }
+.wb-mark { padding: .4rem .6rem; border-bottom: 1px solid var(--st-border-color, #ddd); font-size: .875rem;
+  background: var(--st-secondary-background-color); display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; }
+.wb-mark[hidden] { display: none; }
+.wb-mark .wb-input { flex: 1 1 16rem; }
+.wb-mark-note { flex-basis: 100%; font-size: .8rem; }
+.wb-mark-note:empty { display: none; }
+.wb-mark-note[data-state="error"] { color: var(--st-red-color, #c00); }
 .wb-sheet { position: absolute; inset: 3rem 10% auto 10%; max-height: calc(100% - 4rem); overflow: auto; z-index: 5;
   background: var(--st-background-color); border: 1px solid var(--st-border-color, #ccc); padding: .8rem 1rem;
   border-radius: var(--st-base-radius, .5rem); box-shadow: 0 .5rem 2rem rgba(0, 0, 0, .25); font-size: .875rem; }
@@ -170,9 +200,10 @@ def update_readme(readme: Path) -> bool:
 def desk_data(
     *, hearing_id: int, recording_id: int | None, may_edit: bool, start_at: float | None, account: str
 ) -> dict:  # type: ignore[type-arg]
-    """What the component's script gets: the hearing, whether it may write, where to open, the key sheet, and
-    the signed-in account's name (this browser keeps unsaved edits and the position per account and hearing,
-    so nothing typed is resent under whoever signs in next)."""
+    """What the component's script gets: the hearing, whether it may write, where to open, the key sheet, the
+    stages a stage mark offers (and the notes' length caps), and the signed-in account's name (this browser
+    keeps unsaved edits and the position per account and hearing, so nothing typed is resent under whoever signs
+    in next)."""
     return {
         "hearing_id": int(hearing_id),
         "account": str(account),
@@ -182,6 +213,9 @@ def desk_data(
         "start_at": None if start_at is None else float(start_at),
         "api": API_ROOT,
         "keys": [[group, [list(row) for row in rows]] for group, rows in SHORTCUTS],
+        "stages": list(STAGES),
+        "stage_max": STAGE_MAX,
+        "note_max": NOTE_TEXT_MAX,
     }
 
 
