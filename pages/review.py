@@ -26,6 +26,7 @@ from workbench.store.status import HearingStatus
 from workbench.web import session
 from workbench.web.clips import PLAY_WINDOW_S, sample_span
 from workbench.web.desk_component import review_desk
+from workbench.web.notes import notes_box, notes_layer, shown_notes
 from workbench.web.pagedata import (
     NAME_MAX,
     SEGMENT_TEXT_MAX,
@@ -289,9 +290,10 @@ def timeline_view() -> None:
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.75)),
         )
         .add_params(pick)
-        .properties(height=alt.Step(26))
     )
-    st.caption("发言时间轴 · 点击色块从该处播放")
+    # stage marks, notes and recesses over the bars; the height goes on the layer (a layer's parts share it)
+    chart = alt.layer(chart, notes_layer(shown_notes(me.access, hearing))).properties(height=alt.Step(26))
+    st.caption("发言时间轴 · 点击色块从该处播放 · 竖线为庭审阶段与笔记")
     event = st.altair_chart(chart, on_select="rerun", key=f"timeline_{hearing_id}", width="stretch")
     clicked = ((event or {}).get("selection") or {}).get("seg") or []
     if clicked and clicked[0].get("t") is not None and st.session_state.get("timeline_seen") != clicked[0]["t"]:
@@ -503,6 +505,7 @@ if view in ("speakers", "timeline"):
             f"{md_escape(recording.file_name)} · 从 {clock(start)} 起 {int(PLAY_WINDOW_S // 60)} 分钟；"
             "点击时间轴色块跳转；笔录视图中可连续播放"
         )
+        notes_box(store, me.access, hearing_id, at_hint=play_at)
         edits_box()
         sealed_box()
         corrections_box()
@@ -517,6 +520,7 @@ else:  # the desk; also when the clerk clicks the chosen view again, which clear
         account=me.account.name,
         key=f"desk_{hearing_id}",
     )
+    notes_box(store, me.access, hearing_id, at_hint=play_at)
     edits_box()
     sealed_box()
     corrections_box()
