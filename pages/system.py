@@ -1,4 +1,5 @@
-"""系统设置 (admins): models (list, import), the queue and its settings, default language, engine and hotwords.
+"""系统设置 (admins): models (list, import), the queue and its settings, default language, engine and hotwords,
+the courtroom profiles (which seat and role each microphone channel is: `workbench.web.courtrooms`).
 
 Every change is audited with what changed: settings (SETTING_CHANGED, old and new values), the global
 hotwords (the store's HOTWORDS_CHANGED), models (MODEL_CHANGED). A model is imported only from the
@@ -16,6 +17,7 @@ from workbench.speech.text import format_hotwords, parse_hotwords
 from workbench.store import StoreError, audit, jobs
 from workbench.web import nav, session
 from workbench.web.cache import runtime
+from workbench.web.courtrooms import profiles_admin
 from workbench.web.pagedata import HOTWORDS_MAX, JOB_STATE_LABELS, NAME_MAX, cap, job_caption
 from workbench.web.widgets import error, fragment_session, require_page, toast_error
 
@@ -36,7 +38,9 @@ def _save_settings(values: dict[str, Any]) -> None:
 st.title("系统设置")
 st.caption("System · 模型、处理队列与默认识别设置")
 
-tab_models, tab_queue, tab_defaults = st.tabs(["模型 Models", "队列 Queue", "默认设置 Defaults"])
+tab_models, tab_queue, tab_defaults, tab_courtrooms = st.tabs(
+    ["模型 Models", "队列 Queue", "默认设置 Defaults", "法庭声道 Courtrooms"]
+)
 
 with tab_models:
     entries = registry.registered()
@@ -155,3 +159,6 @@ with tab_defaults:
             else:
                 st.success("已保存默认设置")
     st.caption(f"数据目录 {md_escape(settings.data_dir().resolve())} · 数据库 {md_escape(store.path)}")
+
+with tab_courtrooms:
+    profiles_admin(store, me.access)

@@ -6,6 +6,10 @@ upload ids and submits them with the hearing details (`workbench.api.uploads.tak
 `submit_recordings`). An existing case number takes uploads only from its members (a new one makes the
 uploader a member); files already on the server only from the configured ingest folders. The queue
 lists the jobs of the account's cases; cancel and retry only where the account may manage the job.
+
+The case's roster (role, name, seat) may be entered with the batch: it names the speakers and joins the case's
+hotwords (`workbench.web.courtrooms`). A recording of several channels from a courtroom without a profile gets the
+offer to make one (admins; others are told to ask one).
 """
 
 from collections.abc import Callable
@@ -33,6 +37,7 @@ from workbench.speech.text import merge_hotwords, parse_hotwords
 from workbench.store import StoreError, jobs
 from workbench.web import nav, session
 from workbench.web.cache import runtime
+from workbench.web.courtrooms import check_roster, may_edit_roster, profile_offer, roster_editor, save_roster
 from workbench.web.pagedata import (
     CASE_NUMBER_MAX,
     HOTWORDS_MAX,
@@ -103,6 +108,12 @@ with left:
         height=96,
         key="parties",
     )
+    with st.expander("出庭人员名单 Roster（可选）"):
+        st.caption("角色、姓名和席位：转写后自动为说话人标注姓名，姓名也作为本案热词 "
+                   "(names the speakers, joins the case's hotwords)")  # fmt: skip
+        roster_rows = roster_editor(
+            f"roster_{st.session_state.upload_round}", store.participants(known.id) if known else ()
+        )
 
 with right:
     st.subheader("识别设置 Recognition")
@@ -194,13 +205,22 @@ if submitted and count:
         # Every check first (nothing is taken when one fails), then the finished uploads: their files are
         # moved into the audio store, not copied.
         check_submission(details, access=me.access, names=[f.name for f in picked.files], paths=paths)
+        check_roster(roster_rows)
         spooled = [uploads.take(me.access, f.id) for f in picked.files]
-        subs = submit_recordings(store, details, options, access=me.access, spooled=spooled, paths=paths, wake=rt.wake)
+        # the worker is woken once the case's hotwords and roster are saved, so the jobs start with them
+        subs = submit_recordings(
+            store, details, options, access=me.access, spooled=spooled, paths=paths, wake=lambda: None
+        )
         if save_words and words:
             case = me.access.case(details.case_number.strip())
             if me.access.may_edit(case.id):
                 merged = merge_hotwords(words, store.hotwords(case_id=case.id))
                 store.set_hotwords(merged, case_id=case.id, actor=me.actor)
+        if roster_rows:  # before the jobs run, so their names are in this batch's hotwords and speakers
+            case = me.access.case(details.case_number.strip())
+            if may_edit_roster(me.access, case.id):
+                save_roster(store, me.access, case.id, roster_rows)
+        rt.wake()
     except (ValueError, StoreError) as e:
         error(e)
     except ApiError as e:  # an upload that is gone (expired, removed) or not complete
@@ -220,6 +240,12 @@ if "upload_message" in st.session_state:
     for name, hearing_id in dups:
         st.warning(f"{md_escape(name)} 与已存录音相同，未重复处理（庭审 #{hearing_id}）")
         st.page_link(nav.REVIEW.path, label=f"打开庭审 #{hearing_id}", query_params={"hearing": hearing_id})
+
+for job_id in st.session_state.my_jobs[:5]:  # this session's recent uploads: a multi-channel file may need a profile
+    try:
+        profile_offer(store, me.access, jobs.job(store, job_id).hearing_id)
+    except StoreError:  # the job or its hearing was deleted meanwhile
+        continue
 
 st.divider()
 

@@ -3,8 +3,10 @@
 `run_job()` runs `workbench.speech.pipeline.transcribe` (in the server: in a child process, see
 `workbench.server.job_process`) with a progress hook that writes progress, ETA and a heartbeat to the
 job's row and notices a cancel request, then stores the transcript and marks the job done in one
-transaction. `Worker` is the thread(s) the web server starts once (`settings.get("workers")` at a
-time); `run_next()` is the same step for the CLI (`hearings add --wait`, `jobs work`) and tests.
+transaction. The options are the job's own with the case's hotwords and roster names merged in, and the channel
+map of the hearing's courtroom when its recording has that many channels (`with_profile`). `Worker` is the
+thread(s) the web server starts once (`settings.get("workers")` at a time); `run_next()` is the same step for the
+CLI (`hearings add --wait`, `jobs work`) and tests.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from pathlib import Path
 
 from workbench import settings
 from workbench.progress import Eta, ProgressHook
 from workbench.speech.options import TranscribeOptions
+from workbench.speech.text import Hotword, merge_hotwords
 from workbench.speech.transcript import Transcript
-from workbench.store import Recording, Store, StoreError, audit, search
+from workbench.store import Hearing, Recording, Store, StoreError, audit, search
+from workbench.store.courtrooms import roster_hotwords
 from workbench.store.jobs import JobInfo, JobState, claim, job
 from workbench.store.status import Event
 
@@ -71,16 +76,20 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
     pipeline = pipeline or _default_pipeline()
     hook = _JobHook(store, info.id)
     running: Recording | None = None  # set once the pipeline has the file
+    warning: str | None = None  # the courtroom profile could not be used
     try:
         recording = store.recording(info.recording_id)
         hearing = store.hearing(info.hearing_id)
-        options = info.options.with_hotwords(store.hotwords(case_id=hearing.case_id), store.hotwords())
+        options = job_options(store, hearing, info.options)
         if not recording.stored_path.exists():
             raise StoreError(
                 f"{recording.stored_path}: the stored recording is missing; upload {recording.file_name} again"
             )
+        options, warning = with_profile(store, hearing, recording.stored_path, options)
         running = recording
         transcript = pipeline(recording.stored_path, options, hook)
+        if warning:
+            transcript.warnings.append(warning)
     except JobCancelled:
         _finish(store, info, JobState.CANCELLED, None)
         log.info("job %d cancelled", info.id)
@@ -98,6 +107,11 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
                 log.warning("job %d was taken over while it ran; its result is dropped", info.id)
                 return job(store, info.id)
             n = store.save_transcript(info.hearing_id, transcript, actor=audit.SYSTEM, con=con)
+            if warning:  # the transcript's warnings are not stored: the job's audit row keeps this one
+                audit.append(
+                    con, audit.SYSTEM, audit.JOB_CHANGED, case_id=hearing.case_id, hearing_id=hearing.id,
+                    detail={"job_id": info.id, "change": "warning", "warning": warning},
+                )  # fmt: skip
             con.execute(
                 "UPDATE jobs SET state = 'done', progress = 1, eta_s = 0, step = 'done', "
                 "finished_at = current_timestamp, heartbeat_at = current_timestamp WHERE id = ?",
@@ -110,6 +124,44 @@ def run_job(store: Store, info: JobInfo, pipeline: Pipeline | None = None) -> Jo
     store.segments_changed()
     log.info("job %d done: hearing %d, %d segments", info.id, info.hearing_id, n)
     return job(store, info.id)
+
+
+def job_options(store: Store, hearing: Hearing, options: TranscribeOptions) -> TranscribeOptions:
+    """The job's options with the hotwords merged: the job's own, the case's list and then its roster's names (a
+    party's name is the word the recogniser most often gets wrong), then the global list."""
+    roster = roster_hotwords(store.participants(hearing.case_id))
+    case_words = merge_hotwords(store.hotwords(case_id=hearing.case_id), tuple(Hotword(name) for name in roster))
+    return options.with_hotwords(case_words, store.hotwords())
+
+
+def with_profile(
+    store: Store, hearing: Hearing, path: Path, options: TranscribeOptions
+) -> tuple[TranscribeOptions, str | None]:
+    """The options with the channel map of the hearing's courtroom, and a warning when it cannot be used.
+
+    Options that name channels already (`transcribe --channels`, a re-queue from the profile offer) are kept. A
+    profile applies when the recording has exactly as many channels as it names; otherwise the recording is
+    processed as a mono mix (as without a profile) and the warning says why. A file the container cannot read is
+    left to the pipeline, which says what is wrong with it.
+    """
+    if options.channels:
+        return options, None
+    profile = store.find_courtroom(hearing.courtroom)
+    if profile is None:
+        return options, None
+    from workbench.speech import audio  # PyAV: only when a profile could apply
+
+    try:
+        channels = audio.probe(path).channels
+    except audio.AudioError:
+        return options, None
+    if channels != len(profile.channels):
+        return options, (
+            f"法庭 {profile.name} 的声道配置有 {len(profile.channels)} 个声道，录音有 {channels} 个，已按混音处理 "
+            f"(courtroom {profile.name}'s profile has {len(profile.channels)} channels, the recording has {channels}: "
+            "processed as a mono mix)"
+        )
+    return replace(options, channels=profile.channels), None
 
 
 def _as_uploaded(message: str, recording: Recording) -> str:

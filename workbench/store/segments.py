@@ -20,6 +20,7 @@ from workbench.speech.transcript import Transcript
 from workbench.store import audit, index
 from workbench.store.audit import Actor
 from workbench.store.cases import Cases, case_of, require_unlocked
+from workbench.store.courtrooms import PARTICIPANT_SQL, SeatedSpeaker, participant_from_row, roster_names
 from workbench.store.records import (
     EDIT_SQL,
     SEGMENT_SQL,
@@ -118,11 +119,13 @@ class Segments(Cases):
                 con.unregister("_new_segments")
         index.insert_postings(con, postings)
         for spk in transcript.speakers or []:
+            # channel and seat are facts of this transcript (a mono re-run clears them), like the embedding
             con.execute(
-                "INSERT INTO speakers (hearing_id, label, embedding, speech_time, first_appearance) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (hearing_id, label) DO UPDATE SET embedding = excluded.embedding, "
-                "speech_time = excluded.speech_time, first_appearance = excluded.first_appearance",
-                [hearing_id, spk.id, spk.embedding, spk.speech_time, spk.first_appearance],
+                "INSERT INTO speakers (hearing_id, label, embedding, speech_time, first_appearance, channel, seat) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (hearing_id, label) DO UPDATE SET embedding = "
+                "excluded.embedding, speech_time = excluded.speech_time, first_appearance = excluded.first_appearance, "
+                "channel = excluded.channel, seat = excluded.seat",
+                [hearing_id, spk.id, spk.embedding, spk.speech_time, spk.first_appearance, spk.channel, spk.seat],
             )
         labels = {s.speaker for s in transcript.segments if s.speaker} - {s.id for s in transcript.speakers or []}
         for label in sorted(labels):
@@ -146,7 +149,39 @@ class Segments(Cases):
             detail={"transcript": "saved", "segments": n, "asr": transcript.engine.asr,
                     "model": transcript.engine.model, "sha256": transcript.sha256},
         )  # fmt: skip
+        self._name_speakers(con, hearing_id, case_id, transcript, actor)
         return n
+
+    def _name_speakers(
+        self, con: duckdb.DuckDBPyConnection, hearing_id: int, case_id: int, transcript: Transcript, actor: Actor
+    ) -> None:
+        """After a transcript is saved, in its transaction: a speaker without a role takes its seat's role (a
+        channel recording's), then one without a name takes the roster's (`courtrooms.roster_names`). Each is a
+        speaker change by `actor` (edits and audit rows, as a clerk's naming is); nothing given is overwritten."""
+        summaries = {s.id: s for s in transcript.speakers or []}
+        rows = con.execute(
+            "SELECT label, role, name, seat FROM speakers WHERE hearing_id = ? ORDER BY label", [hearing_id]
+        ).fetchall()
+        seated: list[SeatedSpeaker] = []
+        for label, role, name, seat in rows:
+            summary = summaries.get(label)
+            if not role and summary is not None and summary.role:
+                role = summary.role
+                con.execute(
+                    "UPDATE speakers SET role = ? WHERE hearing_id = ? AND label = ?", [role, hearing_id, label]
+                )
+                self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"role:{label}", None, role, actor,
+                               case_id=case_id)  # fmt: skip
+            if summary is not None:  # only this transcript's voices: a label kept from an older run is not heard now
+                seated.append(SeatedSpeaker(label, seat, role or None, name or None))
+        roster = con.execute(PARTICIPANT_SQL + " WHERE case_id = ? ORDER BY id", [case_id]).fetchall()
+        if not roster:
+            return
+        names = roster_names(seated, [participant_from_row(r) for r in roster])
+        for label, name in sorted(names.items()):
+            con.execute("UPDATE speakers SET name = ? WHERE hearing_id = ? AND label = ?", [name, hearing_id, label])
+            self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"name:{label}", None, name, actor,
+                           case_id=case_id)  # fmt: skip
 
     # -- segments and their edits --
 
