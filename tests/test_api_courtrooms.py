@@ -17,8 +17,7 @@ from store_samples import CASE, OTHER_CASE, Court, court, court_copy
 from workbench.accounts import CASE_NOT_YOURS, Access, Accounts
 from workbench.api import core
 from workbench.api.core import ApiError, Call
-from workbench.store import Store
-from workbench.store.courtrooms import COURTROOM_CHANGED, ROSTER_CHANGED
+from workbench.store import Store, audit
 
 ROOM = "第三法庭"
 
@@ -74,7 +73,7 @@ def test_an_admin_sets_and_deletes_a_profile_anyone_reads_it(store: Store) -> No
     assert api(store, "root", "DELETE", f"/courtrooms/{ROOM}") == {"deleted": ROOM}
     assert refused(store, "wang", "GET", f"/courtrooms/{ROOM}").status == 404
     assert refused(store, "root", "DELETE", f"/courtrooms/{ROOM}").status == 404
-    assert [r.account for r in store.audit_rows(action=COURTROOM_CHANGED)] == ["root"] * 3
+    assert [r.account for r in store.audit_rows(action=audit.COURTROOM_CHANGED)] == ["root"] * 3
 
 
 def test_only_an_admin_changes_a_profile(store: Store) -> None:
@@ -120,7 +119,7 @@ def test_judges_and_clerks_change_a_roster_members_read_it(store: Store) -> None
     assert api(store, "zhao", "DELETE", f"{path}/{added['id']}") == {"removed": added["id"]}
     assert api(store, "root", "DELETE", f"{path}/{admin['id']}") == {"removed": admin["id"]}
     assert [p["id"] for p in api(store, "wang", "GET", path)["items"]] == [judge["id"]]
-    rows = store.audit_rows(action=ROSTER_CHANGED)
+    rows = store.audit_rows(action=audit.ROSTER_CHANGED)
     assert sorted(r.account for r in rows) == ["root", "root", "wang", "zhao", "zhao"]
 
 

@@ -24,8 +24,6 @@ from workbench.speech.text import Hotword
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
 from workbench.store import Conflict, NotFound, Store, audit, jobs
 from workbench.store.courtrooms import (
-    COURTROOM_CHANGED,
-    ROSTER_CHANGED,
     BadEntry,
     Participant,
     SeatedSpeaker,
@@ -36,6 +34,11 @@ ROOM = "第三法庭"
 FOUR = "审判长,原告,被告,-"
 FOUR_NORMAL = ["审判席:审判长", "原告席:原告", "被告席:被告", "-"]
 LINES = [("S1", "现在开庭。"), ("S2", "原告陈述。"), ("S3", "被告答辩。")]
+
+
+def speaker_seats(store: Store, hearing_id: int) -> dict[str, tuple[int | None, str | None]]:
+    """Each speaker's channel and seat (label -> (channel, seat)); (None, None) on a mono recording."""
+    return {s.label: (s.channel, s.seat) for s in store.speakers(hearing_id)}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,8 @@ def test_a_profile_is_stored_in_normal_form_changed_and_deleted_each_audited(sto
     with pytest.raises(NotFound):
         store.delete_courtroom(ROOM, actor=TESTER)
 
-    logged = [(r.detail["courtroom"], r.detail["before"], r.detail["after"]) for r in rows_of(store, COURTROOM_CHANGED)]
+    rows = rows_of(store, audit.COURTROOM_CHANGED)
+    logged = [(r.detail["courtroom"], r.detail["before"], r.detail["after"]) for r in rows]
     assert logged == [
         (ROOM, None, FOUR_NORMAL),
         ("第一法庭", None, ["审判席:审判长", "原告席:原告+代理人"]),
@@ -99,7 +103,7 @@ def test_a_bad_profile_is_refused_naming_what(store: Store) -> None:
         store.set_courtroom("三/四法庭", FOUR, actor=TESTER)
     with pytest.raises(BadEntry, match="不能为空"):
         store.set_courtroom("  ", FOUR, actor=TESTER)
-    assert store.courtrooms() == [] and rows_of(store, COURTROOM_CHANGED) == []
+    assert store.courtrooms() == [] and rows_of(store, audit.COURTROOM_CHANGED) == []
 
 
 # --- the roster --------------------------------------------------------------------------------------
@@ -126,13 +130,13 @@ def test_a_roster_is_added_listed_and_removed_each_audited(store: Store) -> None
         store.remove_participant(plaintiff.id, actor=TESTER, case_id=other.id)
     assert store.remove_participant(plaintiff.id, actor=TESTER, case_id=case.id) == plaintiff
     assert store.participants(case.id) == [judge]
-    details = [r.detail for r in rows_of(store, ROSTER_CHANGED)]
+    details = [r.detail for r in rows_of(store, audit.ROSTER_CHANGED)]
     assert details == [
         {"added": {"id": judge.id, "role": "审判长", "name": "张三", "seat": ""}},
         {"added": {"id": plaintiff.id, "role": "原告", "name": "李四", "seat": "原告席"}},
         {"removed": {"id": plaintiff.id, "role": "原告", "name": "李四", "seat": "原告席"}},
     ]
-    assert all(r.case_id == case.id for r in rows_of(store, ROSTER_CHANGED))
+    assert all(r.case_id == case.id for r in rows_of(store, audit.ROSTER_CHANGED))
 
 
 # --- the naming rules --------------------------------------------------------------------------------
@@ -209,7 +213,7 @@ def test_a_channel_transcript_fills_seats_roles_and_roster_names_without_a_click
     speakers = {s.label: s for s in store.speakers(world.own)}
     assert {k: s.display() for k, s in speakers.items()} == {"S1": "审判长张三", "S2": "原告李四", "S3": "被告赵某",
                                                              "S4": "S4"}  # fmt: skip
-    assert store.speaker_seats(world.own) == {"S1": (0, "审判席"), "S2": (1, "原告席"), "S3": (2, "被告席"),
+    assert speaker_seats(store, world.own) == {"S1": (0, "审判席"), "S2": (1, "原告席"), "S3": (2, "被告席"),
                                               "S4": (1, "原告席")}  # fmt: skip
     filled = sorted((e.field, e.before, e.after) for e in store.edits(hearing_id=world.own)
                     if e.segment_id is None and e.user == "system")  # fmt: skip
@@ -221,7 +225,7 @@ def test_a_channel_transcript_fills_seats_roles_and_roster_names_without_a_click
 
     # a mono re-run: the seats go (facts of that transcript), the roles and names given stay
     store.save_transcript(world.own, transcript([("S1", "重新识别。"), ("S2", "第二段。")]))
-    assert store.speaker_seats(world.own)["S1"] == (None, None)
+    assert speaker_seats(store, world.own)["S1"] == (None, None)
     assert next(s for s in store.speakers(world.own) if s.label == "S1").display() == "审判长张三"
 
 
@@ -372,7 +376,7 @@ def test_cli_courtrooms_set_list_show_delete_only_an_admin_changes(world: Court)
     assert f"deleted the profile of {ROOM}" in ok(world, "courtrooms", "delete", ROOM, as_name="root")
     with Store(world.db) as store:
         assert store.courtrooms() == []
-        assert [r.account for r in rows_of(store, COURTROOM_CHANGED)] == ["root", "root"]
+        assert [r.account for r in rows_of(store, audit.COURTROOM_CHANGED)] == ["root", "root"]
 
 
 def test_cli_roster_add_list_remove_as_the_right_and_the_wrong_person(world: Court) -> None:
@@ -463,7 +467,7 @@ def test_the_system_page_sets_and_deletes_a_profile(site: Any) -> None:
     at.button(key="FormSubmitter:courtroom_profile-保存 Save").click()
     at = fine(at.run())
     assert list(store.courtroom(ROOM).channels) == FOUR_NORMAL
-    assert [r.account for r in rows_of(store, COURTROOM_CHANGED)] == ["admin1"]
+    assert [r.account for r in rows_of(store, audit.COURTROOM_CHANGED)] == ["admin1"]
     at = app("pages/system.py", tokens["admin1"])
     [table] = [d for d in at.dataframe if "法庭" in d.value.columns]
     assert list(table.value["法庭"]) == [ROOM]
@@ -565,7 +569,7 @@ def test_a_profile_and_a_roster_name_the_speakers_of_a_real_recording(
     done = run_next(store)
     assert done is not None and done.state == jobs.JobState.DONE, done and done.error
     speakers = {s.label: s for s in store.speakers(sub.hearing_id)}
-    seats = store.speaker_seats(sub.hearing_id)
+    seats = speaker_seats(store, sub.hearing_id)
     by_channel = {seats[label][0]: s.display() for label, s in speakers.items()}
     assert by_channel.get(0) == "审判长张三" and by_channel.get(1) == "原告李四", (by_channel, seats)
     said = {s.speaker for s in store.segments(sub.hearing_id)}

@@ -14,13 +14,15 @@ Modules, each importing only those above it (the store's own modules named on th
     members     case membership rows (who may see a case), on a connection      audit
     cases       cases, hearings, status changes (`advance`), hotwords, the      audit, db, members, records, status
                 lock guard (`require_unlocked`), sign-off history rows
-    segments    transcripts saved, segments, edits (batched), speakers          audit, cases, index, records, status
+    courtrooms  courtroom profiles (a seat and role per channel), case        audit, cases, records
+                rosters, the roster's naming rule (`roster_names`)            (and workbench.speech.seats)
+    segments    transcripts saved (speakers' seats, roles and roster names    audit, cases, courtrooms, index,
+                filled), segments, edits (batched), speakers                  records, status
     desk        the review desk's reads, split and merge, "checked up to here"  audit, cases, index, records, segments,
                                                                                 status (and workbench.desk: text work)
     signoff     check, approve, lock, reopen; sealed parts; correction          audit, cases, records, segments,
                 requests (the one edit of a locked record); RECORD_ACTIONS,     status (and workbench.display)
                 `record_head`, `record_changes_since`, `issued_export`
-    courtrooms  courtroom profiles (a seat and role per channel), case rosters  audit, cases, records
     notes       a hearing's log notes: stage marks, timed notes, recesses       audit, cases, records
     voices      names proposed for a hearing's voices from the same case's      audit, segments, records
                 other hearings (mean CAM++ embeddings), accepted or declined

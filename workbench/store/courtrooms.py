@@ -29,10 +29,6 @@ from workbench.store.audit import Actor
 from workbench.store.cases import Cases
 from workbench.store.records import Conflict, NotFound, StoreError
 
-# audit actions of this module (the lead may move them to workbench.store.audit beside the others)
-COURTROOM_CHANGED = "courtroom_changed"  # a courtroom profile set (created or changed) or deleted
-ROSTER_CHANGED = "roster_changed"  # a participant added to or removed from a case's roster
-
 COURTROOM_MAX = 64  # as a hearing's courtroom field takes it (web.pagedata.NAME_MAX)
 ROLE_MAX = 40
 PERSON_MAX = 64
@@ -145,7 +141,7 @@ class Courtrooms(Cases):
                 [name, json.dumps(list(spec), ensure_ascii=False), actor.account],
             )
             audit.append(
-                con, actor, COURTROOM_CHANGED,
+                con, actor, audit.COURTROOM_CHANGED,
                 detail={"courtroom": name, "before": before, "after": list(spec)},
             )  # fmt: skip
         return self.courtroom(name)
@@ -183,7 +179,7 @@ class Courtrooms(Cases):
             if deleted is None:  # removed meanwhile by someone else
                 raise NotFound(f"法庭 {gone.name} 没有声道配置 (no profile for courtroom {gone.name!r})")
             audit.append(
-                con, actor, COURTROOM_CHANGED,
+                con, actor, audit.COURTROOM_CHANGED,
                 detail={"courtroom": gone.name, "before": list(gone.channels), "after": None},
             )  # fmt: skip
         return gone
@@ -215,7 +211,7 @@ class Courtrooms(Cases):
                 ).fetchone()[0]
             )
             audit.append(
-                con, actor, ROSTER_CHANGED, case_id=case_id,
+                con, actor, audit.ROSTER_CHANGED, case_id=case_id,
                 detail={"added": {"id": pid, "role": role, "name": name, "seat": seat}},
             )  # fmt: skip
         return Participant(pid, case_id, role, name, seat)
@@ -250,18 +246,10 @@ class Courtrooms(Cases):
             gone = participant_from_row(row)
             con.execute("DELETE FROM case_participants WHERE id = ?", [participant_id])
             audit.append(
-                con, actor, ROSTER_CHANGED, case_id=gone.case_id,
+                con, actor, audit.ROSTER_CHANGED, case_id=gone.case_id,
                 detail={"removed": {"id": gone.id, "role": gone.role, "name": gone.name, "seat": gone.seat}},
             )  # fmt: skip
         return gone
-
-    def speaker_seats(self, hearing_id: int) -> dict[str, tuple[int | None, str | None]]:
-        """Each speaker's channel and seat (label -> (channel, seat)); (None, None) on a mono recording."""
-        with self.reading() as con:
-            rows = con.execute(
-                "SELECT label, channel, seat FROM speakers WHERE hearing_id = ?", [hearing_id]
-            ).fetchall()
-        return {str(label): (channel, seat) for label, channel, seat in rows}
 
 
 def roster_names(speakers: Sequence[SeatedSpeaker], roster: Sequence[Participant]) -> dict[str, str]:

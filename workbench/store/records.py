@@ -120,6 +120,8 @@ class Speaker:
     speech_time: float | None
     first_appearance: float | None
     embedding: tuple[float, ...] | None
+    channel: int | None = None  # a courtroom recording's channel (0-based) and seat the voice came from
+    seat: str | None = None
 
     def display(self) -> str:
         return SpeakerLabel(self.role, self.name).display(self.label)
@@ -216,7 +218,9 @@ RECORDING_SQL = (
 SEGMENT_SQL = (
     "SELECT id, hearing_id, idx, start_s, end_s, speaker, speaker_orig, text, text_orig, engine, model FROM segments"
 )
-SPEAKER_SQL = "SELECT hearing_id, label, role, name, speech_time, first_appearance, embedding FROM speakers"
+SPEAKER_SQL = (
+    "SELECT hearing_id, label, role, name, speech_time, first_appearance, embedding, channel, seat FROM speakers"
+)
 EDIT_SQL = (
     "SELECT id, segment_id, hearing_id, field, before, after, user_name, edited_at, audit_id, request_id FROM edits"
 )
@@ -263,7 +267,7 @@ def stored_name(path: Path, audio_dir: Path) -> str:
 
 
 def speaker_from_row(row: tuple) -> Speaker:
-    return Speaker(*row[:6], tuple(row[6]) if row[6] is not None else None)
+    return Speaker(*row[:6], tuple(row[6]) if row[6] is not None else None, *row[7:9])
 
 
 def correction_from_row(row: tuple) -> CorrectionRequest:

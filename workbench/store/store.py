@@ -2,7 +2,10 @@
 
 Database (db)          the file, connections, the write lock, idle close, migrations on open
   Cases (cases)        cases, hearings, status changes (`advance`), hotword lists
-    Segments           transcripts saved, segments, edits (one or a batch), speakers
+    Courtrooms         courtroom profiles (a seat and role per channel), case rosters
+    Notes              a hearing's log notes: stage marks, timed notes, recesses
+    Segments           transcripts saved (speakers' seats and roster names filled), segments, edits, speakers
+      Voices           names proposed for a hearing's voices from the same case's other hearings
       Desk             the review desk's reads, split and merge, the "checked up to here" mark
       Signoff          sign-off steps (check, approve, lock, reopen), sealed parts, correction requests, the
                        record's head
@@ -65,6 +68,7 @@ class Store(Signoff, Desk, Voices, Courtrooms, Notes, Recordings):
         duration = info.pop("duration", None)
         if info.get("asr"):
             info["hotwords"] = tuple(info.get("hotwords", ()))
+            info["channels"] = tuple(info.get("channels", ()))
             engine = EngineInfo(**info)
         else:
             engine = EngineInfo(asr=rows[0][7] if rows else "", model=rows[0][8] if rows else "")
@@ -76,7 +80,13 @@ class Store(Signoff, Desk, Voices, Courtrooms, Notes, Recordings):
             segments.append(Segment(start, end, text_orig if original else text, spk_orig if original else spk, words))
         speakers = [
             SpeakerSummary(
-                s.label, s.speech_time or 0.0, s.first_appearance or 0.0, list(s.embedding) if s.embedding else None
+                s.label,
+                s.speech_time or 0.0,
+                s.first_appearance or 0.0,
+                list(s.embedding) if s.embedding else None,
+                channel=s.channel,
+                seat=s.seat,
+                role=s.role,
             )
             for s in self.speakers(hearing_id)
         ]
