@@ -25,6 +25,7 @@ from workbench.store import ROLES, StoredSegment, StoreError, audit, jobs
 from workbench.store.status import HearingStatus
 from workbench.web import session
 from workbench.web.clips import PLAY_WINDOW_S, sample_span
+from workbench.web.courtrooms import profile_offer
 from workbench.web.desk_component import review_desk
 from workbench.web.notes import notes_box, notes_layer, shown_notes
 from workbench.web.pagedata import (
@@ -252,6 +253,8 @@ if steps:
     )
 if hearing.status == HearingStatus.LOCKED:
     st.info("笔录已锁定：不能再修改；如需更正，请在下方提交补正申请 (locked: corrections go through a request)。")
+else:  # a multi-channel recording from a courtroom with no profile: an admin may make one here and re-run it
+    profile_offer(store, me.access, hearing_id)
 
 # --- views ------------------------------------------------------------------------------------------------------
 # One view at a time: the desk (the whole transcript, its own player), the speaker panel (a role box, a name

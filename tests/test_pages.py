@@ -295,7 +295,7 @@ def test_speaker_role_and_name_are_saved(hearing: int, env: Path, people: People
     at = _app("pages/review.py", who=people.clerk, hearing=str(hearing))
     at.session_state[f"view_{hearing}"] = "speakers"
     at = _ok(at.run())
-    assert not [sb for sb in at.selectbox if sb.key.startswith("spk_")], "one view at a time"
+    assert not [sb for sb in at.selectbox if (sb.key or "").startswith("spk_")], "one view at a time"
     at.selectbox(key="role_S1").set_value("审判长")
     at.text_input(key="name_S1").set_value("张法官")
     at.button(key=f"FormSubmitter:speakers_{hearing}-保存说话人").click()
