@@ -43,6 +43,7 @@ from workbench.web.pagedata import (
     speaker_display,
     timeline_rows,
 )
+from workbench.web.voices import voices_box
 from workbench.web.widgets import error, export_button, fragment_session, status_badge
 
 me = session.signed_in()
@@ -255,6 +256,7 @@ if hearing.status == HearingStatus.LOCKED:
     st.info("笔录已锁定：不能再修改；如需更正，请在下方提交补正申请 (locked: corrections go through a request)。")
 else:  # a multi-channel recording from a courtroom with no profile: an admin may make one here and re-run it
     profile_offer(store, me.access, hearing_id)
+voices_box(store, me.access, hearing_id)  # names heard in this case's other hearings, each named only on a click
 
 # --- views ------------------------------------------------------------------------------------------------------
 # One view at a time: the desk (the whole transcript, its own player), the speaker panel (a role box, a name

@@ -28,11 +28,10 @@ from workbench.accounts import Access, Accounts
 from workbench.api import core
 from workbench.api.core import ApiError, Call
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
-from workbench.store import Locked, NotFound, Store, StoreError
+from workbench.store import Locked, NotFound, Store, StoreError, audit
 from workbench.store.voices import (
     ACCEPTED,
     DECLINED,
-    VOICE_DECIDED,
     VOICE_THRESHOLD,
     NamedVoice,
     UnnamedVoice,
@@ -219,7 +218,7 @@ def test_accept_names_the_speaker_through_an_audited_edit(store: Store, world: W
     edits = [(e.field, e.before, e.after, e.user) for e in store.edits(hearing_id=world.second)]
     assert edits == [("role:S2", None, "原告", "wang"), ("name:S2", None, "张三", "wang")]
     rows = [(r.action, r.account, r.detail) for r in reversed(store.audit_rows(hearing_id=world.second))]
-    assert [a for a, _, _ in rows][-3:] == ["speaker_changed", "speaker_changed", VOICE_DECIDED]
+    assert [a for a, _, _ in rows][-3:] == ["speaker_changed", "speaker_changed", audit.VOICE_DECIDED]
     assert rows[-1][2] | {"similarity": None} == {"label": "S2", "from_hearing": world.first, "from_label": "S1",
                                                   "decision": ACCEPTED, "role": "原告", "name": "张三",
                                                   "similarity": None}  # fmt: skip
@@ -239,7 +238,7 @@ def test_decline_keeps_the_decision_and_the_person_is_not_proposed_again(
     assert (d["label"], d["decision"], d["decided_by"], d["from_hearing"]) == ("S2", DECLINED, "zhou", world.first)
     assert api(store, "zhou", "GET", f"/hearings/{world.second}/voices")["items"] == []
     assert names(store, world.second)["S2"] == (None, None)
-    assert store.audit_rows(hearing_id=world.second)[0].action == VOICE_DECIDED
+    assert store.audit_rows(hearing_id=world.second)[0].action == audit.VOICE_DECIDED
     # the same person named in a third hearing of the case: still not proposed for that speaker
     third = store.add_hearing(store.hearing(world.first).case_id)
     store.save_transcript(third, voice_transcript([("S1", voices["A1"])]))

@@ -49,6 +49,7 @@ MODEL_CHANGED = "model_changed"
 JOB_CHANGED = "job_changed"
 COURTROOM_CHANGED = "courtroom_changed"  # a courtroom profile set (created or changed) or deleted
 ROSTER_CHANGED = "roster_changed"  # a participant added to or removed from a case's roster
+VOICE_DECIDED = "voice_decided"  # a voice proposed from another hearing of the case: accepted or declined
 SEARCHED = "searched"
 HEARING_DELETED = "hearing_deleted"
 TOKEN_CREATED = "token_created"

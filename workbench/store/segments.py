@@ -424,34 +424,50 @@ class Segments(Cases):
         """Gives a diarized speaker a court role and/or a name ("" clears it); each change is an edits row
         and an audit row. `expected_version` (`speaker_versions`): as for `edit_segment`."""
         with self.writing() as con:
-            if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
-                raise NotFound(f"no hearing {hearing_id}")
-            require_unlocked(con, hearing_id)
-            row = con.execute(
-                "SELECT role, name FROM speakers WHERE hearing_id = ? AND label = ?", [hearing_id, label]
-            ).fetchone()
-            if row is None:
-                known = [
-                    r[0]
-                    for r in con.execute("SELECT label FROM speakers WHERE hearing_id = ?", [hearing_id]).fetchall()
-                ]
-                raise NotFound(f"hearing {hearing_id} has no speaker {label}; it has: {', '.join(known) or 'none'}")
-            if expected_version is not None:
-                _check_version(con, *_speaker_edits(hearing_id, label), expected_version)
-            changed = False
-            for field, value, old in (("role", role, row[0]), ("name", name, row[1])):
-                if value is None:
-                    continue
-                new = value.strip() or None
-                if new != old:
-                    con.execute(
-                        f"UPDATE speakers SET {field} = ? WHERE hearing_id = ? AND label = ?", [new, hearing_id, label]
-                    )
-                    self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"{field}:{label}", old, new, actor)
-                    changed = True
-            if changed:  # a speaker's role or name is printed in the record: as an edit to it
-                self.advance(hearing_id, Event.EDITED, con, actor=actor)
+            self.name_speaker(
+                con, hearing_id, label, role=role, name=name, actor=actor, expected_version=expected_version
+            )
         return next(s for s in self.speakers(hearing_id) if s.label == label)
+
+    def name_speaker(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        hearing_id: int,
+        label: str,
+        *,
+        role: str | None = None,
+        name: str | None = None,
+        actor: Actor,
+        expected_version: int | None = None,
+    ) -> None:
+        """`set_speaker` inside the caller's write transaction (accepting a proposed voice names it with its
+        decision row in one transaction)."""
+        if not con.execute("SELECT 1 FROM hearings WHERE id = ?", [hearing_id]).fetchone():
+            raise NotFound(f"no hearing {hearing_id}")
+        require_unlocked(con, hearing_id)
+        row = con.execute(
+            "SELECT role, name FROM speakers WHERE hearing_id = ? AND label = ?", [hearing_id, label]
+        ).fetchone()
+        if row is None:
+            known = [
+                r[0] for r in con.execute("SELECT label FROM speakers WHERE hearing_id = ?", [hearing_id]).fetchall()
+            ]
+            raise NotFound(f"hearing {hearing_id} has no speaker {label}; it has: {', '.join(known) or 'none'}")
+        if expected_version is not None:
+            _check_version(con, *_speaker_edits(hearing_id, label), expected_version)
+        changed = False
+        for field, value, old in (("role", role, row[0]), ("name", name, row[1])):
+            if value is None:
+                continue
+            new = value.strip() or None
+            if new != old:
+                con.execute(
+                    f"UPDATE speakers SET {field} = ? WHERE hearing_id = ? AND label = ?", [new, hearing_id, label]
+                )
+                self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"{field}:{label}", old, new, actor)
+                changed = True
+        if changed:  # a speaker's role or name is printed in the record: as an edit to it
+            self.advance(hearing_id, Event.EDITED, con, actor=actor)
 
 
 # --- versions (the stale-edit check) ------------------------------------------------------------------

@@ -39,7 +39,6 @@ from workbench.store.segments import Segments
 VOICE_THRESHOLD = 0.73
 ACCEPTED = "accepted"
 DECLINED = "declined"
-VOICE_DECIDED = "voice_decided"  # audit action: a proposed voice accepted or declined
 
 NO_VOICE = "本案其他庭审没有这个说话人 (no such speaker in another hearing of this case)"
 
@@ -235,29 +234,29 @@ class Voices(Segments):
         return case_id, target, source, None if vector is None else cosine(vector, source.vector)
 
     def accept_voice(self, hearing_id: int, label: str, from_hearing: int, from_label: str, *, actor: Actor) -> Speaker:
-        """Speaker `label` is `from_label` of hearing `from_hearing`: it gets that speaker's role and name (through
-        `set_speaker`: audited edits, refused on a locked record: `Locked`), and the decision is kept.
+        """Speaker `label` is `from_label` of hearing `from_hearing`: it gets that speaker's role and name (as
+        `set_speaker` gives them: audited edits, refused on a locked record: `Locked`) and the decision is kept, in
+        one transaction.
 
         Refused (`Conflict`) when the speaker already has a name, and (`StoreError`) when the voices are not
         similar enough to be proposed (`VOICE_THRESHOLD`): naming by hand is `set_speaker`'s, not this.
         """
-        with self.reading() as con:
-            require_unlocked(con, hearing_id)  # the clear answer first; set_speaker checks again under the lock
+        with self.writing() as con:  # the check, the naming and the decision under one write lock
+            require_unlocked(con, hearing_id)
             _, target, source, similarity = self._candidate(con, hearing_id, label, from_hearing, from_label)
-        if target.name:
-            raise Conflict(
-                f"{label} 已有姓名 {target.name}，请重新加载 ({label} is already named {target.name}: reload)"
-            )
-        if similarity is None or similarity < VOICE_THRESHOLD:
-            shown = "无法比较 (no comparable embedding)" if similarity is None else f"{similarity:.2f}"
-            raise StoreError(
-                f"{label} 与 {from_hearing}:{from_label} 的声音相似度 {shown} 低于 {VOICE_THRESHOLD}，不作推荐；"
-                f"可手动指定说话人 (similarity below {VOICE_THRESHOLD}: not proposed; name the speaker by hand)"
-            )
-        speaker = self.set_speaker(hearing_id, label, role=source.role, name=source.name, actor=actor)
-        with self.writing() as con:
+            if target.name:
+                raise Conflict(
+                    f"{label} 已有姓名 {target.name}，请重新加载 ({label} is already named {target.name}: reload)"
+                )
+            if similarity is None or similarity < VOICE_THRESHOLD:
+                shown = "无法比较 (no comparable embedding)" if similarity is None else f"{similarity:.2f}"
+                raise StoreError(
+                    f"{label} 与 {from_hearing}:{from_label} 的声音相似度 {shown} 低于 {VOICE_THRESHOLD}，不作推荐；"
+                    f"可手动指定说话人 (similarity below {VOICE_THRESHOLD}: not proposed; name the speaker by hand)"
+                )
+            self.name_speaker(con, hearing_id, label, role=source.role, name=source.name, actor=actor)
             self._decide(con, hearing_id, label, source, ACCEPTED, similarity, actor)
-        return speaker
+        return next(s for s in self.speakers(hearing_id) if s.label == label)
 
     def decline_voice(
         self, hearing_id: int, label: str, from_hearing: int, from_label: str, *, actor: Actor
@@ -292,7 +291,7 @@ class Voices(Segments):
             [hearing_id, label, source.hearing_id, source.label, decision, actor.account],
         )
         audit.append(
-            con, actor, VOICE_DECIDED, case_id=case_of(con, hearing_id), hearing_id=hearing_id,
+            con, actor, audit.VOICE_DECIDED, case_id=case_of(con, hearing_id), hearing_id=hearing_id,
             detail={"label": label, "from_hearing": source.hearing_id, "from_label": source.label,
                     "decision": decision, "role": source.role, "name": source.name,
                     "similarity": None if similarity is None else round(similarity, 4)},
