@@ -53,6 +53,11 @@ def _setting_help(name: str) -> str:
 @click.option("--speakers", help=_setting_help("speakers"))
 @click.option("--diarize/--no-diarize", default=None, help=_setting_help("diarize"))
 @click.option("--device", type=click.Choice(("auto", "cpu", "cuda")), help=_setting_help("device"))
+@click.option(
+    "--channels", "channels", metavar="MAP",
+    help="One seat per channel, comma-separated, e.g. 审判长,原告,被告,- (ROLE, SEAT:ROLE, SEAT:ROLE+ROLE for a "
+    "shared seat, - to ignore a channel, mix for the room's mix): speakers come from the channels.",
+)  # fmt: skip
 @click.option("--formats", "formats", default="json", show_default=True, help=f"Comma-separated: {', '.join(FORMATS)}.")
 def transcribe_cmd(
     files: tuple[Path, ...],
@@ -65,12 +70,14 @@ def transcribe_cmd(
     speakers: str | None,
     diarize: bool | None,
     device: str | None,
+    channels: str | None,
     formats: str,
 ) -> None:
     """Transcribe recordings to DIR/<stem>.json (and the other formats asked for).
 
-    One file that fails does not stop the others; each failure is printed with its reason and the
-    exit code is 1.
+    With --channels, each file must have that many channels; each seat's speech is recognised from its
+    own channel. One file that fails does not stop the others; each failure is printed with its reason
+    and the exit code is 1.
     """
     from workbench.record import formats as writers
     from workbench.speech.options import TranscribeOptions
@@ -80,9 +87,10 @@ def transcribe_cmd(
     if speakers is not None:
         _check_speakers(speakers)
     hotwords = read_hotwords(hotwords_file) if hotwords_file else None
+    seats = _check_channels(channels) if channels is not None else None
     options = TranscribeOptions.from_settings(
         engine=engine, model=model, language=language, itn=itn, hotwords=hotwords,
-        diarize=diarize, speakers=speakers, device=device,
+        diarize=diarize, speakers=speakers, device=device, channels=seats,
     )  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -125,6 +133,16 @@ def _batch(files: tuple[Path, ...], work: Callable[[Path, ProgressHook], T], kee
     if failures:
         click.echo(f"{len(failures)} of {len(files)} file(s) failed", err=True)
         sys.exit(1)
+
+
+def _check_channels(value: str) -> tuple[str, ...]:
+    """The --channels map in normal form; a bad one is a usage error naming the item."""
+    from workbench.speech.seats import SeatsError, channels_spec, parse_channels
+
+    try:
+        return channels_spec(parse_channels(value))
+    except SeatsError as e:
+        raise click.BadParameter(str(e), param_hint="--channels") from e
 
 
 def _check_speakers(value: str) -> SpeakerCount:

@@ -1,4 +1,4 @@
-"""Decoding any recording to 16 kHz mono, in blocks, with PyAV.
+"""Decoding any recording to 16 kHz mono (or its channels apart), in blocks, with PyAV.
 
 `blocks()` is a generator: a three-hour hearing is never held whole as float32; each stage pulls
 the next block (30 s by default) when it is ready for it. `speech_chunks()` regroups blocks into
@@ -100,35 +100,58 @@ def blocks(path: str | Path, block_seconds: float = 30.0, info: AudioInfo | None
     A stream that breaks off part way (a truncated upload) yields what could be decoded and notes a
     warning on `info`; a file that yields nothing raises AudioError.
     """
-    path = Path(path)
+    for block in _blocks(Path(path), block_seconds, info, keep_channels=False):
+        yield block[0]
+
+
+def channel_blocks(
+    path: str | Path, block_seconds: float = 30.0, info: AudioInfo | None = None
+) -> Iterator[np.ndarray]:
+    """Like `blocks()`, with the file's channels kept apart: float32 blocks shaped (channels, n) at 16 kHz.
+
+    A courtroom records one microphone per seat on its own channel; mixing them to mono would lose who
+    spoke. Same errors and warnings as `blocks()`. A caller that needs one channel takes its row and lets
+    the rest go, so an hour of four channels is never held (`channels.transcribe_channels` decodes again
+    per channel rather than keep them).
+    """
+    yield from _blocks(Path(path), block_seconds, info, keep_channels=True)
+
+
+def _blocks(path: Path, block_seconds: float, info: AudioInfo | None, *, keep_channels: bool) -> Iterator[np.ndarray]:
+    """(channels, n) float32 blocks: one row (the mono mix) or every channel of the file's first audio stream."""
     block_len = int(block_seconds * SAMPLE_RATE)
     with _open(path) as container:
         found = _info(path, container)
         info = info or found  # the caller's copy collects the warnings
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        if keep_channels:
+            # the stream's own layout, so nothing is remixed; packed, since PyAV's planar to_ndarray() crashes
+            # on 8 channels and more (seen with PyAV 18 on "8 channels" WAV files)
+            resampler = av.AudioResampler(format="flt", layout=stream.codec_context.layout, rate=SAMPLE_RATE)
+        else:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         pending: list[np.ndarray] = []
         pending_len = 0
         total = 0
         try:
             for frame in _decode(path, container, stream, info):
                 for out in resampler.resample(frame):
-                    pending.append(out.to_ndarray().reshape(-1))
-                    pending_len += pending[-1].shape[0]
+                    pending.append(_planes(out))
+                    pending_len += pending[-1].shape[1]
                 while pending_len >= block_len:
-                    joined = np.concatenate(pending)
-                    yield joined[:block_len]
+                    joined = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
+                    yield joined[:, :block_len]
                     total += block_len
-                    pending, pending_len = [joined[block_len:]], joined.shape[0] - block_len
+                    pending, pending_len = [joined[:, block_len:]], joined.shape[1] - block_len
             for out in resampler.resample(None):
-                pending.append(out.to_ndarray().reshape(-1))
+                pending.append(_planes(out))
         except av.error.FFmpegError as e:
             raise AudioError(path, f"cannot decode the audio ({_reason(e)})") from e
         if pending:
-            tail = np.concatenate(pending)
-            if tail.size:
-                total += tail.shape[0]
+            tail = np.concatenate(pending, axis=1)
+            if tail.shape[1]:
+                total += tail.shape[1]
                 yield tail
         if total == 0:
             raise AudioError(path, "no audio could be decoded from it (corrupt or truncated)")
@@ -137,6 +160,13 @@ def blocks(path: str | Path, block_seconds: float = 30.0, info: AudioInfo | None
             info.warnings.append(
                 f"only {decoded:.1f} s of the declared {found.duration:.1f} s could be decoded (truncated file?)"
             )
+
+
+def _planes(frame: av.AudioFrame) -> np.ndarray:
+    """A resampled packed float frame, (1, n * channels) interleaved, as contiguous (channels, n) float32."""
+    count = len(frame.layout.channels)
+    array = frame.to_ndarray()
+    return array.reshape(1, -1) if count == 1 else np.ascontiguousarray(array.reshape(-1, count).T)
 
 
 def _decode(

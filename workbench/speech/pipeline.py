@@ -1,7 +1,8 @@
 """One recording to one `Transcript`: decode → recognise → diarize → attribute speakers.
 
 The CLI, the job worker and the benchmarks all call `transcribe()`; the options it was given are
-recorded in the transcript's `engine` field.
+recorded in the transcript's `engine` field. With a channel map (`options.channels`) the speakers come
+from the seats' microphones instead (`workbench.speech.channels`): no mix, no diarization of the room.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from workbench.progress import Fraction, ProgressHook, no_progress
 from workbench.speech import align, asr, audio, text
 from workbench.speech.diarization import SpeakerCount
 from workbench.speech.options import TranscribeOptions
+from workbench.speech.seats import ChannelSeat, parse_channels
+from workbench.speech.text import Hotword
 from workbench.speech.transcript import EngineInfo, Transcript
 
 log = logging.getLogger("workbench.speech.pipeline")
@@ -24,6 +27,13 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
     """Transcribes one file; raises `audio.AudioError` or `asr.AsrError` naming the file and reason."""
     path = Path(path)
     info = audio.probe(path)
+    seats = parse_channels(options.channels) if options.channels else ()
+    if seats and info.channels != len(seats):
+        raise audio.AudioError(
+            path,
+            f"声道数与声道映射不符 (the recording has {info.channels} channel(s), the channel map "
+            f"{len(seats)}: {','.join(options.channels)})",
+        )
     engine = asr.load_engine(
         options.engine,
         options.model,
@@ -38,6 +48,8 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
             f"{len(left_out)} hotword(s) did not fit the {engine.name} engine's prompt and were not used: "
             + "、".join(h.term for h in left_out)
         )
+    if seats:
+        return _transcribe_channels(path, info, seats, options, engine, hotwords, warnings, progress)
     asr_share = 0.7 if options.diarize else 1.0
     segments_iter, language = engine.transcribe(
         audio.speech_chunks(audio.blocks(path, info=info)),
@@ -84,4 +96,48 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
         segments=segments,
         speakers=speakers,
         warnings=warnings,
+    )
+
+
+def _transcribe_channels(
+    path: Path,
+    info: audio.AudioInfo,
+    seats: tuple[ChannelSeat, ...],
+    options: TranscribeOptions,
+    engine: asr.AsrEngine,
+    hotwords: tuple[Hotword, ...],
+    warnings: list[str],
+    progress: ProgressHook,
+) -> Transcript:
+    """The channel path: speakers from the seats' microphones (see `workbench.speech.channels`)."""
+    from workbench.speech.channels import transcribe_channels  # numpy and, for the voices, torch
+
+    result = transcribe_channels(
+        path,
+        info,
+        seats,
+        engine,
+        asr.AsrOptions(options.language, options.itn, hotwords),
+        progress,
+        device=engine.device,
+    )
+    duration = info.decoded or info.duration
+    return Transcript(
+        file=path.name,
+        sha256=sha256_file(path),
+        duration=round(duration, 3),
+        language=result.language or (options.language if options.language != "auto" else "unknown"),
+        engine=EngineInfo(
+            asr=engine.name,
+            model=engine.model_name,
+            device=engine.device,
+            punctuation=engine.punctuation,
+            itn=options.itn,
+            hotwords=tuple(h.term for h in hotwords),
+            diarization=result.diarization,
+            channels=options.channels,
+        ),
+        segments=result.segments,
+        speakers=result.speakers,
+        warnings=[*warnings, *(w for w in info.warnings if w not in warnings), *result.warnings],
     )

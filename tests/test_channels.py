@@ -1,0 +1,327 @@
+"""The channel path: a courtroom's one-microphone-per-seat recording, speakers from the seats.
+
+The recordings are built here from the real test clips (`../shared/testdata/asr`, human transcripts in
+manifest.json): each voice levelled on its own channel, every other voice bleeding in 15 dB down (the
+near end of what a courtroom's neighbouring microphones hear) with a few milliseconds of path delay, and
+low room noise. The activity tests need no model; the rest run Whisper base and CAM++ (`slow`), loaded
+once per session. Every check on a list first asserts that the list is not empty.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import clip
+from hearing_samples import MANIFEST
+
+from workbench.cli import main
+from workbench.speech import audio, channels, text
+from workbench.speech.options import TranscribeOptions
+from workbench.speech.pipeline import transcribe
+from workbench.speech.transcript import Segment, Transcript
+
+RATE = audio.SAMPLE_RATE
+ZH_A = "zh_aishell1_BAC009S0764W0121.wav"
+ZH_B = "zh_aishell1_BAC009S0724W0121.wav"
+EN_A = "en_librispeech_1995-1837-0001.wav"
+EN_JFK = "en_jfk.flac"
+
+
+def reference(name: str) -> str:
+    return MANIFEST[f"asr/{name}"]["reference"]
+
+
+def voice(name: str, level_dbfs: float = -26.0) -> np.ndarray:
+    """A clip levelled to `level_dbfs` of active speech (frames within 30 dB of its loudest)."""
+    samples = audio.load(clip(name)).astype(np.float64)
+    n = samples.shape[0] // 480
+    energy = np.square(samples[: n * 480].reshape(n, 480)).mean(axis=1)
+    active = energy[energy > energy.max() / 1000]
+    return (samples * 10 ** (level_dbfs / 20) / np.sqrt(active.mean())).astype(np.float32)
+
+
+def extent(samples: np.ndarray) -> tuple[float, float]:
+    """First and last 30 ms frame within 30 dB of the clip's loudest, in seconds."""
+    n = samples.shape[0] // 480
+    energy = np.square(samples[: n * 480].reshape(n, 480)).mean(axis=1)
+    active = np.flatnonzero(energy > energy.max() / 1000)
+    return active[0] * 0.03, (active[-1] + 1) * 0.03
+
+
+def seat_recording(
+    placements: list[tuple[int, str, float]],
+    channels_count: int,
+    seconds: float,
+    *,
+    bleed_db: float = 15.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[tuple[int, float, float]]]:
+    """(channels, n) float32: each (channel, clip, start s) on its own channel, bled into the others.
+
+    Returns the audio and each placement's speech extent (channel, start, end) in seconds.
+    """
+    rng = np.random.default_rng(seed)
+    total = int(seconds * RATE)
+    dry = np.zeros((channels_count, total), dtype=np.float32)
+    spans = []
+    for channel, name, start in placements:
+        samples = voice(name)
+        at = int(start * RATE)
+        dry[channel, at : at + samples.shape[0]] += samples[: total - at]
+        first, last = extent(samples)
+        spans.append((channel, start + first, start + last))
+    wet = dry.copy()
+    for mic in range(channels_count):
+        for source in range(channels_count):
+            if mic != source:
+                delay = int(rng.uniform(0.003, 0.012) * RATE)
+                wet[mic, delay:] += 10 ** (-bleed_db / 20) * dry[source, : total - delay]
+    wet += 10 ** (-66 / 20) * rng.standard_normal(wet.shape).astype(np.float32)
+    return wet, spans
+
+
+def write_channels(samples: np.ndarray, path: Path) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(samples.shape[0])
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes((np.clip(samples.T, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def turns_of(samples: np.ndarray) -> list[list[channels.Turn]]:
+    return channels.channel_turns(channels.frame_powers([samples]))
+
+
+# --- decoding ------------------------------------------------------------------------------------
+
+
+def test_channel_blocks_keep_each_channel_apart(tmp_path: Path) -> None:
+    tones = np.stack([np.sin(np.arange(int(31.5 * RATE)) * f).astype(np.float32) * 0.1 * (c + 1) for c, f in
+                      enumerate((0.01, 0.02, 0.03))])  # fmt: skip
+    path = write_channels(tones, tmp_path / "three.wav")
+    got = list(audio.channel_blocks(path, block_seconds=10))
+    assert [b.shape for b in got] == [(3, 10 * RATE)] * 3 + [(3, int(1.5 * RATE))]
+    joined = np.concatenate(got, axis=1)
+    assert np.abs(joined - tones).max() < 1e-3, "each row is its own channel, unmixed"
+    assert audio.load(path).ndim == 1, "blocks() still mixes to mono"
+
+
+def test_channel_blocks_of_eight_channels_at_48k(tmp_path: Path) -> None:
+    # PyAV 18's planar frames crash on 8 channels and more: the packed path must not
+    samples = (np.random.default_rng(1).standard_normal((48000 * 2, 8)) * 3000).astype("<i2")
+    path = tmp_path / "eight.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(8)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(samples.tobytes())
+    got = np.concatenate(list(audio.channel_blocks(path)), axis=1)
+    assert got.shape[0] == 8 and abs(got.shape[1] - 2 * RATE) < 200
+
+
+def test_a_bad_file_is_named_like_blocks_does(tmp_path: Path) -> None:
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    with pytest.raises(audio.AudioError, match=r"empty\.wav: the file is empty"):
+        list(audio.channel_blocks(path))
+
+
+# --- activity and crosstalk (numpy only) -----------------------------------------------------------
+
+
+def test_a_voice_bleeding_into_a_neighbour_is_not_that_seat_speaking() -> None:
+    samples, spans = seat_recording([(0, EN_A, 1.0), (0, ZH_A, 12.0)], 2, 18.0, bleed_db=15.0)
+    own, neighbour = turns_of(samples)
+    assert neighbour == [], f"15 dB down crosstalk taken for speech: {neighbour}"
+    assert own, "the speaking seat has turns"
+    for _, start, end in spans:  # each reference span is covered, edges within 0.15 s
+        covering = [t for t in own if t.start < end and t.end > start]
+        assert covering, (start, end, own)
+        assert abs(covering[0].start - start) < 0.15 and abs(covering[-1].end - end) < 0.15, (start, end, covering)
+
+
+def test_two_people_talking_at_once_are_both_active() -> None:
+    # the Mandarin voice starts 1.5 s into the English one and both talk together for about 3 s
+    samples, spans = seat_recording([(0, EN_A, 1.0), (1, ZH_A, 2.5), (2, ZH_B, 12.0)], 3, 18.0, bleed_db=15.0)
+    turns = turns_of(samples)
+    overlap = (max(spans[0][1], spans[1][1]), min(spans[0][2], spans[1][2]))
+    assert overlap[1] - overlap[0] > 2.0
+    for channel in (0, 1):
+        active = sum(max(0.0, min(t.end, overlap[1]) - max(t.start, overlap[0])) for t in turns[channel])
+        assert active > 0.9 * (overlap[1] - overlap[0]), (channel, turns[channel], overlap)
+    assert all(t.start > 11.0 for t in turns[2]) and turns[2], "the third seat speaks only when it does"
+    assert all(t.end < 11.5 for t in turns[0] + turns[1]), "nor do the first two speak in its turn"
+
+
+def test_coupling_is_measured_from_the_recording() -> None:
+    samples, _ = seat_recording([(0, EN_A, 1.0), (1, ZH_A, 11.0), (0, EN_JFK, 16.0)], 2, 28.0, bleed_db=20.0)
+    levels = 10 * np.log10(channels._smooth(channels.frame_powers([samples]), 3) + 1e-12)
+    floors = np.percentile(levels, 10, axis=1)
+    coupling = channels.estimate_coupling(levels, floors)
+    assert -24.0 < coupling[1, 0] < -16.0, coupling  # channel 0's voice arrives 20 dB down on channel 1
+    assert -24.0 < coupling[0, 1] < -16.0, coupling
+
+
+def test_quiet_channels_and_short_bursts_give_no_turns() -> None:
+    rng = np.random.default_rng(3)
+    samples = (10 ** (-60 / 20) * rng.standard_normal((2, 10 * RATE))).astype(np.float32)
+    samples[1, 5 * RATE : 5 * RATE + 800] += 0.3  # a 50 ms knock
+    assert turns_of(samples) == [[], []]
+
+
+def test_spans_are_cut_from_a_stream_of_blocks() -> None:
+    stream = np.arange(100, dtype=np.float32)
+    blocks = [stream[i : i + 7] for i in range(0, 100, 7)]
+    got = list(channels._spans_audio(iter(blocks), [(3, 5), (10, 30), (29, 31), (95, 120)]))
+    assert [g.tolist() for g in got[:3]] == [[3, 4], list(range(10, 30)), [29, 30]]
+    assert got[3].tolist() == list(range(95, 100)), "a span past the end gets what there is"
+
+
+def test_laid_out_times_map_back_to_the_turns() -> None:
+    from workbench.speech.transcript import Word
+
+    layout = channels._Layout([channels.Turn(10.0, 12.0), channels.Turn(30.0, 31.0)])  # laid out: 0-2, 3-4
+    assert layout.duration == 4.0 and layout.piece(2.5) == 0 and layout.piece(3.2) == 1
+    assert layout.to_original(1.5, 0) == 11.5 and layout.to_original(2.6, 0) == 12.0, "a gap stays in its turn"
+    words = [Word(1.0, 1.5, "hello"), Word(1.6, 2.2, " there"), Word(3.1, 3.6, " next")]
+    mapped = layout.map_segments([Segment(0.9, 3.7, "hello there next", None, words)], "en", itn=True)
+    assert [(s.start, s.end, s.text) for s in mapped] == [(11.0, 12.0, "hello there"), (30.1, 30.6, "next")]
+    assert layout.map_turns([(1.0, 3.5, "A")]) == [(11.0, 12.0, "A"), (30.0, 30.5, "A")]
+
+
+# --- the whole channel path (Whisper base + CAM++) -------------------------------------------------
+
+
+def cer(hyp: str, ref: str) -> float:
+    ref_n, hyp_n = text.normalise_cer(ref), text.normalise_cer(hyp)
+    return text.edit_distance(ref_n, hyp_n) / len(ref_n)
+
+
+def wer(hyp: str, ref: str) -> float:
+    ref_n, hyp_n = text.normalise_wer(ref), text.normalise_wer(hyp)
+    return text.edit_distance(ref_n, hyp_n) / len(ref_n)
+
+
+@pytest.fixture(scope="module")
+def three_seats(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[int, float, float]]]:
+    """Judge (Mandarin) and plaintiff (English) overlapping for about 3 s, a spare channel, a mix channel."""
+    samples, spans = seat_recording([(0, ZH_A, 1.0), (1, EN_A, 3.0)], 3, 14.0, bleed_db=15.0)
+    mix = samples.sum(axis=0, keepdims=True) * 0.5
+    path = tmp_path_factory.mktemp("channels") / "court.wav"
+    return write_channels(np.concatenate([samples, mix]), path), spans
+
+
+@pytest.fixture(scope="module")
+def seats_result(three_seats, whisper_engine) -> Transcript:
+    path, _ = three_seats
+    return transcribe(path, TranscribeOptions(engine="whisper", device="cpu", channels=("审判长", "原告", "-", "mix")))
+
+
+@pytest.mark.slow
+def test_each_seat_is_a_speaker_with_its_seat_role_and_channel(seats_result: Transcript) -> None:
+    speakers = seats_result.speakers
+    assert speakers is not None and len(speakers) == 2, speakers
+    judge, plaintiff = speakers
+    assert (judge.id, judge.channel, judge.seat, judge.role) == ("S1", 0, "审判席", "审判长")
+    assert (plaintiff.id, plaintiff.channel, plaintiff.seat, plaintiff.role) == ("S2", 1, "原告席", "原告")
+    for speaker in speakers:
+        assert speaker.embedding is not None and len(speaker.embedding) == 192
+        assert np.all(np.isfinite(speaker.embedding))
+    assert seats_result.engine.channels == ("审判席:审判长", "原告席:原告", "-", "mix")
+    assert seats_result.engine.diarization == "channels"
+
+
+@pytest.mark.slow
+def test_overlapped_speech_is_transcribed_for_both_seats(seats_result: Transcript, three_seats) -> None:
+    _, spans = three_seats
+    by_speaker: dict[str, list[Segment]] = {}
+    for segment in seats_result.segments:
+        by_speaker.setdefault(segment.speaker or "", []).append(segment)
+    assert set(by_speaker) == {"S1", "S2"}, "no line from the spare or the mix channel, none without a speaker"
+    judge_text = "".join(s.text for s in by_speaker["S1"])
+    plaintiff_text = " ".join(s.text for s in by_speaker["S2"])
+    assert cer(judge_text, reference(ZH_A)) < 0.25, judge_text
+    assert wer(plaintiff_text, reference(EN_A)) < 0.25, plaintiff_text
+    # the two seats' lines overlap in time, as their speech did
+    shared = max(min(a.end, b.end) - max(a.start, b.start) for a in by_speaker["S1"] for b in by_speaker["S2"])
+    assert shared > 1.0, seats_result.segments
+    for segment in by_speaker["S1"]:  # the judge's lines lie within the judge's speech
+        assert segment.start > spans[0][1] - 0.3 and segment.end < spans[0][2] + 0.3, segment
+
+
+@pytest.mark.slow
+def test_a_shared_seat_is_diarized_within_its_channel(tmp_path: Path, whisper_engine) -> None:
+    # a Mandarin and an English voice at one table (channel 1), taking turns; the judge on channel 0
+    placements = [(1, ZH_B, 0.5), (1, EN_JFK, 6.0), (1, ZH_B, 18.0), (1, EN_A, 23.5), (0, ZH_A, 33.0)]
+    samples, _ = seat_recording(placements, 2, 38.0)
+    path = write_channels(samples, tmp_path / "shared.wav")
+    result = transcribe(
+        path, TranscribeOptions(engine="whisper", device="cpu", channels=("审判长", "原告席:原告+代理人"))
+    )
+    assert result.speakers, result
+    table = [s for s in result.speakers if s.channel == 1]
+    assert len(table) == 2, result.speakers
+    assert all(s.seat == "原告席" and s.role is None for s in table), "we never guess who of two spoke"
+    assert all(s.embedding is not None and len(s.embedding) == 192 for s in table)
+    judge = [s for s in result.speakers if s.channel == 0]
+    assert len(judge) == 1 and judge[0].role == "审判长"
+    assert result.engine.diarization.startswith("channels+"), result.engine.diarization
+    # the English lines go to one of the table's voices, the Mandarin lines to the other
+    english = {s.speaker for s in result.segments if s.start > 5.5 and s.end < 18.0}
+    mandarin = {s.speaker for s in result.segments if s.start >= 17.5 and s.end < 23.5}
+    assert len(english) == 1 and len(mandarin) == 1 and english != mandarin, result.segments
+
+
+def test_a_file_with_another_channel_count_is_refused_naming_both(tmp_path: Path) -> None:
+    samples, _ = seat_recording([(0, ZH_A, 0.2)], 2, 5.0)
+    path = write_channels(samples, tmp_path / "two.wav")
+    with pytest.raises(audio.AudioError, match=r"two.wav: .*has 2 channel\(s\), the channel map 3"):
+        transcribe(path, TranscribeOptions(channels=("审判长", "原告", "被告")))
+
+
+def test_the_cli_refuses_a_bad_channel_map(tmp_path: Path) -> None:
+    samples, _ = seat_recording([(0, ZH_A, 0.2)], 2, 5.0)
+    path = write_channels(samples, tmp_path / "two.wav")
+    result = CliRunner().invoke(main, ["transcribe", str(path), "--out", str(tmp_path), "--channels", "审判长,,被告"])
+    assert result.exit_code == 2 and "--channels" in result.output and "empty channel item" in result.output
+
+
+@pytest.mark.slow
+def test_the_cli_transcribes_by_channel(tmp_path: Path, whisper_engine) -> None:
+    samples, _ = seat_recording([(0, ZH_A, 0.5), (1, EN_A, 6.0)], 2, 16.0)
+    path = write_channels(samples, tmp_path / "seats.wav")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["transcribe", str(path), "--out", str(out), "--channels", "审判长,被告", "--engine", "whisper"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "seats.json").read_text(encoding="utf-8"))
+    assert data["engine"]["channels"] == ["审判席:审判长", "被告席:被告"]
+    speakers = data["speakers"]
+    assert [(s["id"], s["channel"], s["seat"], s["role"]) for s in speakers] == [
+        ("S1", 0, "审判席", "审判长"),
+        ("S2", 1, "被告席", "被告"),
+    ]
+    assert data["segments"] and {s["speaker"] for s in data["segments"]} == {"S1", "S2"}
+    # the channel count is checked before any model loads
+    wrong = CliRunner().invoke(main, ["transcribe", str(path), "--out", str(out), "--channels", "审判长,被告,证人"])
+    assert wrong.exit_code == 1 and "2 channel(s), the channel map 3" in wrong.output
+
+
+def test_word_edges_move_out_to_the_turn_edges() -> None:
+    from workbench.speech.transcript import Word
+
+    turns = [channels.Turn(1.0, 4.0), channels.Turn(8.0, 9.0)]
+    words = [Word(1.4, 2.0, "a"), Word(2.1, 3.2, "b")]
+    far = [Word(8.1, 8.5, "c")]
+    got = channels._snap_edges([Segment(1.4, 3.2, "a b", None, words), Segment(8.1, 8.5, "c", None, far)], turns)
+    assert (got[0].start, got[0].end, got[0].words[0].start, got[0].words[-1].end) == (1.0, 4.0, 1.0, 4.0)
+    assert (got[1].start, got[1].end) == (8.0, 9.0)
+    late = channels._snap_edges([Segment(2.5, 3.0, "x", None, [])], [channels.Turn(1.0, 4.5)], reach_s=1.0)
+    assert (late[0].start, late[0].end) == (2.5, 3.0), "more than reach_s away: left as it is"
