@@ -9,6 +9,7 @@ under Streamlit's AppTest.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from workbench.api import core
 from workbench.api.core import ApiError, Call
 from workbench.speech.transcript import STAGES, LogNote
 from workbench.store import Locked, StaleEdit, Store, audit, search
+from workbench.store import notes as notes_module
 from workbench.store.notes import NOTE_TEXT_MAX, STAGE_MAX, NoteError, StoredNote, check_note
 
 MISSING = "庭审不存在或无权查看 (not found or not yours)"
@@ -138,6 +140,21 @@ def test_each_kind_is_stored_by_time_and_audited(world: World, store: Store) -> 
 def test_bad_notes_are_refused_naming_why(kind: str, at: Any, text: str, end: Any, words: str) -> None:
     with pytest.raises(NoteError, match=words):
         check_note(kind, at, text, end)
+
+
+def test_a_hearing_holds_at_most_notes_max_notes(world: World, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desk reads a hearing's notes in one page of NOTES_MAX: one more is refused, not silently missing there."""
+    assert notes_module.NOTES_MAX == 1000
+    monkeypatch.setattr(notes_module, "NOTES_MAX", 3)
+    for at in (1.0, 2.0, 3.0):
+        store.add_note(world.own, "note", at, f"笔记{at}", actor=TESTER)
+    with pytest.raises(NoteError, match="已达上限 3") as e:
+        store.add_note(world.own, "note", 4.0, "第四条", actor=TESTER)
+    assert "the most it may have is 3" in str(e.value)
+    assert len(store.notes(world.own)) == 3
+    error = refused(store, "wang", "POST", f"/hearings/{world.own}/notes", {"kind": "note", "at": 5, "text": "x"})
+    assert error.status == 422 and "已达上限" in error.detail
+    store.add_note(world.other, "note", 1.0, "另一庭审不受影响", actor=TESTER)  # the cap is per hearing
 
 
 def test_a_note_after_the_recording_is_refused(world: World, store: Store, tmp_path: Path) -> None:
@@ -387,12 +404,63 @@ def test_search_finds_notes_in_the_accounts_cases_only(world: World, store: Stor
     assert [h.at for h in both] == [7.0, 12.0]
 
 
+def test_search_finds_a_note_written_in_full_width_forms(world: World, store: Store) -> None:
+    """The query is normalized (NFKC, lower case) and so is the note's text before it is matched: full-width
+    letters and digits, a circled number, a ligature are found by the plain query."""
+    store.add_note(world.own, "note", 7.0, "出示证据１：ＡＢＣ合同", actor=TESTER)
+    store.add_note(world.own, "note", 9.0, "证人②的陈述（ﬁnal）", actor=TESTER)
+    store.add_note(world.own, "note", 11.0, "出示证据：借条", actor=TESTER)
+    mine = access(store, "wang").case_ids()
+
+    def found(query: str) -> list[float]:
+        return [h.at for h in search.search_notes(store, query, case_ids=mine, include_sealed=True)]
+
+    assert found("abc") == [7.0]
+    assert found("ABC 合同") == [7.0]
+    assert found('"证据1"') == [7.0]
+    assert found("证人2") == [9.0] and found('"证人2的"') == [9.0]
+    assert found("final") == [9.0]
+    assert found("abcd") == [] and found("ab") == []  # whole Latin words, as on plain text
+
+
 def test_search_leaves_sealed_notes_out_for_who_may_not_see_them(world: World, store: Store) -> None:
     store.add_note(world.own, "note", 11.0, "证人住址幸福路八号", actor=TESTER)
     store.seal(world.own, 10.0, 15.0, "未成年人", actor=TESTER)
     mine = access(store, "qian").case_ids()
     assert search.search_notes(store, "幸福路", case_ids=mine, include_sealed=False) == []
     assert len(search.search_notes(store, "幸福路", case_ids=mine, include_sealed=True)) == 1
+
+
+def test_api_and_cli_search_answer_the_notes_of_the_callers_cases_only(world: World, store: Store) -> None:
+    """GET /search lists the matching notes beside the segments (first page only), `workbench search` prints them;
+    another case's notes never come back, a sealed note not to a viewer."""
+    mine = store.add_note(world.own, "note", 7.0, "原告出示证据一：借条原件", actor=TESTER)
+    store.add_note(world.own, "note", 11.0, "证人住址幸福路八号 借条", actor=TESTER)
+    store.seal(world.own, 10.0, 15.0, "未成年人", actor=TESTER)
+    theirs = store.add_note(world.other, "note", 3.0, "被告出示借条复印件", actor=TESTER)
+    answer = api(store, "wang", "GET", "/search", query={"q": "借条"})  # checked against the endpoint's schema
+    assert (answer["notes"][0]["note_id"], answer["notes"][0]["at"], answer["notes"][0]["kind"]) == (
+        mine.id,
+        7.0,
+        "note",
+    )
+    assert len(answer["notes"]) == 2 and "【借条】" in answer["notes"][0]["snippet_marked"]
+    assert answer["notes"][0]["case"] == CASE and answer["notes"][0]["hearing_id"] == world.own
+    assert [n["note_id"] for n in api(store, "li", "GET", "/search", query={"q": "借条"})["notes"]] == [theirs.id]
+    assert [n["note_id"] for n in api(store, "qian", "GET", "/search", query={"q": "借条"})["notes"]] == [mine.id]
+    assert api(store, "wang", "GET", "/search", query={"q": "借条", "case": OTHER_CASE})["notes"] == []
+    assert api(store, "wang", "GET", "/search", query={"q": "借条", "offset": "1"})["notes"] == []
+    assert api(store, "wang", "GET", "/search", query={"q": "借条", "role": "原告"})["notes"] == []
+    searched = store.audit_rows(account="wang", action=audit.SEARCHED)  # newest first
+    assert [row.detail["notes"] for row in searched] == [0, 0, 0, 2]  # role, offset, other case, the first
+    out = cli(world, "search", "借条", as_name="wang")
+    assert out.exit_code == 0, out.output
+    assert f"hearing {world.own} 0:00:07  {CASE}" in out.output and "[笔记] 原告出示证据一：【借条】原件" in out.output
+    assert "复印件" not in out.output
+    notes = cli(world, "search", "借条", "--notes", "--json", as_name="li")
+    assert [n["note_id"] for n in json.loads(notes.output)] == [theirs.id]
+    segments = cli(world, "search", "借条", "--json", as_name="li")  # the segments' list, as before
+    assert all("segment_id" in h for h in json.loads(segments.output))
 
 
 # --- the widgets -------------------------------------------------------------------------------------------------

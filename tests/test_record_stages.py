@@ -1,8 +1,8 @@
 """The record by stage (issue 17): the clerk's log notes in the exported court record, real DuckDB and real
 accounts. The notes are put into `log_notes` with SQL (the notes helper's store API is written at the same time);
 `Store.hearing_record` reads them. A stage mark is a heading, a note "（书记员注：……）" and a recess "休庭（…—…）"
-(wall-clock with the hearing's start, offsets without), each at its time among the dialogue lines; a note in a
-sealed part is left out (a standard stage name there moves to the part's end); redaction reaches the notes' text;
+(wall-clock with the hearing's start, offsets without), each at its time among the dialogue lines; every note
+touching a sealed part is left out, a stage mark too; redaction reaches the notes' text and the case's roster;
 a fresh export with notes verifies, and a changed heading or note is named by `verify`; a note written after the
 export is listed as a change; the PDF carries the headings too (one LibreOffice conversion).
 """
@@ -187,35 +187,53 @@ def test_the_docx_holds_the_headings_bold_and_centred_between_the_bookmarks(stor
 # --- sealed parts ---------------------------------------------------------------------------------------
 
 
-def test_notes_in_a_sealed_part_are_left_out_a_standard_stage_moves_to_its_end(store: Store, world: World) -> None:
+def test_every_note_touching_a_sealed_part_is_left_out_a_stage_mark_too(store: Store, world: World) -> None:
     zhao = access(store, "zhao")
     store.seal(world.own, 10.0, 15.0, "涉及证人隐私", actor=zhao.actor)  # segment 2: 10.0–14.5
     add_notes(store, world.own, [
-        ("stage", 11.0, "法庭辩论", None),  # one of STAGES: kept, at 15.0
-        ("stage", 12.0, "询问证人王五", None),  # the clerk's own words: left out
+        ("stage", 11.0, "举证质证", None),  # one of STAGES: left out as the API, desk and search hide it
+        ("stage", 12.0, "询问证人王五", None),  # the clerk's own words
         ("note", 13.0, f"证人电话{MOBILE}", None),
-        ("recess", 14.0, "证人休息", 16.0),  # overlaps the part: left out
+        ("recess", 14.0, "证人休息", 16.0),  # overlaps the part
         ("note", 16.0, "证人退庭", None),
     ])  # fmt: skip
     issued = issue(zhao, world.own, "docx", RecordOptions(timestamps=True))
     xml = document_xml(issued.body)
-    for hidden in ("王五", MOBILE, "证人休息", "原告请求判令"):
+    for hidden in ("王五", MOBILE, "证人休息", "原告请求判令", "举证质证"):
         assert hidden not in xml, hidden
     lines = read_evidence(issued.body, "r.docx").lines
     assert lines is not None
     at = lines.index("[00:00:10] 【不公开审理部分 00:00:10—00:00:15 已略去。理由：涉及证人隐私】")
-    assert lines[at + 1 : at + 4] == [
-        "[00:00:15] 法庭辩论",
+    assert lines[at + 1 : at + 3] == [
         "[00:00:15] S3：被告对借条的真实性有异议。",
         "[00:00:16] （书记员注：证人退庭）",
     ]
     assert verify(zhao, issued.body, "sealed.docx").ok
     # The preview shows nothing of a sealed note either.
     assert [r for r in preview_redactions(zhao, world.own, "publication") if r.where.startswith("note:")] == []
-    # Sealing twice (a record sealed already) changes nothing more.
+    # What the export shows is what a viewer sees through the API (`Store.sealed_note_ids`).
     record = store.hearing_record(world.own)
     sealed = seal(record, [(10.0, 15.0, "涉及证人隐私")])
+    shown = {n.id for n in visible_notes(sealed)}
+    assert shown == {n.id for n in record.notes} - store.sealed_note_ids(world.own)
+    # Sealing twice (a record sealed already) changes nothing more.
     assert visible_notes(sealed) == visible_notes(HearingRecord(sealed.transcript, notes=visible_notes(sealed)))
+
+
+def test_a_stage_and_a_note_at_one_second_come_stage_first_everywhere(store: Store, world: World) -> None:
+    """The note made first, the stage after, at one time: the stage heads it in the store's list, the record's
+    notes and the exported lines alike."""
+    note_id, stage_id = add_notes(
+        store, world.own, [("note", 10.0, "出示证据二", None), ("stage", 10.0, "举证质证", None)]
+    )
+    assert [n.id for n in store.notes(world.own)] == [stage_id, note_id]
+    record = store.hearing_record(world.own)
+    assert [n.id for n in record.notes] == [stage_id, note_id]
+    assert [n.id for n in visible_notes(dataclasses.replace(record, notes=record.notes[::-1]))] == [stage_id, note_id]
+    lines = read_evidence(docx_of(store, "wang", world.own), "r.docx").lines
+    assert lines is not None
+    at = lines.index("举证质证")
+    assert lines[at + 1] == "（书记员注：出示证据二）"
 
 
 # --- redaction ------------------------------------------------------------------------------------------
@@ -234,6 +252,32 @@ def test_redaction_reaches_the_notes_and_keep_leaves_one(store: Store, world: Wo
     assert MOBILE in document_xml(kept.body)
     assert verify(wang, kept.body, "kept.docx").ok
     assert MOBILE in store.hearing_record(world.own).notes[0].text  # the stored note never changes
+
+
+def test_a_roster_witness_named_only_in_a_note_and_the_dialogue_is_masked(store: Store, world: World) -> None:
+    """A criminal case: the witness 周七 is on the case's roster only (no party list, no speaker name): the
+    publication profile masks the name in the note and in what was said (SPC 2016 art. 8)."""
+    wang = access(store, "wang")
+    hearing = store.hearing(world.own)
+    with store.writing() as con:
+        con.execute("UPDATE cases SET number = ?, cause = ? WHERE id = ?", ["（2024）沪0115刑初5678号", "故意伤害罪",
+                                                                           hearing.case_id])  # fmt: skip
+        con.execute(
+            "INSERT INTO case_participants (case_id, role, name, seat, created_by) VALUES (?, ?, ?, ?, ?)",
+            [hearing.case_id, "证人", "周七", "证人席", "wang"],
+        )
+        con.execute(
+            "UPDATE segments SET text = ? WHERE hearing_id = ? AND start_s = 15.0", ["证人周七，请陈述。", world.own]
+        )
+    [note_id] = add_notes(store, world.own, [("note", 7.0, "证人周七出庭", None)])
+    assert store.hearing_record(world.own).roster == (("证人", "周七"),)
+    found = {r.where: r.replacement for r in preview_redactions(wang, world.own, "publication") if r.kind == "name"}
+    assert found[f"note:{note_id}"] == "周某" and "周某" in found.values()
+    redacted = issue(wang, world.own, "docx", RecordOptions(), redact="publication")
+    xml = document_xml(redacted.body)
+    assert "周七" not in xml and "（书记员注：证人周某出庭）" in xml and "证人周某，请陈述。" in xml
+    assert verify(wang, redacted.body, "published.docx").ok
+    assert "周七" in document_xml(docx_of(store, "wang", world.own))  # unredacted: the name as said
 
 
 # --- verify -----------------------------------------------------------------------------------------------

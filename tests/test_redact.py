@@ -461,3 +461,21 @@ def test_a_publication_export_has_no_identifier_left_in_its_appendix() -> None:
     # without the profile the same appendix carries them: the test above is not empty
     plain = "\n".join(p.text for p in docx.Document(io.BytesIO(render_docx(appendix_record()))).paragraphs)
     assert MOBILE in plain and ID_NUMBER in plain
+
+
+def test_a_roster_witness_no_party_list_names_is_masked_in_what_was_said() -> None:
+    """The case's roster (issue 17) reaches the names' list: a witness on it is masked though no party names them."""
+    parties = (Party("公诉机关", "上海市浦东新区人民检察院"), Party("被告人", "王五"))
+    record = family_record("（2024）沪0115刑初5678号", "故意伤害罪", parties)
+    said = "证人周七出庭作证。"
+    record = dataclasses.replace(
+        record,
+        transcript=dataclasses.replace(
+            record.transcript, segments=[dataclasses.replace(record.transcript.segments[0], text=said)]
+        ),
+    )
+    assert "周七" in redact(record, PUB).record.transcript.text  # not on any list: nothing knows the name
+    result = redact(dataclasses.replace(record, roster=(("证人", "周七"), ("翻译", "孙八"))), PUB)
+    assert result.record.transcript.segments[0].text == "证人周某出庭作证。"
+    assert [(r.text, r.replacement) for r in result.redactions if r.kind == "name"] == [("周七", "周某")]
+    assert result.record.roster == (("证人", "周某"), ("翻译", "孙八"))  # an interpreter keeps the name

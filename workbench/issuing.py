@@ -150,8 +150,9 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
 
 
 def _sealed_record(store: Store, hearing_id: int, original: bool) -> tuple[HearingRecord, int]:
-    """The stored record with its sealed parts replaced by their placeholder lines, and the log notes inside them
-    left out (`manifest.visible_notes`: the redaction preview must not show them either); and how many parts."""
+    """The stored record with its sealed parts replaced by their placeholder lines, and every log note touching
+    them left out, stage marks too (`manifest.visible_notes`: the redaction preview must not show them either);
+    and how many parts."""
     record = store.hearing_record(hearing_id, original=original)
     parts = store.sealed_parts(hearing_id)
     if parts:

@@ -3,6 +3,9 @@
 The caller's cases go into the query itself (`Filters.case_ids`), so nothing of another case is ranked,
 counted or shown; each search is audited (SEARCHED) like the page's. Sealed (不公开) text is searched only for
 an account that may see it (judges, clerks, admins): a viewer never finds it, nor learns it is there.
+
+The answer's first page also lists the clerk's log notes that match (`store.search.search_notes`: stage marks,
+notes, recesses), in the same scope; a note in a sealed part only for an account that may see sealed text.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from workbench.api.core import (
 )
 from workbench.store import audit
 from workbench.store.query import Filters, Hit
-from workbench.store.search import Searcher
+from workbench.store.search import NoteHit, Searcher, search_notes
 from workbench.web.pagedata import NAME_MAX, QUERY_MAX
 
 HIT: JsonSchema = {
@@ -53,6 +56,59 @@ HIT: JsonSchema = {
         "score": {"type": "number", "description": "BM25 (higher is better)."},
     },
 }  # fmt: skip
+
+
+NOTE_HIT: JsonSchema = {
+    "type": "object",
+    "required": ["note_id", "hearing_id", "case", "case_id", "starts_at", "kind", "at", "end", "text", "snippet",
+                 "marks", "snippet_marked"],
+    "properties": {
+        "note_id": {"type": "integer"},
+        "hearing_id": {"type": "integer"},
+        "case": {"type": "string", "description": "The case number."},
+        "case_id": {"type": "integer"},
+        "starts_at": {"type": ["string", "null"], "description": "When the hearing began (ISO 8601)."},
+        "kind": {"type": "string", "enum": ["stage", "note", "recess"]},
+        "at": {"type": "number", "description": "Seconds into the recording."},
+        "end": {"type": ["number", "null"], "description": "A recess: when the hearing resumed."},
+        "text": {"type": "string", "description": "A stage's name, the note, or why the hearing recessed."},
+        "snippet": {"type": "string"},
+        "marks": {"type": "array", "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2,
+                                             "maxItems": 2}, "description": "[from, to) of each hit in the snippet."},
+        "snippet_marked": {"type": "string", "description": "The snippet with each hit in 【】."},
+    },
+}  # fmt: skip
+
+SEARCH_ANSWER: JsonSchema = page_schema(HIT)
+SEARCH_ANSWER["required"] = [*SEARCH_ANSWER["required"], "notes"]
+SEARCH_ANSWER["properties"]["notes"] = {
+    "type": "array",
+    "items": NOTE_HIT,
+    "description": "The log notes that match, best first, at most `limit`, on the first page only (offset 0; "
+    "later pages: empty). None with `speaker`, `role` or `original`: a note has no speaker and no recognition.",
+}
+
+
+def note_json(n: NoteHit) -> dict[str, Any]:
+    out, pos = [], 0
+    for a, b in n.marks:
+        out += [n.snippet[pos:a], "【", n.snippet[a:b], "】"]
+        pos = b
+    out.append(n.snippet[pos:])
+    return {
+        "note_id": n.note_id,
+        "hearing_id": n.hearing_id,
+        "case": n.case_number,
+        "case_id": n.case_id,
+        "starts_at": n.hearing_start or None,
+        "kind": n.kind,
+        "at": n.at,
+        "end": n.end,
+        "text": n.text,
+        "snippet": n.snippet,
+        "marks": [list(m) for m in n.marks],
+        "snippet_marked": "".join(out),
+    }
 
 
 def hit_json(h: Hit) -> dict[str, Any]:
@@ -112,7 +168,7 @@ def _short(call: Call, name: str, limit: int) -> str | None:
         Param("original", bool, help="Search the recognition instead of the corrected text.", default=False),
         *PAGE_PARAMS,
     ),
-    response=page_schema(HIT),
+    response=SEARCH_ANSWER,
 )
 def search(call: Call) -> Reply:
     access = call.access
@@ -141,12 +197,21 @@ def search(call: Call) -> Reply:
         query, filters, limit=offset + limit + 1, original=original,
         include_sealed=access.account.role.may_see_sealed,  # roles are per account: a viewer's in every case
     )  # fmt: skip
+    notes: list[NoteHit] = []
+    if offset == 0 and not (original or filters.role or filters.speaker):  # a note has no speaker, no recognition
+        notes = search_notes(
+            access.store, query, case=filters.case, date_from=filters.date_from, date_to=filters.date_to,
+            hearing_id=filters.hearing_id, case_ids=filters.case_ids, limit=limit,
+            include_sealed=access.account.role.may_see_sealed,
+        )  # fmt: skip
     access.store.record(
         access.actor,
         audit.SEARCHED,
         detail={"query": query, "case": filters.case, "hearing": filters.hearing_id, "role": filters.role,
                 "speaker": filters.speaker, "original": original, "offset": offset,
                 "dates": [str(d) for d in (filters.date_from, filters.date_to) if d], "hits": len(hits),
-                "via": "api"},
+                "notes": len(notes), "via": "api"},
     )  # fmt: skip
-    return paged(call, [hit_json(h) for h in hits])
+    reply = paged(call, [hit_json(h) for h in hits])
+    reply.data["notes"] = [note_json(n) for n in notes]
+    return reply

@@ -21,6 +21,7 @@ from workbench.cli.common import echo_json, parse_date, with_api
 from workbench.display import clock
 from workbench.speech.text import Hotword, format_hotwords, parse_hotwords
 from workbench.store import ROLES
+from workbench.store.notes import KIND_WORDS
 
 if TYPE_CHECKING:
     from workbench.api.client import Api
@@ -194,7 +195,8 @@ def _hit_dict(hit: dict[str, Any]) -> dict[str, Any]:
 @click.option("--speaker", help="Only segments of this speaker (name or label).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--original", is_flag=True, help="Search the original recognition instead of the corrected text.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the segments found; with --notes the notes).")
+@click.option("--notes", "notes_only", is_flag=True, help="Only the clerk's log notes found (stages, notes, recesses).")
 @with_api
 def search_cmd(
     api: Api,
@@ -207,8 +209,10 @@ def search_cmd(
     limit: int,
     original: bool,
     as_json: bool,
+    notes_only: bool,
 ) -> None:
-    """Find words or a "quoted phrase" across the hearings this account may see, best first."""
+    """Find words or a "quoted phrase" across the hearings this account may see, best first: the segments, then
+    the log notes that match (a note has no speaker: none with --role, --speaker or --original)."""
     params: dict[str, Any] = {"q": query, "limit": limit}
     for name, value in (
         ("case", case),
@@ -221,20 +225,29 @@ def search_cmd(
             params[name] = str(value)
     if original:
         params["original"] = "true"
-    hits = api.call("GET", "/search", params=params)["items"]  # audited by the API
-    if as_json:
-        echo_json([_hit_dict(h) for h in hits])
+    answer = api.call("GET", "/search", params=params)  # audited by the API
+    hits = [] if notes_only else answer["items"]
+    notes = answer.get("notes", [])
+    if as_json:  # the segments' list as it has always been; the notes' with --notes
+        echo_json(notes if notes_only else [_hit_dict(h) for h in hits])
         return
-    if not hits:
+    if not hits and not notes:
         click.echo("no match", err=True)
         return
+    bold = ("\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else ("【", "】")
     for h in hits:
         who = h["who"] or "?"
         day = (h["starts_at"] or "")[:10] or "-"
-        text = _marked(h, "\x1b[1m", "\x1b[0m") if sys.stdout.isatty() else _marked(h)
+        text = _marked(h, *bold)
         edited = " (edited)" if h["edited"] and not original else ""
         at = clock(h["start"], hour_digits=1)
         click.echo(f"hearing {h['hearing_id']} {at}  {h['case']} {day}  {who}: {text}{edited}")
+    for n in notes:
+        day = (n["starts_at"] or "")[:10] or "-"
+        at = clock(n["at"], hour_digits=1)
+        until = f"—{clock(n['end'], hour_digits=1)}" if n["end"] is not None else ""
+        kind = KIND_WORDS.get(n["kind"], n["kind"])
+        click.echo(f"hearing {n['hearing_id']} {at}{until}  {n['case']} {day}  [{kind}] {_marked(n, *bold)}")
 
 
 # --- hotwords ------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from workbench.record import formats
-from workbench.speech.transcript import STAGES, HearingRecord, LogNote, Segment, speaker_display
+from workbench.speech.transcript import HearingRecord, LogNote, Segment, speaker_display
 
 if TYPE_CHECKING:
     from workbench.record.fill import RecordOptions
@@ -180,10 +180,6 @@ def _sealed_spans(record: HearingRecord) -> list[tuple[float, float]]:
     return [(seg.start, seg.end) for seg in record.transcript.segments if _is_placeholder(seg)]
 
 
-def _in_span(at: float, spans: list[tuple[float, float]]) -> tuple[float, float] | None:
-    return next(((start, end) for start, end in spans if start <= at < end), None)
-
-
 def _touches(note: LogNote, spans: list[tuple[float, float]]) -> tuple[float, float] | None:
     """The first sealed part the note lies in at all: a point (a stage, a note) inside [start, end), a recess's
     [at, end) overlapping it; the rule `store.signoff.SEALED_OVERLAP` applies to segments and the notes search."""
@@ -191,28 +187,22 @@ def _touches(note: LogNote, spans: list[tuple[float, float]]) -> tuple[float, fl
     return next(((s, e) for s, e in spans if note.at < e and (end > s or note.at >= s)), None)
 
 
-def visible_notes(record: HearingRecord) -> tuple[LogNote, ...]:
-    """The log notes the record shows, in time order (notes at one time as given).
+def note_order(note: LogNote) -> tuple[float, bool]:
+    """The notes' order everywhere (the store's `Notes.notes` and `Store.hearing_record` sort alike): by time, a
+    stage mark first at one time (it heads what comes there), then as given (the order made)."""
+    return note.at, note.kind != "stage"
 
-    A note that lies in a sealed part at all (`_touches`; the parts are the placeholder lines of `sealing.seal`) is
-    left out, as what was said there is. A stage mark there named by one of `STAGES` (the structure of the
-    hearing, no words of anyone's) is kept, moved to the part's end, so the dialogue after the part is not read as
-    the stage before it; a stage the clerk named in their own words is left out like a note. Idempotent.
+
+def visible_notes(record: HearingRecord) -> tuple[LogNote, ...]:
+    """The log notes the record shows, in `note_order`.
+
+    A note of any kind that lies in a sealed part at all (`_touches`; the parts are the placeholder lines of
+    `sealing.seal`) is left out, as what was said there is: a stage mark too, whatever its name, as the API, the
+    desk, the timeline and the search hide it from those the sealing hides the part from. Idempotent.
     """
     spans = _sealed_spans(record)
-    shown: list[LogNote] = []
-    for note in record.notes:
-        part = _touches(note, spans)
-        if part is None:
-            shown.append(note)
-            continue
-        if note.kind != "stage" or note.text not in STAGES:
-            continue
-        while part is not None:  # parts may touch: past the last of them
-            moved = part[1]
-            part = _in_span(moved, spans)
-        shown.append(dataclasses.replace(note, at=moved))
-    return tuple(sorted(shown, key=lambda n: n.at))
+    shown = [note for note in record.notes if _touches(note, spans) is None]
+    return tuple(sorted(shown, key=note_order))
 
 
 def _start_of(record: HearingRecord) -> datetime | None:

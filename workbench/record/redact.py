@@ -778,7 +778,7 @@ def initials(name: str) -> str:
 
 def _roster(record: HearingRecord) -> list[tuple[str, str, bool]]:
     """(role, full name as written, is a legal representative of a party) for every person the record names as a
-    party, a representative or a labelled speaker, in roster order."""
+    party, a representative, on the case's roster (`HearingRecord.roster`) or a labelled speaker, in that order."""
     people = []
     for party in record.parties:
         people.append((party.role, party.name, False))
@@ -789,6 +789,8 @@ def _roster(record: HearingRecord) -> list[tuple[str, str, bool]]:
                 name = next((p for p in pieces if p and not p.startswith("系")), "")
                 marker = party.name.replace(bare_name(party.name), "")  # a minor's representative: art. 8(3)
                 people.append((party.role + marker + "法定代理人", name, True))
+    for role, name in record.roster:  # the case's roster: a witness, an interpreter no party list names
+        people.append((role, name, False))
     for label in record.labels.values():
         if label.name:
             people.append((label.role or "", label.name, False))
@@ -1004,7 +1006,15 @@ def redact(record: HearingRecord, profile: str, keep: Collection[str] = ()) -> R
         dataclasses.replace(step, reason=redacted(step.reason, f"trail:{i}:reason", None)) if step.reason else step
         for i, step in enumerate(record.signoffs)
     )
+    # The roster is not printed; its names are masked all the same, so nothing downstream reads them in clear.
+    roster = tuple((role, apply(name, list(_name_hits(name, names, "name")))) for role, name in record.roster)
     new_record = dataclasses.replace(
-        record, transcript=transcript, labels=labels, parties=parties, corrections=corrections, signoffs=signoffs
+        record,
+        transcript=transcript,
+        labels=labels,
+        parties=parties,
+        corrections=corrections,
+        signoffs=signoffs,
+        roster=roster,
     )
     return RedactionResult(record=new_record, redactions=redactions)

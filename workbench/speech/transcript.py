@@ -227,6 +227,7 @@ class HearingRecord:
     signoffs: tuple[SignoffNote, ...] = ()  # oldest first
     corrections: tuple[CorrectionNote, ...] = ()  # by number
     notes: tuple[LogNote, ...] = ()  # stage marks, notes and recesses, by time
+    roster: tuple[tuple[str, str], ...] = ()  # (role, name): the case's roster (case_participants), for redaction
 
     @property
     def approved(self) -> bool:

@@ -37,6 +37,9 @@ from workbench.store.status import SIGNED, Event
 NOTE_ACTION = audit.HEARING_CHANGED
 STAGE_MAX = 40  # a stage's name: 法庭调查, or the clerk's own, short
 NOTE_TEXT_MAX = 500  # a note or a recess's reason: a line or two, not a document
+# Notes on one hearing: a long day's hearing has a few dozen; the desk reads them in one page of this many
+# (desk_component.js NOTES_LIMIT), so one more would silently be missing there.
+NOTES_MAX = 1000
 KIND_WORDS = {"stage": "阶段", "note": "笔记", "recess": "休庭"}
 # A note may sit a little past the recording's end (the desk's clock rounds; the last word ends there).
 PAST_END_S = 1.0
@@ -139,12 +142,20 @@ class Notes(Cases):
     def add_note(
         self, hearing_id: int, kind: str, at: float, text: str, *, end: float | None = None, actor: Actor
     ) -> StoredNote:
-        """Adds a stage mark, a note or a recess at `at` seconds; audited; refused (`Locked`) on a locked record."""
+        """Adds a stage mark, a note or a recess at `at` seconds; audited; refused (`Locked`) on a locked record and
+        (`NoteError`) when the hearing has `NOTES_MAX` notes already."""
         kind, at, text, end = check_note(kind, at, text, end)
         with self.writing() as con:
             case_id = case_of(con, hearing_id)
             require_unlocked(con, hearing_id)
             _within_recording(con, hearing_id, at, end)
+            count = con.execute("SELECT count(*) FROM log_notes WHERE hearing_id = ?", [hearing_id]).fetchone()[0]
+            if count >= NOTES_MAX:
+                raise NoteError(
+                    f"庭审 {hearing_id} 已有 {count} 条笔记，已达上限 {NOTES_MAX}，请删除或合并后再添加 "
+                    f"(hearing {hearing_id} has {count} log notes, the most it may have is {NOTES_MAX}: "
+                    "delete or merge some first)"
+                )
             note_id = int(
                 con.execute(
                     "INSERT INTO log_notes (hearing_id, kind, at_s, end_s, text, created_by, created_at, version) "
@@ -167,8 +178,9 @@ class Notes(Cases):
         actor: Actor,
     ) -> StoredNote:
         """Changes a note's text, time and/or (a recess's) end; None leaves a field. `version` is the one the
-        editor loaded: StaleEdit (nothing changed) when the note changed since; None skips the check (the CLI's
-        `--force`). Audited with before and after; refused (`Locked`) on a locked record."""
+        editor loaded: StaleEdit (nothing changed) when the note changed since; None skips the check (an API PATCH
+        without `version`; the CLI always sends the version it read). Audited with before and after; refused
+        (`Locked`) on a locked record."""
         with self.writing() as con:
             old = _note_row(con, note_id)
             require_unlocked(con, old.hearing_id)

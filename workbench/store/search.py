@@ -28,9 +28,11 @@ import math
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ MAX_CHECKED = 20_000  # ranked candidates checked at most for phrases and speake
 def prepare() -> None:
     """Loads what the first query would (jieba's dictionary, about a second) now; servers call it at start."""
     index.prepare()
+    _changed_by_normalizing()
 
 
 # --- keeping the index fast ------------------------------------------------------------------------
@@ -518,10 +521,65 @@ def _latin_word(needle: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])")
 
 
-def _holds(needle: str) -> str:
-    """SQL: the note's text holds `needle` (normalized). Lowercasing costs 6 times the test itself on Chinese text
-    (0.30 s against 0.05 s over 300,000 notes), so only a needle with Latin letters, which lowercase, pays it."""
-    return "contains(lower(n.text), ?)" if re.search(r"[a-z]", needle) else "contains(n.text, ?)"
+@lru_cache(maxsize=1)
+def _changed_by_normalizing() -> dict[str, str]:
+    """Every character `normalize` changes (full-width letters, ①, ﬁ, compatibility ideographs ...), with what it
+    becomes, and the marks that compose with the character before them (Mn, Mc, Me and the Hangul jamo), as
+    themselves. Built once, on the first notes search (0.2 s)."""
+    changed = {}
+    for code in range(0x30000):  # past plane 2 nothing normalizes to anything else
+        if 0xD800 <= code < 0xE000:
+            continue
+        ch = chr(code)
+        norm = normalize(ch)
+        if norm != ch.lower() or unicodedata.category(ch).startswith("M") or _JAMO.match(ch):
+            changed[ch] = norm
+    return changed
+
+
+_JAMO = re.compile("[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]")
+
+
+def _char_class(chars: Iterable[str]) -> str:
+    """A regular-expression class of the characters, as ranges (RE2's \\x{...})."""
+    codes = sorted({ord(c) for c in chars})
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return "[" + "".join(f"\\x{{{a:X}}}" + (f"-\\x{{{b:X}}}" if b > a else "") for a, b in ranges) + "]"
+
+
+@lru_cache(maxsize=256)
+def _may_become(needle: str) -> str | None:
+    """The characters of a note's raw text through which its normalized text could hold `needle` though the raw
+    text (lowercased) does not: those that normalize to something with one of the needle's characters
+    ("ＡＢＣ" for abc, "①" for 1), and the composing marks when the needle has a composed character. None: none."""
+    wanted = set(needle)
+    composed = any(unicodedata.normalize("NFD", c) != c for c in wanted)
+    chars = [
+        ch
+        for ch, norm in _changed_by_normalizing().items()
+        if (composed and norm == ch.lower()) or not wanted.isdisjoint(norm)
+    ]
+    return _char_class(chars) if chars else None
+
+
+def _holds(needle: str, params: list[object]) -> str:
+    """SQL: the note's text may hold `needle` (normalized), its parameters appended to `params`. The text is
+    stored as written, so a note holding a character that normalizes into the needle ("出示证据１：ＡＢＣ合同" for
+    abc) is kept too, for the exact check on its normalized text (few notes: a regular expression of those
+    characters, 0.06 s over 300,000 notes). Lowercasing costs 6 times the test itself on Chinese text (0.30 s
+    against 0.05 s over 300,000 notes), so only a needle with Latin letters, which lowercase, pays it."""
+    test = "contains(lower(n.text), ?)" if re.search(r"[a-z]", needle) else "contains(n.text, ?)"
+    params.append(needle)
+    odd = _may_become(needle)
+    if odd is None:
+        return test
+    params.append(odd)
+    return f"({test} OR regexp_matches(n.text, ?))"
 
 
 def search_notes(
@@ -557,15 +615,14 @@ def search_notes(
         if hearings is not None and not hearings:
             return []
         where = [f"n.hearing_id IN ({_sql_list(hearings)})"] if hearings is not None else []
-        params: list[object] = []
+        found_params: list[object] = []
+        found = " + ".join(f"{_holds(w, found_params)}::INTEGER" for w in q.words) or "0"
+        params: list[object] = list(found_params)  # `found` comes first in the statement
         for phrase in q.phrases:  # each phrase is required
-            where.append(_holds(phrase))
-            params.append(phrase)
-        found = " + ".join(f"{_holds(w)}::INTEGER" for w in q.words) or "0"
-        params = [*q.words, *params]  # `found` comes first in the statement
+            where.append(_holds(phrase, params))
         if q.words:
             where.append(f"({found}) > 0")
-            params += list(q.words)
+            params += found_params
         if not include_sealed:
             where.append(
                 f"NOT EXISTS (SELECT 1 FROM sealed_parts p WHERE p.hearing_id = n.hearing_id AND {NOTE_SEALED})"

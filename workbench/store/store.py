@@ -105,8 +105,9 @@ class Store(Signoff, Desk, Voices, Courtrooms, Notes, Recordings):
     def hearing_record(self, hearing_id: int, original: bool = False) -> HearingRecord:
         """Everything the court record and the interchange formats need, for `workbench.record`: also its state,
         its sign-off steps, its correction requests (numbered 1, 2, ... in the order filed) and the clerk's log notes
-        (stage marks, notes, recesses) by time. Sealed parts are not applied here (`workbench.record.sealing` does
-        that with `sealed_parts`; `record.manifest.visible_notes` leaves out the notes inside them)."""
+        (stage marks, notes, recesses) by time, and the case's roster (for redaction). Sealed parts are not applied
+        here (`workbench.record.sealing` does that with `sealed_parts`; `record.manifest.visible_notes` leaves out
+        the notes touching them)."""
         hearing = self.hearing(hearing_id)
         case = self.case(hearing.case_id)
         with self.reading() as con:
@@ -137,14 +138,26 @@ class Store(Signoff, Desk, Voices, Courtrooms, Notes, Recordings):
             ),
             corrections=self._correction_notes(hearing_id),
             notes=self._log_notes(hearing_id),
+            roster=self._roster(hearing.case_id),
         )
 
+    def _roster(self, case_id: int) -> tuple[tuple[str, str], ...]:
+        """The case's roster (case_participants) as (role, name), in the order entered: redaction masks their names
+        as it does the parties' (a witness on the roster may be named only in a note or in what was said)."""
+        with self.reading() as con:
+            rows = con.execute(
+                "SELECT role, name FROM case_participants WHERE case_id = ? ORDER BY id", [case_id]
+            ).fetchall()
+        return tuple((str(role), str(name)) for role, name in rows)
+
     def _log_notes(self, hearing_id: int) -> tuple[LogNote, ...]:
-        """The hearing's log notes as the record prints them, by time (notes at one time in the order made).
+        """The hearing's log notes as the record prints them, in `record.manifest.note_order`: by time, a stage mark
+        first at one time, then in the order made (as `Notes.notes`).
         Read here with SQL rather than through `Notes.notes`, so the record does not depend on that API's shape."""
         with self.reading() as con:
             rows = con.execute(
-                "SELECT id, kind, at_s, end_s, text, created_by FROM log_notes WHERE hearing_id = ? ORDER BY at_s, id",
+                "SELECT id, kind, at_s, end_s, text, created_by FROM log_notes WHERE hearing_id = ? "
+                "ORDER BY at_s, CASE kind WHEN 'stage' THEN 0 ELSE 1 END, id",
                 [hearing_id],
             ).fetchall()
         return tuple(

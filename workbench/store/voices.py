@@ -24,7 +24,7 @@ import numpy as np
 from workbench.store import audit
 from workbench.store.audit import Actor
 from workbench.store.cases import case_of, require_unlocked
-from workbench.store.records import Conflict, NotFound, Speaker, StoreError
+from workbench.store.records import SPEAKER_SQL, Conflict, NotFound, Speaker, StoreError, speaker_from_row
 from workbench.store.segments import Segments
 
 # Cosine similarity of two mean CAM++ embeddings from which a named voice is proposed; `bench/voices.py` (its
@@ -218,14 +218,10 @@ class Voices(Segments):
         and their similarity; NotFound for a missing hearing or speaker, and for a voice of another case in the
         words of a missing one (a hearing's number says nothing of other cases)."""
         case_id = case_of(con, hearing_id)
-        row = con.execute(
-            "SELECT hearing_id, label, role, name, speech_time, first_appearance, embedding FROM speakers "
-            "WHERE hearing_id = ? AND label = ?",
-            [hearing_id, label],
-        ).fetchone()
+        row = con.execute(SPEAKER_SQL + " WHERE hearing_id = ? AND label = ?", [hearing_id, label]).fetchone()
         if row is None:
             raise NotFound(f"庭审 {hearing_id} 没有说话人 {label} (hearing {hearing_id} has no speaker {label})")
-        target = Speaker(*row[:6], tuple(row[6]) if row[6] is not None else None)
+        target = speaker_from_row(row)  # the one reading of a speakers row: channel and seat too
         wanted = (from_hearing, from_label)
         source = next((n for n in _named_voices(con, case_id, hearing_id) if (n.hearing_id, n.label) == wanted), None)
         if source is None:
