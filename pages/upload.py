@@ -202,25 +202,23 @@ if submitted and count:
             parties=parties,
             cause=cause,
         )
-        # Every check first (nothing is taken when one fails), then the finished uploads: their files are
-        # moved into the audio store, not copied.
-        check_submission(details, access=me.access, names=[f.name for f in picked.files], paths=paths)
-        check_roster(roster_rows)
-        spooled = [uploads.take(me.access, f.id) for f in picked.files]
-        # the worker is woken once the case's hotwords and roster are saved, so the jobs start with them
-        subs = submit_recordings(
-            store, details, options, access=me.access, spooled=spooled, paths=paths, wake=lambda: None
-        )
-        if save_words and words:
-            case = me.access.case(details.case_number.strip())
-            if me.access.may_edit(case.id):
+        # Every check first (nothing is saved or taken when one fails): the details, the files, the roster.
+        number, _ = check_submission(details, access=me.access, names=[f.name for f in picked.files], paths=paths)
+        case = next((c for c in store.cases() if c.number == number), None)
+        check_roster(roster_rows, store.participants(case.id) if case else ())
+        # The roster and the hotwords are saved before any job is queued: the worker polls the queue on its own
+        # (every second), so a job queued first could start without them. A new case is opened for them here
+        # (the uploader becomes its member, as the submission would make them).
+        if roster_rows or (save_words and words):
+            case = case or store.ensure_case(number, actor=me.actor, cause=details.cause, parties=details.parties)
+            if roster_rows and may_edit_roster(me.access, case.id):
+                save_roster(store, me.access, case.id, roster_rows)  # all rows or none
+            if save_words and words and me.access.may_edit(case.id):
                 merged = merge_hotwords(words, store.hotwords(case_id=case.id))
                 store.set_hotwords(merged, case_id=case.id, actor=me.actor)
-        if roster_rows:  # before the jobs run, so their names are in this batch's hotwords and speakers
-            case = me.access.case(details.case_number.strip())
-            if may_edit_roster(me.access, case.id):
-                save_roster(store, me.access, case.id, roster_rows)
-        rt.wake()
+        # then the finished uploads: their files are moved into the audio store, not copied
+        spooled = [uploads.take(me.access, f.id) for f in picked.files]
+        subs = submit_recordings(store, details, options, access=me.access, spooled=spooled, paths=paths, wake=rt.wake)
     except (ValueError, StoreError) as e:
         error(e)
     except ApiError as e:  # an upload that is gone (expired, removed) or not complete
@@ -243,7 +241,7 @@ if "upload_message" in st.session_state:
 
 for job_id in st.session_state.my_jobs[:5]:  # this session's recent uploads: a multi-channel file may need a profile
     try:
-        profile_offer(store, me.access, jobs.job(store, job_id).hearing_id)
+        profile_offer(store, me.access, jobs.job(store, job_id).hearing_id, expanded=True)
     except StoreError:  # the job or its hearing was deleted meanwhile
         continue
 

@@ -24,10 +24,12 @@ from workbench.speech.text import Hotword
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
 from workbench.store import Conflict, NotFound, Store, audit, jobs
 from workbench.store.courtrooms import (
+    ROSTER_MAX,
     BadEntry,
     Participant,
     SeatedSpeaker,
-    roster_names,
+    check_participant,
+    roster_speaker_names,
 )
 
 ROOM = "第三法庭"
@@ -139,6 +141,45 @@ def test_a_roster_is_added_listed_and_removed_each_audited(store: Store) -> None
     assert all(r.case_id == case.id for r in rows_of(store, audit.ROSTER_CHANGED))
 
 
+def test_a_batch_of_roster_entries_is_checked_whole_and_added_all_or_none(store: Store) -> None:
+    """What the upload page saves: every entry checked with `check_participant` (the same rules as one entry), one
+    transaction, entries already there skipped, and nothing added when one is bad or the roster would overflow."""
+    case = store.case(CASE)
+    assert check_participant(" 原告 ", " 李四 ", None) == ("原告", "李四", "")
+    for bad, why in ((("原告", "王\t五", ""), "控制字符"), (("原告", "李四", "席" * 41), "席位过长"),
+                     (("角" * 41, "李四", ""), "角色过长"), (("", "李四", ""), "角色不能为空")):  # fmt: skip
+        with pytest.raises(BadEntry, match=why):
+            check_participant(*bad)
+    store.add_participant(case.id, "审判长", "张三", actor=TESTER)
+    with pytest.raises(BadEntry, match=r"名单第 2 行.*控制字符"):
+        store.add_participants(case.id, [("原告", "李四", "原告席"), ("被告", "赵\x07六", "")], actor=TESTER)
+    assert [p.name for p in store.participants(case.id)] == ["张三"]  # the good first entry is not half saved
+
+    added = store.add_participants(
+        case.id, [("审判长", "张三", ""), ("原告", "李四", "原告席"), ("原告", "李四", "原告席")], actor=TESTER
+    )
+    assert [(p.role, p.name) for p in added] == [("原告", "李四")]  # the one there and the repeat: skipped
+    many = [("证人", f"证人{i}", "") for i in range(ROSTER_MAX - 1)]
+    with pytest.raises(Conflict, match=f"名单最多 {ROSTER_MAX} 人"):
+        store.add_participants(case.id, many, actor=TESTER)
+    assert len(store.participants(case.id)) == 2
+    assert [r.detail["added"]["name"] for r in rows_of(store, audit.ROSTER_CHANGED)] == ["张三", "李四"]
+
+
+def test_the_upload_pages_roster_check_refuses_what_the_store_would(store: Store) -> None:
+    from workbench.web.courtrooms import RosterRow, check_roster
+
+    check_roster([RosterRow("原告", "李四", "原告席")])
+    with pytest.raises(BadEntry, match=r"名单第 2 行.*控制字符"):
+        check_roster([RosterRow("原告", "李四"), RosterRow("被告", "赵\x1b六")])
+    with pytest.raises(BadEntry, match=r"名单第 1 行.*席位过长"):
+        check_roster([RosterRow("原告", "李四", "席" * 41)])
+    known = [_p(i, "证人", f"证人{i}") for i in range(ROSTER_MAX)]
+    check_roster([RosterRow("证人", "证人0")], known)  # already there: not one more
+    with pytest.raises(BadEntry, match=f"名单最多 {ROSTER_MAX} 人"):
+        check_roster([RosterRow("原告", "李四")], known)
+
+
 # --- the naming rules --------------------------------------------------------------------------------
 
 
@@ -162,23 +203,24 @@ def test_names_come_from_seat_and_role_then_seat_then_role() -> None:
         SeatedSpeaker("S3", "被告席", None, None),  # seat alone: the one voice there, the one person there
         SeatedSpeaker("S4", "证人席", "证人", "孙某"),  # named already: kept
     ]
-    assert roster_names(speakers, ROSTER) == {"S1": "张三", "S2": "李四", "S3": "赵六"}
+    assert roster_speaker_names(speakers, ROSTER) == {"S1": "张三", "S2": "李四", "S3": "赵六"}
 
 
 def test_the_roster_never_guesses() -> None:
     shared = [SeatedSpeaker("S1", "原告席", None, None), SeatedSpeaker("S2", "原告席", None, None)]
-    assert roster_names(shared, ROSTER) == {}  # two voices at one table, two people there: no name
+    assert roster_speaker_names(shared, ROSTER) == {}  # two voices at one table, two people there: no name
     one_voice = [SeatedSpeaker("S1", "原告席", None, None)]
-    assert roster_names(one_voice, ROSTER) == {}  # one voice, but two people sit there
+    assert roster_speaker_names(one_voice, ROSTER) == {}  # one voice, but two people sit there
     contradicts = [SeatedSpeaker("S1", "被告席", "第三人", None)]
-    assert roster_names(contradicts, ROSTER) == {}  # the one person at 被告席 is the 被告, not a 第三人
+    assert roster_speaker_names(contradicts, ROSTER) == {}  # the one person at 被告席 is the 被告, not a 第三人
     elsewhere = [SeatedSpeaker("S1", "审判席", "证人", None)]
-    assert roster_names(elsewhere, ROSTER) == {}  # the one 证人 sits at 证人席, not 审判席
+    assert roster_speaker_names(elsewhere, ROSTER) == {}  # the one 证人 sits at 证人席, not 审判席
     two_roles = [*ROSTER, _p(6, "审判长", "周八")]
-    assert roster_names([SeatedSpeaker("S1", None, "审判长", None)], two_roles) == {}
+    assert roster_speaker_names([SeatedSpeaker("S1", None, "审判长", None)], two_roles) == {}
     twice = [SeatedSpeaker("S1", None, "被告", None), SeatedSpeaker("S2", None, "被告", None)]
-    assert roster_names(twice, ROSTER) == {}  # one 赵六 for two speakers: neither
-    assert roster_names([SeatedSpeaker("S1", None, None, None)], ROSTER) == {}  # mono, no role: nothing to go on
+    assert roster_speaker_names(twice, ROSTER) == {}  # one 赵六 for two speakers: neither
+    mono = [SeatedSpeaker("S1", None, None, None)]
+    assert roster_speaker_names(mono, ROSTER) == {}  # mono, no role: nothing to go on
 
 
 # --- a transcript's speakers -------------------------------------------------------------------------
@@ -207,26 +249,71 @@ def test_a_channel_transcript_fills_seats_roles_and_roster_names_without_a_click
     store.add_participant(case_id, "审判长", "张三", "审判席", actor=TESTER)
     store.add_participant(case_id, "原告", "李四", "原告席", actor=TESTER)
     store.add_participant(case_id, "被告", "赵六", actor=TESTER)
-    store.set_speaker(world.own, "S3", name="赵某", actor=TESTER)  # given before: never overwritten
     store.save_transcript(world.own, channel_transcript())
 
     speakers = {s.label: s for s in store.speakers(world.own)}
-    assert {k: s.display() for k, s in speakers.items()} == {"S1": "审判长张三", "S2": "原告李四", "S3": "被告赵某",
+    assert {k: s.display() for k, s in speakers.items()} == {"S1": "审判长张三", "S2": "原告李四", "S3": "被告赵六",
                                                              "S4": "S4"}  # fmt: skip
     assert speaker_seats(store, world.own) == {"S1": (0, "审判席"), "S2": (1, "原告席"), "S3": (2, "被告席"),
                                               "S4": (1, "原告席")}  # fmt: skip
     filled = sorted((e.field, e.before, e.after) for e in store.edits(hearing_id=world.own)
                     if e.segment_id is None and e.user == "system")  # fmt: skip
     assert filled == sorted([("role:S1", None, "审判长"), ("role:S2", None, "原告"), ("role:S3", None, "被告"),
-                             ("name:S1", None, "张三"), ("name:S2", None, "李四")])  # fmt: skip
+                             ("name:S1", None, "张三"), ("name:S2", None, "李四"),
+                             ("name:S3", None, "赵六")])  # fmt: skip
+
+    # the clerk corrects a name; the same voices again (a retry by channel): nothing given is overwritten
+    store.set_speaker(world.own, "S3", name="赵某", actor=TESTER)
+    store.save_transcript(world.own, channel_transcript())
+    assert {s.label: s.display() for s in store.speakers(world.own)}["S3"] == "被告赵某"
     changed = [r for r in store.audit_rows(hearing_id=world.own) if r.action == audit.SPEAKER_CHANGED]
-    assert {r.account for r in changed} == {"tester", "system"}  # the clerk's naming, then the job's filling
+    assert {r.account for r in changed} == {"tester", "system"}  # the job's filling, then the clerk's naming
     assert store.verify_audit().ok
 
-    # a mono re-run: the seats go (facts of that transcript), the roles and names given stay
+    # a mono re-run: the labels are another diarization's, so the seats go and with them the roles and names
     store.save_transcript(world.own, transcript([("S1", "重新识别。"), ("S2", "第二段。")]))
     assert speaker_seats(store, world.own)["S1"] == (None, None)
-    assert next(s for s in store.speakers(world.own) if s.label == "S1").display() == "审判长张三"
+    assert {s.label: s.display() for s in store.speakers(world.own) if s.label in ("S1", "S2")} == {
+        "S1": "S1",
+        "S2": "S2",
+    }
+
+
+def test_a_re_run_by_channel_names_the_new_voices_not_with_the_old_names(store: Store, world: Court) -> None:
+    """A mono hearing named by the clerk, then transcribed again by channel (the profile offer's re-run): the labels
+    are handed out afresh, so mono S1 (named 审判长张三) may now be the voice at 原告席. Each moved speaker's old role
+    and name are cleared as audited edits, its voice decisions dropped, and the seat's role and roster name given."""
+    case_id = store.hearing(world.own).case_id
+    store.add_participant(case_id, "原告", "李四", "原告席", actor=TESTER)
+    store.set_speaker(world.own, "S1", role="审判长", name="张三", actor=TESTER)
+    store.set_speaker(world.own, "S2", role="被告", actor=TESTER)
+    other_hearing = store.add_hearing(case_id)
+    with store.writing() as con:  # S2's proposal was declined in the mono run; S1 named another hearing's voice
+        con.execute(
+            "INSERT INTO voice_decisions (hearing_id, label, from_hearing, from_label, decision, decided_by, "
+            "decided_at) VALUES (?, 'S2', ?, 'S1', 'declined', 'tester', current_timestamp), "
+            "(?, 'S5', ?, 'S1', 'declined', 'tester', current_timestamp), "
+            "(?, 'S3', ?, 'S9', 'declined', 'tester', current_timestamp)",
+            [world.own, other_hearing, other_hearing, world.own, world.own, other_hearing],
+        )
+    moved = Transcript(
+        "court.wav", "1" * 64, 6.0, "zh", EngineInfo("funasr", "paraformer", channels=tuple(FOUR_NORMAL)),
+        [Segment(0.0, 3.0, "原告陈述。", "S1"), Segment(3.0, 6.0, "现在开庭。", "S2")],
+        [SpeakerSummary("S1", 3.0, 0.0, [0.2, 0.1], channel=1, seat="原告席", role="原告"),
+         SpeakerSummary("S2", 3.0, 3.0, [0.1, 0.2], channel=0, seat="审判席", role="审判长")],
+    )  # fmt: skip
+    store.save_transcript(world.own, moved)
+
+    shown = {s.label: s.display() for s in store.speakers(world.own)}
+    assert (shown["S1"], shown["S2"]) == ("原告李四", "审判长")
+    system = [(e.field, e.before, e.after) for e in store.edits(hearing_id=world.own)
+              if e.segment_id is None and e.user == "system"]  # fmt: skip
+    assert system == [("role:S1", "审判长", None), ("name:S1", "张三", None), ("role:S2", "被告", None),
+                      ("role:S1", None, "原告"), ("role:S2", None, "审判长"), ("name:S1", None, "李四")]  # fmt: skip
+    with store.reading() as con:
+        left = con.execute("SELECT hearing_id, label FROM voice_decisions ORDER BY label").fetchall()
+    assert left == [(world.own, "S3")]  # the untouched S3's decision stays; S2's and the one made from S1 go
+    assert store.verify_audit().ok
 
 
 def test_a_mono_transcript_names_a_speaker_the_clerk_gave_a_role(store: Store, world: Court) -> None:
@@ -341,6 +428,62 @@ def test_requeue_after_a_profile_runs_the_hearing_again_by_channel(store: Store,
     assert pipeline.options[0].channels == tuple(FOUR_NORMAL)
 
 
+def test_requeue_while_the_job_runs_queues_another_after_it(store: Store, tmp_path: Path) -> None:
+    """A job already running started without the profile: the offer's re-run is a new job after it, which meets the
+    profile; the running one finishes as it began (mixed)."""
+    from workbench.accounts import console_access
+    from workbench.web.courtrooms import requeue
+
+    hid = submit(store, wav(tmp_path / "court.wav", 4), TranscribeOptions(language="zh"))
+    queued_meanwhile: list[int | None] = []
+
+    class OfferWhileRunning(Pipeline):
+        def __call__(self, path: Path, options: TranscribeOptions, progress: ProgressHook) -> Transcript:
+            assert jobs.jobs(store, hearing_id=hid)[0].state == jobs.JobState.RUNNING
+            store.set_courtroom(ROOM, FOUR, actor=TESTER)  # the admin saves the profile while the job runs
+            queued_meanwhile.append(requeue(store, console_access(store), hid))
+            return super().__call__(path, options, progress)
+
+    first = OfferWhileRunning(transcript())
+    running = run_next(store, first)
+    assert running is not None and running.state == jobs.JobState.DONE
+    [after] = queued_meanwhile
+    assert after is not None and after != running.id
+    second = Pipeline(channel_transcript())
+    assert run_next(store, second).id == after
+    assert (first.options[0].channels, second.options[0].channels) == ((), tuple(FOUR_NORMAL))
+    assert speaker_seats(store, hid)["S1"] == (0, "审判席")
+
+
+def test_the_offer_checks_everything_before_it_saves_the_profile(store: Store, tmp_path: Path) -> None:
+    """A locked hearing (no courtroom on it) is not re-run: refused before the profile is written, so nothing is half
+    done; saving the profile only is allowed and leaves the hearing as it is. A bad map or name saves nothing."""
+    from workbench.accounts import Access, Accounts, Forbidden, console_access
+    from workbench.store import Locked
+    from workbench.web.courtrooms import save_offer
+
+    admin = console_access(store)
+    hid = submit(store, wav(tmp_path / "court.wav", 4), courtroom="")
+    run_next(store, Pipeline(transcript()))
+    with store.writing() as con:  # filed (the sign-off steps are tests/test_signoff.py's)
+        con.execute("UPDATE hearings SET status = 'locked' WHERE id = ?", [hid])
+    items = ["审判长", "原告", "被告", "-"]
+    with pytest.raises(Locked, match="不能重新转写"):
+        save_offer(store, admin, hid, ROOM, items, rerun=True)
+    with pytest.raises(SeatsError):
+        save_offer(store, admin, hid, ROOM, ["审判长", "原告", None, "-"], rerun=False)
+    with pytest.raises(BadEntry, match="斜杠"):
+        save_offer(store, admin, hid, "三/四", items, rerun=False)
+    clerk = Access(store, Accounts(store).get("wang"))
+    with pytest.raises(Forbidden):
+        save_offer(store, clerk, hid, ROOM, items, rerun=False)
+    assert store.courtrooms() == [] and len(jobs.jobs(store, hearing_id=hid)) == 1
+
+    saved = save_offer(store, admin, hid, ROOM, items, rerun=False)
+    assert (saved.profile.name, saved.job_id, list(saved.profile.channels)) == (ROOM, None, FOUR_NORMAL)
+    assert store.hearing(hid).courtroom == "" and len(jobs.jobs(store, hearing_id=hid)) == 1
+
+
 # --- the CLI -----------------------------------------------------------------------------------------
 
 
@@ -435,13 +578,15 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     store.close()
 
 
-def app(page: str, token: str, **state: Any) -> Any:
+def app(page: str, token: str, query: dict[str, str] | None = None, **state: Any) -> Any:
     from streamlit.testing.v1 import AppTest
 
     from workbench.web.session import SESSION_KEY
 
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state[SESSION_KEY] = token
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     for k, v in state.items():
@@ -502,6 +647,50 @@ def test_the_upload_page_takes_the_roster_with_the_batch(site: Any, tmp_path: Pa
     assert any("请管理员为该法庭配置声道" in i.value for i in at.info) and not at.get("audio")
 
 
+def test_the_upload_page_saves_the_roster_before_it_queues_a_new_cases_jobs(site: Any, tmp_path: Path) -> None:
+    """The worker polls the queue by itself: the roster (and the hotwords) must be in the store before a job can be
+    claimed. A new case is opened for them first, with the clerk as its member."""
+    store, tokens = site
+    at = app("pages/upload.py", tokens["clerk1"])
+    at.text_input(key="case_number").set_value("（2024）京0105民初5678号")
+    at.text_area(key="hotwords").set_value("不当得利")
+    at.text_area(key="server_paths").set_value(str(wav(tmp_path / "court.wav", 4)))
+    at.session_state["roster_0"] = {"edited_rows": {0: {"角色": "原告", "姓名": "李四", "席位": "原告席"}},
+                                    "added_rows": [], "deleted_rows": []}  # fmt: skip
+    at = fine(at.run())
+    at.button(key="submit").click()
+    at = fine(at.run())
+    assert not at.error, [e.value for e in at.error]
+    case = store.case("（2024）京0105民初5678号")
+    assert [p.name for p in store.participants(case.id)] == ["李四"]
+    assert [h.term for h in store.hotwords(case_id=case.id)] == ["不当得利"]
+    [queued] = jobs.jobs(store)
+    assert queued.case_number == case.number and queued.state == jobs.JobState.QUEUED
+    rows = {r.action: r.id for r in store.audit_rows(case_id=case.id)}
+    assert rows[audit.ROSTER_CHANGED] < rows[audit.UPLOADED], "the roster is saved before the job is queued"
+    assert any("已加入处理队列" in s.value for s in at.success)
+
+
+def test_the_upload_page_refuses_a_bad_roster_before_it_takes_anything(site: Any, tmp_path: Path) -> None:
+    """A roster row the store would refuse (a control character) is refused with the other checks: no job, no half
+    roster, the files still there to submit again."""
+    store, tokens = site
+    at = app("pages/upload.py", tokens["clerk1"])
+    at.selectbox(key="case_choice").set_value(CASE)
+    at.text_area(key="server_paths").set_value(str(wav(tmp_path / "court.wav", 4)))
+    at.session_state["roster_0"] = {
+        "edited_rows": {0: {"角色": "审判长", "姓名": "张三", "席位": "审判席"}},
+        "added_rows": [{"角色": "原告", "姓名": "李\x07四", "席位": "原告席"}],
+        "deleted_rows": [],
+    }
+    at = fine(at.run())
+    at.button(key="submit").click()
+    at = fine(at.run())
+    assert any("名单第 2 行" in e.value and "控制字符" in e.value for e in at.error), [e.value for e in at.error]
+    assert jobs.jobs(store) == [] and store.participants(store.case(CASE).id) == []
+    assert at.session_state["upload_round"] == 0  # the same picker: nothing was taken
+
+
 def test_the_profile_offer_an_admin_hears_each_channel_and_saves(site: Any, tmp_path: Path) -> None:
     store, tokens = site
     [sub] = jobs.submit(store, [wav(tmp_path / "court.wav", 4, seconds=12)], case_number=CASE, courtroom=ROOM,
@@ -526,6 +715,77 @@ def test_the_profile_offer_an_admin_hears_each_channel_and_saves(site: Any, tmp_
     assert pipeline.options[0].channels == tuple(FOUR_NORMAL)
     at = app("pages/upload.py", tokens["admin1"], my_jobs=[sub.job_id])
     assert not at.get("audio"), "a courtroom with a profile is offered nothing"
+
+
+RERUN = "保存配置并重新转写 Save and re-run"
+PROFILE_ONLY = "只保存配置 Save profile only"
+
+
+def offer_expander(at: Any) -> Any:
+    [found] = [e for e in at.expander if "为法庭配置声道" in e.label]
+    return found
+
+
+def pick_channels(at: Any, hearing_id: int, items: tuple[str, ...] = ("审判长", "原告", "被告", "-")) -> None:
+    for c, item in enumerate(items):
+        at.selectbox(key=f"offer_channel_{hearing_id}_{c}").set_value(item)
+
+
+def test_the_offer_on_an_edited_hearing_asks_before_it_replaces_the_text(site: Any, tmp_path: Path) -> None:
+    """The review page folds the offer (it is on every visit of the hearing); a hearing with edits is re-run only
+    once the admin confirms that its text and edits are replaced. The upload page opens it for the batch just sent."""
+    store, tokens = site
+    [sub] = jobs.submit(store, [wav(tmp_path / "court.wav", 4, seconds=12)], case_number=CASE, courtroom=ROOM,
+                        actor=TESTER)  # fmt: skip
+    hid = sub.hearing_id
+    run_next(store, Pipeline(transcript()))
+    store.set_speaker(hid, "S1", role="审判长", name="张三", actor=TESTER)  # the clerk's work: in review now
+
+    at = app("pages/review.py", tokens["admin1"], query={"hearing": str(hid)})
+    assert offer_expander(at).proto.expanded is False
+    assert any("重新转写将替换现有文本" in w.value for w in at.warning)
+    pick_channels(at, hid)
+    at.button(key=f"FormSubmitter:profile_offer_{hid}-{RERUN}").click()
+    at = fine(at.run())
+    assert any("请先勾选确认" in e.value for e in at.error)
+    assert store.courtrooms() == [] and len(jobs.jobs(store, hearing_id=hid)) == 1  # nothing saved, nothing queued
+
+    at.checkbox(key=f"offer_confirm_{hid}").check()
+    at.button(key=f"FormSubmitter:profile_offer_{hid}-{RERUN}").click()
+    at = fine(at.run())
+    assert list(store.courtroom(ROOM).channels) == FOUR_NORMAL
+    latest = jobs.jobs(store, hearing_id=hid)[0]
+    assert latest.id != sub.job_id and latest.state == jobs.JobState.QUEUED
+    assert any(f"任务 {latest.id}" in s.value for s in at.success)
+
+    store.delete_courtroom(ROOM, actor=TESTER)
+    at = app("pages/upload.py", tokens["admin1"], my_jobs=[sub.job_id])
+    assert offer_expander(at).proto.expanded is True
+
+
+def test_the_offer_survives_a_recording_it_cannot_decode(
+    site: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The samples cannot be read (a damaged file): the page says so instead of failing, and the profile can still
+    be saved (here: the profile only, which leaves the hearing and its job as they are)."""
+    from workbench.speech import audio
+
+    store, tokens = site
+    [sub] = jobs.submit(store, [wav(tmp_path / "court.wav", 4, seconds=1.3)], case_number=CASE, courtroom=ROOM,
+                        actor=TESTER)  # fmt: skip
+
+    def damaged(*args: Any, **kwargs: Any) -> Any:
+        raise audio.AudioError(args[0], "invalid data found when processing input")
+
+    monkeypatch.setattr(audio, "channel_blocks", damaged)
+    at = app("pages/upload.py", tokens["admin1"], my_jobs=[sub.job_id])
+    assert any("无法读取各声道样本" in w.value and "invalid data" in w.value for w in at.warning)
+    assert not at.get("audio") and not store.audit_rows(hearing_id=sub.hearing_id, action=audit.AUDIO_PLAYED)
+    pick_channels(at, sub.hearing_id)
+    at.button(key=f"FormSubmitter:profile_offer_{sub.hearing_id}-{PROFILE_ONLY}").click()
+    at = fine(at.run())
+    assert list(store.courtroom(ROOM).channels) == FOUR_NORMAL
+    assert [j.id for j in jobs.jobs(store, hearing_id=sub.hearing_id)] == [sub.job_id]
 
 
 # --- the whole way: a real recording, the real pipeline, the worker -------------------------------------

@@ -15,7 +15,7 @@ Modules, each importing only those above it (the store's own modules named on th
     cases       cases, hearings, status changes (`advance`), hotwords, the      audit, db, members, records, status
                 lock guard (`require_unlocked`), sign-off history rows
     courtrooms  courtroom profiles (a seat and role per channel), case        audit, cases, records
-                rosters, the roster's naming rule (`roster_names`)            (and workbench.speech.seats)
+                rosters, the roster's naming rule (`roster_speaker_names`)    (and workbench.speech.seats)
     segments    transcripts saved (speakers' seats, roles and roster names    audit, cases, courtrooms, index,
                 filled), segments, edits (batched), speakers                  records, status
     desk        the review desk's reads, split and merge, "checked up to here"  audit, cases, index, records, segments,

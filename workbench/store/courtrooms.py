@@ -7,8 +7,8 @@ hearing in that courtroom whose recording has exactly that many channels is tran
 
 A roster is a case's participants: role (审判长, 原告, 代理人, ...), name, and the seat they sit at when known. Their
 names join the case's hotwords for its jobs, and name the speakers of a new transcript without a click
-(`roster_names`, applied by `Segments.save_transcript` in the transcript's own transaction): a name is given only
-where exactly one participant fits, and never over a name already given.
+(`roster_speaker_names`, applied by `Segments.save_transcript` in the transcript's own transaction): a name is given
+only where exactly one participant fits, and never over a name already given.
 
 Every change appends its audit row in the same transaction (`COURTROOM_CHANGED`, `ROSTER_CHANGED`). Neither is part
 of a hearing's record, so neither is refused on a locked hearing: a speaker's name reaches a record only through a
@@ -22,6 +22,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import duckdb
 
 from workbench.speech.seats import ChannelSeat, channels_spec, parse_channels
 from workbench.store import audit
@@ -75,7 +77,7 @@ class Participant:
 
 @dataclass(frozen=True, slots=True)
 class SeatedSpeaker:
-    """What `roster_names` needs of a speaker: its label, seat (None on a mono recording), role and name now."""
+    """What `roster_speaker_names` needs of a speaker: its label, seat (None on a mono recording), role and name now."""
 
     label: str
     seat: str | None
@@ -105,6 +107,17 @@ def _text(value: object, what_zh: str, what_en: str, limit: int, *, required: bo
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise BadEntry(f"{what_zh}不能含控制字符或换行 ({what_en} must be one line without control characters)")
     return text
+
+
+def check_participant(role: object, name: object, seat: object = "") -> tuple[str, str, str]:
+    """A roster entry's role, name and seat as stored (stripped); BadEntry naming the field and why otherwise: a
+    role or name empty, a field too long or with a control character. What `add_participant` refuses, for callers
+    that check a whole batch before they take anything (the upload page)."""
+    return (
+        _text(role, "角色", "the role", ROLE_MAX),
+        _text(name, "姓名", "the name", PERSON_MAX),
+        _text(seat or "", "席位", "the seat", SEAT_MAX, required=False),
+    )
 
 
 def courtroom_name(value: object) -> str:
@@ -187,22 +200,63 @@ class Courtrooms(Cases):
     # -- a case's roster --
 
     def add_participant(self, case_id: int, role: str, name: str, seat: str = "", *, actor: Actor) -> Participant:
-        """Adds a person to case `case_id`'s roster; audited. The same role, name and seat twice is refused
-        (`Conflict`), as is a roster of more than ROSTER_MAX people."""
-        role = _text(role, "角色", "the role", ROLE_MAX)
-        name = _text(name, "姓名", "the name", PERSON_MAX)
-        seat = _text(seat or "", "席位", "the seat", SEAT_MAX, required=False)
+        """Adds a person to case `case_id`'s roster; audited. A bad field is refused (`BadEntry`, see
+        `check_participant`), the same role, name and seat twice too (`Conflict`), as is a roster of more than
+        ROSTER_MAX people."""
+        entry = check_participant(role, name, seat)
         with self.writing() as con:
-            if con.execute("SELECT 1 FROM cases WHERE id = ?", [case_id]).fetchone() is None:
-                raise NotFound(f"no case {case_id}: `workbench cases list` shows the cases")
-            rows = con.execute("SELECT role, name, seat FROM case_participants WHERE case_id = ?", [case_id]).fetchall()
-            if (role, name, seat) in {(r, n, s) for r, n, s in rows}:
+            existing = self._roster_entries(con, case_id)
+            if entry in existing:
+                role, name, seat = entry
                 raise Conflict(
                     f"名单中已有{role}{name}{f'（{seat}）' if seat else ''} "
                     f"(the roster already has {role} {name}{f' at {seat}' if seat else ''})"
                 )
-            if len(rows) >= ROSTER_MAX:
-                raise Conflict(f"名单最多 {ROSTER_MAX} 人 (a roster has at most {ROSTER_MAX} people)")
+            [added] = self._insert_participants(con, case_id, [entry], len(existing), actor)
+        return added
+
+    def add_participants(
+        self, case_id: int, entries: Sequence[tuple[str, str, str]], *, actor: Actor
+    ) -> list[Participant]:
+        """Adds the (role, name, seat) entries to case `case_id`'s roster in one transaction, each audited: all or
+        none. An entry already on the roster (or twice in `entries`) is skipped; returns the participants added.
+        `BadEntry` for a bad field (naming the entry), `Conflict` when the roster would pass ROSTER_MAX."""
+        checked: list[tuple[str, str, str]] = []
+        for i, (role, name, seat) in enumerate(entries, 1):
+            try:
+                checked.append(check_participant(role, name, seat))
+            except BadEntry as e:
+                raise BadEntry(f"名单第 {i} 行 (roster entry {i}): {e}") from None
+        with self.writing() as con:
+            existing = self._roster_entries(con, case_id)
+            new = [e for e in dict.fromkeys(checked) if e not in existing]
+            return self._insert_participants(con, case_id, new, len(existing), actor)
+
+    @staticmethod
+    def _roster_entries(con: duckdb.DuckDBPyConnection, case_id: int) -> set[tuple[str, str, str]]:
+        """The case's roster as (role, name, seat); NotFound for no such case."""
+        if con.execute("SELECT 1 FROM cases WHERE id = ?", [case_id]).fetchone() is None:
+            raise NotFound(f"no case {case_id}: `workbench cases list` shows the cases")
+        rows = con.execute("SELECT role, name, seat FROM case_participants WHERE case_id = ?", [case_id]).fetchall()
+        return {(str(r), str(n), str(s or "")) for r, n, s in rows}
+
+    @staticmethod
+    def _insert_participants(
+        con: duckdb.DuckDBPyConnection,
+        case_id: int,
+        entries: Sequence[tuple[str, str, str]],
+        there: int,
+        actor: Actor,
+    ) -> list[Participant]:
+        """Inserts checked entries (`there`: the roster's size now) with their audit rows, in the caller's
+        transaction; Conflict when the roster would pass ROSTER_MAX."""
+        if there + len(entries) > ROSTER_MAX:
+            raise Conflict(
+                f"名单最多 {ROSTER_MAX} 人，本案已有 {there} 人 (a roster has at most {ROSTER_MAX} people; "
+                f"this one has {there})"
+            )
+        added = []
+        for role, name, seat in entries:
             pid = int(
                 con.execute(
                     "INSERT INTO case_participants (case_id, role, name, seat, created_by) VALUES (?, ?, ?, ?, ?) "
@@ -214,7 +268,8 @@ class Courtrooms(Cases):
                 con, actor, audit.ROSTER_CHANGED, case_id=case_id,
                 detail={"added": {"id": pid, "role": role, "name": name, "seat": seat}},
             )  # fmt: skip
-        return Participant(pid, case_id, role, name, seat)
+            added.append(Participant(pid, case_id, role, name, seat))
+        return added
 
     def participants(self, case_id: int) -> list[Participant]:
         """Case `case_id`'s roster in the order it was entered."""
@@ -252,7 +307,7 @@ class Courtrooms(Cases):
         return gone
 
 
-def roster_names(speakers: Sequence[SeatedSpeaker], roster: Sequence[Participant]) -> dict[str, str]:
+def roster_speaker_names(speakers: Sequence[SeatedSpeaker], roster: Sequence[Participant]) -> dict[str, str]:
     """The name each unnamed speaker takes from the roster (label -> name), where exactly one participant fits:
 
     1. seat and role: the one participant at the speaker's seat with the speaker's role;

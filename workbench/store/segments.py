@@ -20,7 +20,7 @@ from workbench.speech.transcript import Transcript
 from workbench.store import audit, index
 from workbench.store.audit import Actor
 from workbench.store.cases import Cases, case_of, require_unlocked
-from workbench.store.courtrooms import PARTICIPANT_SQL, SeatedSpeaker, participant_from_row, roster_names
+from workbench.store.courtrooms import PARTICIPANT_SQL, SeatedSpeaker, participant_from_row, roster_speaker_names
 from workbench.store.records import (
     EDIT_SQL,
     SEGMENT_SQL,
@@ -78,7 +78,10 @@ class Segments(Cases):
     ) -> int:
         """Replaces the hearing's segments (and their index) with `transcript`'s, atomically; audited.
 
-        Speaker roles and names already assigned are kept; embeddings and speech times are updated.
+        Speaker roles and names already assigned are kept while a label is the same voice: a speaker whose channel
+        or seat differs from the stored one (a re-run by channel of a mono hearing, or the other way) is another
+        voice under an old label, so its role and name are cleared (audited speaker edits) and its voice decisions
+        dropped before the new ones are filled in (`_name_speakers`). Embeddings and speech times are updated.
         Returns the number of segments stored. Pass `con` to join a caller's transaction. The actor is
         the worker's (`audit.SYSTEM`) unless someone stores a transcript by hand.
         """
@@ -118,6 +121,10 @@ class Segments(Cases):
             finally:
                 con.unregister("_new_segments")
         index.insert_postings(con, postings)
+        labels = {s.speaker for s in transcript.segments if s.speaker} - {s.id for s in transcript.speakers or []}
+        places = {spk.id: (spk.channel, spk.seat) for spk in transcript.speakers or []}
+        places.update({label: (None, None) for label in labels})  # a label with no summary: heard in no channel
+        self._forget_moved_voices(con, hearing_id, case_id, places, actor)
         for spk in transcript.speakers or []:
             # channel and seat are facts of this transcript (a mono re-run clears them), like the embedding
             con.execute(
@@ -127,10 +134,11 @@ class Segments(Cases):
                 "channel = excluded.channel, seat = excluded.seat",
                 [hearing_id, spk.id, spk.embedding, spk.speech_time, spk.first_appearance, spk.channel, spk.seat],
             )
-        labels = {s.speaker for s in transcript.segments if s.speaker} - {s.id for s in transcript.speakers or []}
         for label in sorted(labels):
             con.execute(
-                "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING", [hearing_id, label]
+                "INSERT INTO speakers (hearing_id, label) VALUES (?, ?) ON CONFLICT (hearing_id, label) "
+                "DO UPDATE SET channel = NULL, seat = NULL",
+                [hearing_id, label],
             )
         engine = json.dumps(
             {**transcript.to_dict()["engine"], "file": transcript.file, "duration": transcript.duration},
@@ -152,11 +160,43 @@ class Segments(Cases):
         self._name_speakers(con, hearing_id, case_id, transcript, actor)
         return n
 
+    def _forget_moved_voices(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        hearing_id: int,
+        case_id: int,
+        places: dict[str, tuple[int | None, str | None]],
+        actor: Actor,
+    ) -> None:
+        """Before a new transcript's speakers are stored, in its transaction: a stored speaker whose (channel, seat)
+        differs from the new transcript's for its label is no longer the voice its role and name were given to
+        (labels are handed out again by each run). Its role and name are cleared, each an audited speaker edit by
+        `actor`, and the voice decisions on it (proposals declined or accepted for it, or made from it for another
+        hearing) are dropped, so the new voice is named afresh and proposed again."""
+        rows = con.execute(
+            "SELECT label, channel, seat, role, name FROM speakers WHERE hearing_id = ? ORDER BY label", [hearing_id]
+        ).fetchall()
+        for label, channel, seat, role, name in rows:
+            if label not in places or places[label] == (channel, seat):
+                continue
+            for field, old in (("role", role), ("name", name)):
+                if old:
+                    con.execute(
+                        f"UPDATE speakers SET {field} = NULL WHERE hearing_id = ? AND label = ?", [hearing_id, label]
+                    )
+                    self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"{field}:{label}", old, None, actor,
+                                   case_id=case_id)  # fmt: skip
+            con.execute(
+                "DELETE FROM voice_decisions WHERE (hearing_id = ? AND label = ?) OR (from_hearing = ? AND "
+                "from_label = ?)",
+                [hearing_id, label, hearing_id, label],
+            )
+
     def _name_speakers(
         self, con: duckdb.DuckDBPyConnection, hearing_id: int, case_id: int, transcript: Transcript, actor: Actor
     ) -> None:
         """After a transcript is saved, in its transaction: a speaker without a role takes its seat's role (a
-        channel recording's), then one without a name takes the roster's (`courtrooms.roster_names`). Each is a
+        channel recording's), then one without a name takes the roster's (`courtrooms.roster_speaker_names`). Each is a
         speaker change by `actor` (edits and audit rows, as a clerk's naming is); nothing given is overwritten."""
         summaries = {s.id: s for s in transcript.speakers or []}
         rows = con.execute(
@@ -177,7 +217,7 @@ class Segments(Cases):
         roster = con.execute(PARTICIPANT_SQL + " WHERE case_id = ? ORDER BY id", [case_id]).fetchall()
         if not roster:
             return
-        names = roster_names(seated, [participant_from_row(r) for r in roster])
+        names = roster_speaker_names(seated, [participant_from_row(r) for r in roster])
         for label, name in sorted(names.items()):
             con.execute("UPDATE speakers SET name = ? WHERE hearing_id = ? AND label = ?", [name, hearing_id, label])
             self._log_edit(con, audit.SPEAKER_CHANGED, None, hearing_id, f"name:{label}", None, name, actor,

@@ -4,7 +4,9 @@
 - `roster_editor` + `save_roster`: the upload page's small table (role, name, seat) entered with the batch.
 - `profile_offer`: a hearing whose recording has several channels and whose courtroom has no profile: an admin
   hears each channel's 10-second sample, picks the seat and role of each, saves them as the courtroom's profile and
-  queues the hearing again (transcribed channel by channel this time); anyone else is told to ask an admin.
+  queues the hearing again (transcribed channel by channel this time), or saves the profile only; a re-run that
+  would replace someone's edits or sign-off marks needs a confirmation first (`save_offer` checks everything before
+  it writes). Anyone else is told to ask an admin.
 
 Who may is checked here again, as the store's callers do (`Access`): the pages hide what a role may not do, and the
 checks hold if a page is run without its navigation.
@@ -23,8 +25,18 @@ from workbench.accounts import Access, Forbidden
 from workbench.api.courtrooms import may_edit_roster, require_edit_roster
 from workbench.display import md_escape
 from workbench.speech.seats import DEFAULT_SEAT, IGNORE, MIX, SEATS, SeatsError, channels_spec, parse_channels
-from workbench.store import ROLES, StoreError, audit, jobs
-from workbench.store.courtrooms import COURTROOM_MAX, PERSON_MAX, SEAT_MAX, Courtroom, Participant
+from workbench.store import ROLES, Hearing, Locked, StoreError, audit, jobs
+from workbench.store.courtrooms import (
+    COURTROOM_MAX,
+    PERSON_MAX,
+    ROSTER_MAX,
+    SEAT_MAX,
+    BadEntry,
+    Courtroom,
+    Participant,
+    check_participant,
+    courtroom_name,
+)
 from workbench.store.status import HearingStatus
 from workbench.store.store import Store
 from workbench.web.widgets import error
@@ -100,9 +112,23 @@ def _samples(path: str, size: int, mtime: float) -> list[np.ndarray]:
     return channel_samples(Path(path))  # size and mtime: a replaced file is read again
 
 
-def profile_offer(store: Store, access: Access, hearing_id: int) -> None:
+RERUN_CONFIRM = "我了解：重新转写将替换现有文本及修改 (re-running replaces the current text and its edits)"
+RERUN_BUTTON = "保存配置并重新转写 Save and re-run"
+PROFILE_ONLY_BUTTON = "只保存配置 Save profile only"
+
+
+def rerun_loses_work(store: Store, hearing: Hearing) -> bool:
+    """Whether re-running the hearing replaces someone's work: its text was edited by a person (not the worker's own
+    filling), or it is in review, checked or approved (a new transcript takes the marks away)."""
+    if hearing.status in (HearingStatus.IN_REVIEW, HearingStatus.CHECKED, HearingStatus.APPROVED):
+        return True
+    return any(e.user != audit.SYSTEM.account for e in store.edits(hearing_id=hearing.id))
+
+
+def profile_offer(store: Store, access: Access, hearing_id: int, *, expanded: bool = False) -> None:
     """The offer to make a profile from this hearing's multi-channel recording (see the module docstring); nothing
-    when it does not apply or the account may not see the hearing."""
+    when it does not apply or the account may not see the hearing. Collapsed unless `expanded` (the upload page
+    opens it for the batch just sent; the review page shows it folded on every visit)."""
     try:
         hearing = access.hearing(hearing_id)
     except StoreError:
@@ -115,18 +141,27 @@ def profile_offer(store: Store, access: Access, hearing_id: int) -> None:
     if not access.is_admin:
         st.info(ASK_AN_ADMIN.format(n=count, room=room or "（未填写）"), icon=":material/settings_input_component:")
         return
-    with st.expander(f"为法庭配置声道：这份录音有 {count} 个声道 (make a courtroom profile)", expanded=True):
+    from workbench.speech.audio import AudioError
+
+    with st.expander(f"为法庭配置声道：这份录音有 {count} 个声道 (make a courtroom profile)", expanded=expanded):
         st.caption(
-            "听每个声道的样本，选出它是哪个席位的话筒；保存后这个法庭的录音按声道区分说话人，本次庭审重新转写 "
-            "(listen to each channel, pick whose microphone it is; saved, the hearing is transcribed again by channel)"
+            "听每个声道的样本，选出它是哪个席位的话筒；保存后这个法庭的录音按声道区分说话人，本次庭审可重新转写 "
+            "(listen to each channel, pick whose microphone it is; saved, the hearing can be transcribed again by "
+            "channel)"
         )
-        stat = path.stat()
-        samples = _samples(str(path), stat.st_size, stat.st_mtime)
+        try:
+            stat = path.stat()
+            samples = _samples(str(path), stat.st_size, stat.st_mtime)
+        except (AudioError, OSError) as e:  # a damaged or vanished file: the form still works without samples
+            st.warning(f"无法读取各声道样本 (could not read the channel samples): {md_escape(str(e))}")
+            samples = []
         played = f"profile_offer_played_{hearing.id}"
-        if not st.session_state.get(played):  # the samples are the recording: audited once per session
+        if samples and not st.session_state.get(played):  # the samples are the recording: audited once per session
             store.record(access.actor, audit.AUDIO_PLAYED, case_id=hearing.case_id, hearing_id=hearing.id,
                          detail={"profile_offer": True, "channels": count, "seconds": SAMPLE_S})  # fmt: skip
             st.session_state[played] = True
+        locked = hearing.status == HearingStatus.LOCKED
+        loses_work = not locked and rerun_loses_work(store, hearing)
         with st.form(f"profile_offer_{hearing.id}"):
             name = st.text_input(
                 "法庭 Courtroom",
@@ -151,43 +186,94 @@ def profile_offer(store: Store, access: Access, hearing_id: int) -> None:
                         key=f"offer_channel_{hearing.id}_{c}",
                     )
                 )
-            if hearing.status == HearingStatus.LOCKED:
+            confirmed = False
+            if locked:
                 st.caption(
                     "笔录已锁定：只保存配置，不重新转写 (the record is locked: the profile is saved, not re-run)"
                 )
+            elif loses_work:
+                st.warning(
+                    f"本次庭审已有修改或已进入审阅/核对/审批（{hearing.status.label}）：重新转写将替换现有文本，"
+                    "核对与审批标记随之撤销 (this hearing has edits or sign-off marks: a re-run replaces them)"
+                )
+                confirmed = st.checkbox(RERUN_CONFIRM, key=f"offer_confirm_{hearing.id}")
             else:
                 st.caption(
                     "重新转写会替换现有文本，修改记录保留在历史中 (re-running replaces the text; edits stay in history)"
                 )
-            if st.form_submit_button("保存配置并重新转写 Save and re-run", type="primary"):
-                _save_offer(store, access, hearing.id, room or name, items)
+            c1, c2 = st.columns(2)
+            rerun = False if locked else c1.form_submit_button(RERUN_BUTTON, type="primary")
+            profile_only = c2.form_submit_button(PROFILE_ONLY_BUTTON, type="secondary" if not locked else "primary")
+            if rerun and loses_work and not confirmed:
+                st.error(
+                    "请先勾选确认重新转写，或只保存配置 (tick the confirmation to re-run, or save the profile only)"
+                )
+            elif rerun or profile_only:
+                _save_offer(store, access, hearing.id, room or name, items, rerun=rerun)
 
 
-def _save_offer(store: Store, access: Access, hearing_id: int, name: str, items: Sequence[str | None]) -> None:
+@dataclass(frozen=True, slots=True)
+class OfferSaved:
+    """What the offer did: the profile saved, and the job queued for the re-run (None: not re-run)."""
+
+    profile: Courtroom
+    job_id: int | None
+
+
+def save_offer(
+    store: Store, access: Access, hearing_id: int, name: str, items: Sequence[str | None], *, rerun: bool
+) -> OfferSaved:
+    """Saves the channel map `items` as courtroom `name`'s profile and, with `rerun`, queues the hearing again.
+
+    Everything that can be refused is checked before the profile is written, so a refusal leaves nothing half done:
+    an account that is not an admin (`Forbidden`), a map that cannot be read (`SeatsError`), a bad courtroom name
+    (`BadEntry`), a re-run of a locked record (`Locked`). A hearing without a courtroom gets this one when it is
+    re-run (the worker finds the profile by the hearing's courtroom); a profile-only save changes the hearing not at
+    all (setting its courtroom would be a change to its record).
+    """
+    access.require_admin()
     if any(not (i or "").strip() for i in items):
-        st.error("请为每个声道选择席位或“不使用” (pick a seat, or ignore, for every channel)")
-        return
+        raise SeatsError("请为每个声道选择席位或“不使用” (pick a seat, or ignore, for every channel)")
+    seats = parse_channels([str(i) for i in items])
+    room = courtroom_name(name)
+    hearing = store.hearing(hearing_id)
+    if rerun and hearing.status == HearingStatus.LOCKED:
+        raise Locked(
+            f"庭审 {hearing_id} 的笔录已锁定，不能重新转写；可只保存配置 (hearing {hearing_id}'s record is locked: it "
+            "cannot be re-run; save the profile only)"
+        )
+    profile = store.set_courtroom(room, channels_spec(seats), actor=access.actor)
+    if not rerun:
+        return OfferSaved(profile, None)
+    if not hearing.courtroom.strip():  # the profile is found by the hearing's courtroom from now on
+        store.update_hearing(hearing_id, courtroom=profile.name, actor=access.actor)
+    return OfferSaved(profile, requeue(store, access, hearing_id))
+
+
+def _save_offer(
+    store: Store, access: Access, hearing_id: int, name: str, items: Sequence[str | None], *, rerun: bool
+) -> None:
     try:
-        access.require_admin()
-        seats = parse_channels([str(i) for i in items])
-        hearing = store.hearing(hearing_id)
-        profile = store.set_courtroom(name, channels_spec(seats), actor=access.actor)
-        if not hearing.courtroom.strip():  # the profile is found by the hearing's courtroom from now on
-            store.update_hearing(hearing_id, courtroom=profile.name, actor=access.actor)
-        queued = requeue(store, access, hearing_id) if hearing.status != HearingStatus.LOCKED else None
+        saved = save_offer(store, access, hearing_id, name, items, rerun=rerun)
     except (SeatsError, StoreError, Forbidden) as e:
         error(e)
         return
-    st.success(
-        f"已保存法庭“{md_escape(profile.name)}”的声道配置" + (f"，庭审已重新排队（任务 {queued}）" if queued else "")
-    )
+    done = f"已保存法庭“{md_escape(saved.profile.name)}”的声道配置"
+    if saved.job_id is not None:
+        done += f"，庭审已重新排队（任务 {saved.job_id}）"
+    elif rerun:
+        done += "，排队中的任务将按声道处理 (the queued job will use it)"
+    st.success(done)
 
 
 def requeue(store: Store, access: Access, hearing_id: int) -> int | None:
     """Queues the hearing again with its last job's options, leaving the channels to the courtroom's profile (the
-    worker applies it); None when a job of it is queued or running already (it will meet the profile)."""
+    worker applies it when the job starts); returns the new job's id.
+
+    None when its latest job is still queued: that job has not started, so it meets the profile itself. A running
+    one started without the profile, so a new job is queued after it (the worker takes them in order)."""
     previous = jobs.jobs(store, hearing_id=hearing_id, limit=1)
-    if previous and previous[0].active:
+    if previous and previous[0].state == jobs.JobState.QUEUED:
         return None
     options = replace(previous[0].options, channels=()) if previous else None
     return jobs.enqueue(store, hearing_id, options, actor=access.actor)
@@ -280,31 +366,35 @@ def roster_editor(key: str, known: Sequence[Participant] = ()) -> list[RosterRow
     return rows
 
 
-def check_roster(rows: Sequence[RosterRow]) -> None:
-    """Before anything is submitted: ValueError naming the first row without a role or a name, or too long."""
+def check_roster(rows: Sequence[RosterRow], known: Sequence[Participant] = ()) -> None:
+    """Before anything is submitted, what `Store.add_participants` would refuse: ValueError naming the first row
+    without a role or a name, with a field too long or a control character (`check_participant`), or a roster
+    (`known`, the case's so far, and the new rows) of more than ROSTER_MAX people."""
+    entries = set()
     for i, row in enumerate(rows, 1):
-        if not row.role.strip() or not row.name.strip():
-            raise ValueError(f"名单第 {i} 行缺少角色或姓名 (roster row {i} needs a role and a name)")
-        if len(row.name.strip()) > PERSON_MAX:
-            raise ValueError(f"名单第 {i} 行姓名过长 (roster row {i}: a name has at most {PERSON_MAX} characters)")
+        try:
+            entries.add(check_participant(row.role, row.name, row.seat))
+        except BadEntry as e:
+            raise BadEntry(f"名单第 {i} 行 (roster row {i}): {e}") from None
+    there = {(p.role, p.name, p.seat) for p in known}
+    total = len(there | entries)
+    if total > ROSTER_MAX:
+        raise BadEntry(
+            f"名单最多 {ROSTER_MAX} 人，加上本次的 {len(entries - there)} 人共 {total} 人 "
+            f"(a roster has at most {ROSTER_MAX} people; with these rows it would have {total})"
+        )
 
 
 def save_roster(store: Store, access: Access, case_id: int, rows: Sequence[RosterRow]) -> int:
-    """Adds the rows to the case's roster (each audited); a row already there is skipped. Returns how many were
-    added; raises StoreError (a row without a role or name: BadEntry) or Forbidden (a viewer)."""
+    """Adds the rows to the case's roster in one transaction (each audited; all or none); a row already there is
+    skipped. Returns how many were added; raises StoreError (a bad row: BadEntry; too many: Conflict) or Forbidden
+    (a viewer)."""
     require_edit_roster(access, case_id)
-    there = {(p.role, p.name, p.seat) for p in store.participants(case_id)}
-    added = 0
-    for row in rows:
-        if (row.role.strip(), row.name.strip(), row.seat.strip()) in there:
-            continue
-        store.add_participant(case_id, row.role, row.name, row.seat, actor=access.actor)
-        there.add((row.role.strip(), row.name.strip(), row.seat.strip()))
-        added += 1
-    return added
+    added = store.add_participants(case_id, [(r.role, r.name, r.seat) for r in rows], actor=access.actor)
+    return len(added)
 
 
 __all__ = [
-    "RosterRow", "channel_samples", "check_roster", "may_edit_roster", "offer_needed", "profile_offer",
-    "profiles_admin", "requeue", "roster_editor", "save_roster",
+    "OfferSaved", "RosterRow", "channel_samples", "check_roster", "may_edit_roster", "offer_needed", "profile_offer",
+    "profiles_admin", "requeue", "rerun_loses_work", "roster_editor", "save_offer", "save_roster",
 ]  # fmt: skip
