@@ -95,3 +95,19 @@ def test_diarize_command_writes_an_rttm_of_the_two_speakers(tmp_path: Path) -> N
         assert 0.0 <= start < end <= DURATION + 0.01
     assert f"pyannote_sample.wav: 2 speaker(s), {len(turns)} turns" in out.output
     assert _agreement(turns) >= 0.9  # measured 0.99 here
+
+
+def test_a_truncated_recording_says_so_in_its_transcript(whisper_engine, tmp_path: Path) -> None:
+    """The warning decoding adds on the way (the file stops before its header's length) reaches the transcript,
+    which is what the job keeps: a clerk must learn that part of the hearing is missing."""
+    import numpy as np
+    from media import encode
+
+    from workbench.speech import audio
+
+    speech = audio.load(TESTDATA / "asr" / "en_librivox_ss01_0880.wav")
+    full = encode(np.tile(speech, 5), tmp_path / "full.mp3", "mp3")  # 15 s
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    done = transcribe(cut, TranscribeOptions(engine="whisper", language="en", diarize=False, device="cpu"))
+    assert any("truncated" in w for w in done.warnings), done.warnings

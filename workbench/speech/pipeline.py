@@ -18,7 +18,7 @@ from workbench.speech.diarization import SpeakerCount
 from workbench.speech.options import TranscribeOptions
 from workbench.speech.seats import ChannelSeat, parse_channels
 from workbench.speech.text import Hotword
-from workbench.speech.transcript import EngineInfo, Transcript
+from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
 
 log = logging.getLogger("workbench.speech.pipeline")
 
@@ -78,25 +78,8 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
         speakers = result.speakers
         diarization_name = result.engine or "pyannote"
     progress("done", 1.0, 1.0)
-    duration = info.decoded or info.duration  # a truncated file lasts what could be decoded
-    return Transcript(
-        file=path.name,
-        sha256=sha256_file(path),
-        duration=round(duration, 3),
-        language=language.value or (options.language if options.language != "auto" else "unknown"),
-        engine=EngineInfo(
-            asr=engine.name,
-            model=engine.model_name,
-            device=engine.device,
-            punctuation=engine.punctuation,
-            itn=options.itn,
-            hotwords=tuple(h.term for h in hotwords),
-            diarization=diarization_name,
-        ),
-        segments=segments,
-        speakers=speakers,
-        warnings=warnings,
-    )
+    return _transcript(path, info, options, engine, hotwords, language.value, segments, speakers, diarization_name,
+                       warnings)  # fmt: skip
 
 
 def _transcribe_channels(
@@ -121,12 +104,30 @@ def _transcribe_channels(
         progress,
         device=engine.device,
     )
-    duration = info.decoded or info.duration
+    return _transcript(path, info, options, engine, hotwords, result.language, result.segments, result.speakers,
+                       result.diarization, [*warnings, *result.warnings])  # fmt: skip
+
+
+def _transcript(
+    path: Path,
+    info: audio.AudioInfo,
+    options: TranscribeOptions,
+    engine: asr.AsrEngine,
+    hotwords: tuple[Hotword, ...],
+    language: str | None,
+    segments: list[Segment],
+    speakers: list[SpeakerSummary] | None,
+    diarization: str | None,
+    warnings: list[str],
+) -> Transcript:
+    """What either path made, with where it came from (the engines, the options, the channel map) and every
+    warning, those that decoding added to `info` on the way (a truncated file, corrupt packets) included."""
+    duration = info.decoded or info.duration  # a truncated file lasts what could be decoded
     return Transcript(
         file=path.name,
         sha256=sha256_file(path),
         duration=round(duration, 3),
-        language=result.language or (options.language if options.language != "auto" else "unknown"),
+        language=language or (options.language if options.language != "auto" else "unknown"),
         engine=EngineInfo(
             asr=engine.name,
             model=engine.model_name,
@@ -134,10 +135,10 @@ def _transcribe_channels(
             punctuation=engine.punctuation,
             itn=options.itn,
             hotwords=tuple(h.term for h in hotwords),
-            diarization=result.diarization,
+            diarization=diarization,
             channels=options.channels,
         ),
-        segments=result.segments,
-        speakers=result.speakers,
-        warnings=[*warnings, *(w for w in info.warnings if w not in warnings), *result.warnings],
+        segments=segments,
+        speakers=speakers,
+        warnings=[*warnings, *(w for w in info.warnings if w not in warnings)],
     )
