@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from api_calls import api, refused
 from store_samples import CASE, OTHER_CASE, Court, court, court_copy
 
-from workbench.accounts import CASE_NOT_YOURS, Access, Accounts
-from workbench.api import core
-from workbench.api.core import ApiError, Call
+from workbench.accounts import CASE_NOT_YOURS
 from workbench.store import Store, audit
 
 ROOM = "第三法庭"
@@ -31,26 +29,6 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Court:
 def store(_template: Court, tmp_path: Path) -> Iterator[Store]:
     with Store(court_copy(_template, tmp_path).db) as s:
         yield s
-
-
-def access(store: Store, name: str) -> Access:
-    return Access(store, Accounts(store).get(name), f"api:test@{name}")
-
-
-def api(store: Store, who: str, method: str, path: str, body: Any = None) -> Any:
-    """One call through the in-process door; its answer checked against the endpoint's schema; the data."""
-    reply = core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    ep, _ = core.find(method, path)
-    assert reply.status == ep.status
-    if ep.response is not None:
-        jsonschema.validate(reply.data, ep.response)
-    return reply.data
-
-
-def refused(store: Store, who: str, method: str, path: str, body: Any = None) -> ApiError:
-    with pytest.raises(ApiError) as e:
-        core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    return e.value
 
 
 def case_path(store: Store, number: str) -> str:

@@ -13,16 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import requests
+from api_calls import api, refused
 from servers import free_port, make_session, make_token, start_server, stop_server
 from store_samples import CASE, CONSOLE, court, court_copy
 from store_samples import Court as World
 
-from workbench.accounts import Access, Accounts
-from workbench.api import core
-from workbench.api.core import ApiError, Call
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript, Word
 from workbench.store import Store, audit, search
 
@@ -71,25 +68,6 @@ def world(_template: World, tmp_path: Path) -> World:
 def store(world: World) -> Iterator[Store]:
     with Store(world.db) as s:
         yield s
-
-
-def access(store: Store, name: str) -> Access:
-    return Access(store, Accounts(store).get(name), f"api:test@{name}")
-
-
-def api(store: Store, who: str, method: str, path: str, body: Any = None) -> Any:
-    """One call through the in-process door; its answer checked against the endpoint's schema; the data."""
-    reply = core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    ep, _ = core.find(method, path)
-    if ep.response is not None:
-        jsonschema.validate(reply.data, ep.response)
-    return reply.data
-
-
-def refused(store: Store, who: str, method: str, path: str, body: Any = None) -> ApiError:
-    with pytest.raises(ApiError) as e:
-        core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    return e.value
 
 
 def seg_ids(store: Store, hid: int) -> list[int]:

@@ -14,14 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from api_calls import api, refused
 from store_samples import Court as World
 from store_samples import court, court_copy
 
-from workbench.accounts import Access, Accounts
-from workbench.api import core
-from workbench.api.core import ApiError, Call
 from workbench.api.signoff import CORRECTION_NOT_YOURS
 from workbench.store import Store, audit
 
@@ -50,26 +47,6 @@ def world(_template: World, tmp_path: Path) -> World:
 def store(world: World) -> Iterator[Store]:
     with Store(world.db) as s:
         yield s
-
-
-def access(store: Store, name: str) -> Access:
-    return Access(store, Accounts(store).get(name), f"api:test@{name}")
-
-
-def api(store: Store, who: str, method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> Any:
-    """One call through the in-process door; its answer checked against the endpoint's schema; the data."""
-    reply = core.dispatch(Call(access(store, who), body=body, local=True), method, path, query)
-    ep, _ = core.find(method, path)
-    assert reply.status == ep.status
-    if ep.response is not None:
-        jsonschema.validate(reply.data, ep.response)
-    return reply.data
-
-
-def refused(store: Store, who: str, method: str, path: str, body: Any = None) -> ApiError:
-    with pytest.raises(ApiError) as e:
-        core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    return e.value
 
 
 def seg_ids(store: Store, hid: int) -> list[int]:

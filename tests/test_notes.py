@@ -14,15 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from api_calls import access, api, refused
 from click.testing import CliRunner
 from store_samples import CASE, OTHER_CASE, TESTER, audio_file, court, court_copy
 from store_samples import Court as World
 
-from workbench.accounts import Access, Accounts
-from workbench.api import core
-from workbench.api.core import ApiError, Call
 from workbench.speech.transcript import STAGES, LogNote
 from workbench.store import Locked, StaleEdit, Store, audit, search
 from workbench.store import notes as notes_module
@@ -53,26 +50,6 @@ def world(_template: World, tmp_path: Path) -> World:
 def store(world: World) -> Iterator[Store]:
     with Store(world.db) as s:
         yield s
-
-
-def access(store: Store, name: str) -> Access:
-    return Access(store, Accounts(store).get(name), f"api:test@{name}")
-
-
-def api(store: Store, who: str, method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> Any:
-    """One call through the in-process door; its answer checked against the endpoint's schema; the data."""
-    reply = core.dispatch(Call(access(store, who), body=body, local=True), method, path, query)
-    ep, _ = core.find(method, path)
-    assert reply.status == ep.status
-    if ep.response is not None:
-        jsonschema.validate(reply.data, ep.response)
-    return reply.data
-
-
-def refused(store: Store, who: str, method: str, path: str, body: Any = None) -> ApiError:
-    with pytest.raises(ApiError) as e:
-        core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    return e.value
 
 
 def to_locked(store: Store, hid: int) -> None:

@@ -17,16 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pytest
+from api_calls import api, refused
 from click.testing import CliRunner
 from conftest import TESTDATA
 from store_samples import CASE, OTHER_CASE, TESTER, court_accounts
 
-from workbench.accounts import Access, Accounts
-from workbench.api import core
-from workbench.api.core import ApiError, Call
 from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Transcript
 from workbench.store import Locked, NotFound, Store, StoreError, audit
 from workbench.store.voices import (
@@ -123,26 +120,6 @@ def world(_template: World, tmp_path: Path) -> World:
 def store(world: World) -> Iterator[Store]:
     with Store(world.db) as s:
         yield s
-
-
-def access(store: Store, name: str) -> Access:
-    return Access(store, Accounts(store).get(name), f"api:test@{name}")
-
-
-def api(store: Store, who: str, method: str, path: str, body: Any = None) -> Any:
-    """One call through the in-process door; its answer checked against the endpoint's schema."""
-    reply = core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    ep, _ = core.find(method, path)
-    assert reply.status == ep.status
-    if ep.response is not None:
-        jsonschema.validate(reply.data, ep.response)
-    return reply.data
-
-
-def refused(store: Store, who: str, method: str, path: str, body: Any = None) -> ApiError:
-    with pytest.raises(ApiError) as e:
-        core.dispatch(Call(access(store, who), body=body, local=True), method, path)
-    return e.value
 
 
 def names(store: Store, hid: int) -> dict[str, tuple[str | None, str | None]]:
