@@ -14,12 +14,12 @@ voice may be). Decisions live in `voice_decisions`, each with its audit row.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
-import numpy as np
 
 from workbench.store import audit
 from workbench.store.audit import Actor
@@ -75,14 +75,17 @@ DECISION_SQL = (
 )
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Cosine similarity; None when the two cannot be compared (other dimensions, a zero or non-finite vector)."""
-    if a.shape != b.shape:
+def cosine(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Cosine similarity; None when the two cannot be compared (other dimensions, a zero or non-finite vector).
+
+    Plain Python, no numpy: the store is imported by verbs that install without the speech stack (`models pull`
+    from a wheelhouse), and a case holds a few dozen 192-value embeddings."""
+    if len(a) != len(b) or not len(a):
         return None
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if not (na > 0 and nb > 0 and np.isfinite(na) and np.isfinite(nb)):
+    na, nb = math.sqrt(math.fsum(x * x for x in a)), math.sqrt(math.fsum(y * y for y in b))
+    if not (na > 0 and nb > 0 and math.isfinite(na) and math.isfinite(nb)):
         return None
-    return float(np.dot(a, b) / (na * nb))
+    return math.fsum(x * y for x, y in zip(a, b, strict=True)) / (na * nb)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,7 @@ class NamedVoice:
     label: str
     role: str | None
     name: str | None
-    vector: np.ndarray
+    vector: tuple[float, ...]
 
     @property
     def person(self) -> tuple[str, str]:
@@ -107,7 +110,7 @@ class UnnamedVoice:
 
     label: str
     role: str | None
-    vector: np.ndarray
+    vector: tuple[float, ...]
 
 
 def match_voices(
@@ -148,11 +151,11 @@ def match_voices(
     return out
 
 
-def _vector(embedding: object) -> np.ndarray | None:
+def _vector(embedding: Iterable[float] | None) -> tuple[float, ...] | None:
     if embedding is None:
         return None
-    v = np.asarray(list(embedding), dtype=np.float64)  # type: ignore[call-overload]
-    return v if v.size else None
+    v = tuple(float(x) for x in embedding)
+    return v or None
 
 
 def _named_voices(con: duckdb.DuckDBPyConnection, case_id: int, hearing_id: int) -> list[NamedVoice]:
