@@ -352,6 +352,7 @@ class Desk {
     this.markKindEl = testid(el("span", "wb-mark-kind"), "wbDeskMarkKind");
     this.markTimeEl = testid(el("span", "wb-time"), "wbDeskMarkTime");
     this.markText = testid(el("input", "wb-input"), "wbDeskMarkText");
+    this.markText.disabled = !this.mayEdit; // a stage mark or a note is an edit: a viewer has no box to type in
     this.stageList = el("datalist");
     this.stageList.id = `wb-stages-${String(this.key).replace(/[^\w-]/g, "_")}`;
     this.markSave = testid(el("button", "wb-btn", "保存 (save) Enter"), "wbDeskMarkSave");
@@ -465,6 +466,7 @@ class Desk {
     if (hearing.may_edit === false) this.mayEdit = false;
     this.root.dataset.readonly = this.mayEdit ? "0" : "1";
     if (this.replaceText) this.replaceText.disabled = !this.mayEdit;
+    if (this.markText) this.markText.disabled = !this.mayEdit;
     if (this.recordingId === null && hearing.recording_id != null) this.recordingId = hearing.recording_id;
     this.duration = Number(hearing.duration) || 0;
     this.threshold = typeof desk.threshold === "number" ? desk.threshold : 0.5;
