@@ -183,6 +183,126 @@ def test_spans_are_cut_from_a_stream_of_blocks() -> None:
     assert got[3].tolist() == list(range(95, 100)), "a span past the end gets what there is"
 
 
+def test_spans_of_several_channels_are_cut_in_one_pass() -> None:
+    stream = np.stack([np.arange(100), 1000 + np.arange(100)]).astype(np.float32)
+    blocks = [stream[:, i : i + 7] for i in range(0, 100, 7)]
+    spans, rows = [(3, 40), (10, 12), (20, 30), (90, 120)], [0, 1, 0, 1]
+    got = [g.tolist() for g in channels._spans_audio(iter(blocks), spans, rows)]
+    assert got[0] == list(range(3, 40)) and got[1] == [1010, 1011], "overlapping spans of two channels"
+    assert got[2] == list(range(20, 30)) and got[3] == [1000 + i for i in range(90, 100)]
+
+
+def test_a_seats_turns_merge_only_where_no_one_else_speaks_between() -> None:
+    T = channels.Turn
+    turns = {
+        0: [T(0.0, 2.0), T(3.0, 4.0), T(7.0, 8.0), T(8.5, 9.0), T(9.5, 40.0)],
+        1: [T(4.2, 6.5), T(8.1, 8.3)],
+    }
+    units = channels.recognition_units(turns, merge_gap_s=2.0, most_s=28.0)
+    got = [(u.channel, u.start, u.end) for u in units]
+    assert got == [
+        (0, 0.0, 4.0),  # a 1 s pause, no one else: one stretch
+        (1, 4.2, 6.5),
+        (0, 7.0, 8.0),  # seat 1 speaks in the pause after it: not merged with 8.5-9.0
+        (1, 8.1, 8.3),
+        (0, 8.5, 9.0),  # 9.5-40.0 would make the stretch longer than a window
+        (0, 9.5, 40.0),
+    ], got
+    assert channels.recognition_units({0: [T(0.0, 1.0), T(3.5, 4.0)]}) == [
+        channels.Unit(0, 0.0, 1.0),
+        channels.Unit(0, 3.5, 4.0),
+    ], "a pause of 2 s or more: two utterances"
+
+
+def test_windows_never_put_one_seats_pieces_side_by_side() -> None:
+    decoded: list[list[list[int]]] = []
+    packer = channels._Packer(lambda ws: decoded.append([[p.channel for p in w.pieces] for w in ws]), batch=2)
+    second = np.zeros(RATE, dtype=np.float32)
+    for channel in [0, 1, 0, 0, 2, 0, 1]:
+        packer.add(channels._Piece(channel, 0.0, second))
+    packer.flush(everything=True)
+    windows = [w for batch in decoded for w in batch]
+    assert sorted(c for w in windows for c in w) == [0, 0, 0, 0, 1, 1, 2], "every piece decoded once"
+    assert windows == [[0, 1, 0, 2, 0, 1], [0]], "the second of seat 0's back-to-back pieces waits in another window"
+    # a window holds at most WINDOW_S of pieces and gaps: 10 s pieces of alternating seats, three per window
+    decoded.clear()
+    packer = channels._Packer(lambda ws: decoded.append([[p.channel for p in w.pieces] for w in ws]), batch=8)
+    for i in range(7):
+        packer.add(channels._Piece(i % 2, 0.0, np.zeros(8 * RATE, dtype=np.float32)))
+    packer.flush(everything=True)
+    assert [len(w) for batch in decoded for w in batch] == [3, 3, 1]
+
+
+class _RepeatDroppingEngine:
+    """A stand-in for WhisperEngine's window decoding: each non-silent stretch of a window is one word, its text
+    the stretch's level (the test's stand-in for a seat's sentence); a level heard before in the same window is
+    dropped, as Whisper lets go of a sentence said again. Records the windows it was given."""
+
+    batch_size = 4
+
+    def __init__(self) -> None:
+        self.windows: list[list[int]] = []
+        self.detected: list[int] = []
+
+    def detect_language(self, samples: np.ndarray, windows: list[dict[str, float]]) -> str:
+        level = round(float(np.abs(samples).max()) * 10)
+        self.detected.append(level)
+        return "zh" if level == 1 else "en"
+
+    def transcribe_windows(self, samples, windows, options, language, offset=0.0):  # type: ignore[no-untyped-def]
+        from workbench.speech.transcript import Word
+
+        for window in windows:
+            a, b = round(window["start"] * RATE), round(window["end"] * RATE)
+            loud = np.abs(samples[a:b]) > 0.05
+            edges = np.diff(np.concatenate([[0], loud.astype(np.int8), [0]]))
+            levels: list[int] = []
+            for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+                level = round(float(np.abs(samples[a + start])) * 10)
+                levels.append(level)
+                if levels.count(level) > 1:
+                    continue
+                t0, t1 = offset + (a + start) / RATE, offset + (a + end) / RATE
+                yield Segment(t0, t1, f"L{level}{language}", None, [Word(t0, t1, f"L{level}{language}")])
+            self.windows.append(levels)
+
+
+def test_packed_recognition_maps_each_line_back_to_its_seat(tmp_path: Path) -> None:
+    from workbench.speech.asr.engine import AsrOptions
+
+    # seat 0 (level 1, "zh") alone in its language; seats 1 and 2 ("en") alternate, seat 1 overlapping seat 0
+    T = channels.Turn
+    turns = {
+        0: [T(1.0, 3.0), T(8.0, 9.5), T(14.0, 15.0)],
+        1: [T(2.0, 4.5), T(6.5, 7.5)],
+        2: [T(5.0, 6.0), T(11.0, 12.0)],
+    }
+    samples = np.zeros((3, 17 * RATE), dtype=np.float32)
+    for c, own in turns.items():
+        for t in own:
+            samples[c, round(t.start * RATE) : round(t.end * RATE)] = 0.1 * (c + 1)
+    path = write_channels(samples, tmp_path / "levels.wav")
+    engine = _RepeatDroppingEngine()
+    heard = channels._recognise_packed(
+        path,
+        audio.probe(path),
+        turns,
+        engine,
+        AsrOptions(),
+        lambda *a: None,
+        17.0,
+        {},  # type: ignore[arg-type]
+    )
+    assert heard.languages == {0: "zh", 1: "en", 2: "en"}, "each seat's language detected once"
+    assert sorted(engine.detected) == [1, 2, 3]
+    for c, own in turns.items():  # every turn heard once, on its own seat, at its own times
+        got = [(s.start, s.end, s.text) for s in heard.segments[c]]
+        language = heard.languages[c]
+        assert got == [(t.start, t.end, f"L{c + 1}{language}") for t in own], (c, got)
+    assert heard.redone >= 1, "the repeat the window dropped was decoded again alone"
+    assert all(1 not in levels or 2 not in levels for levels in engine.windows), "no window mixes languages"
+
+
 def test_laid_out_times_map_back_to_the_turns() -> None:
     from workbench.speech.transcript import Word
 
@@ -325,3 +445,15 @@ def test_word_edges_move_out_to_the_turn_edges() -> None:
     assert (got[1].start, got[1].end) == (8.0, 9.0)
     late = channels._snap_edges([Segment(2.5, 3.0, "x", None, [])], [channels.Turn(1.0, 4.5)], reach_s=1.0)
     assert (late[0].start, late[0].end) == (2.5, 3.0), "more than reach_s away: left as it is"
+    # a word Whisper stretched over the pause between two turns is cut back to the turn it lies in the most
+    over = [Word(1.2, 1.6, "a"), Word(1.6, 2.7, "b"), Word(3.3, 3.8, "c")]
+    turns = [channels.Turn(1.0, 2.0), channels.Turn(3.0, 4.0)]
+    got = channels._snap_edges([Segment(1.2, 3.8, "a b c", None, over)], turns)
+    assert [(w.start, w.end) for w in got[0].words] == [(1.0, 1.6), (1.6, 2.0), (3.0, 4.0)], got
+
+
+def test_a_first_word_started_early_in_the_gap_goes_to_its_own_piece() -> None:
+    layout = channels._Layout([channels.Turn(10.0, 12.0), channels.Turn(30.0, 31.0)])  # laid out: 0-2, 3-4
+    assert layout.piece_of(2.3, 3.2) == 1, "overlaps the next piece only"
+    assert layout.piece_of(2.7, 2.8) == 1 and layout.piece_of(2.1, 2.2) == 0, "in the gap: the nearer piece"
+    assert layout.piece_of(1.5, 3.1) == 0, "overlaps the first piece more"

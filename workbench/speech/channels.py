@@ -10,11 +10,17 @@ With a channel map (`workbench.speech.seats`) the seats say who spoke, so there 
    15-25 dB down on a neighbour's microphone is predicted there and rejected, while two people talking at once
    each stand far above what the other puts on their microphone and are both active. Hysteresis (start high,
    continue lower), gap merging, a minimum length and a little padding turn frames into turns.
-2. Recognition, one decoding pass per seat channel (the channel's row only is kept): only the seat's turns,
-   laid end to end with a second of silence between them (`_Layout`; nothing of a neighbour's bleed between
-   turns reaches the recogniser, and the engine batches long stretches as it does a mono recording), then
-   mapped back to the recording's time, words kept within their turn and a line split where it ran over two.
-   Overlapped speech thus gives two segments with overlapping times, each from its own microphone.
+2. Recognition, one more decoding pass over all channels together: each seat's turns, merged where the seat
+   pauses briefly and no one else speaks (`recognition_units`), cut from the seat's own channel as the stream
+   passes and laid, in time order across seats, into Whisper windows of up to `WINDOW_S` with a second of
+   silence between pieces (`_Packer`): the encoder always works on 30 s, so a window per short turn would cost
+   several times the speech, and consecutive pieces of a window come from different seats (Whisper lets go of
+   a sentence said again right after itself in one window; a piece that still gets no words is decoded again
+   alone). One window holds one language's seats (the options' language, or each seat's detected once from its
+   first speech). The piece map (`_Layout`) takes each word back to its seat and the recording's time, words
+   kept within their piece and a line split where it ran over two; nothing of a neighbour's bleed between
+   turns reaches the recogniser. Overlapped speech thus gives two segments with overlapping times, each from
+   its own microphone. (FunASR, with its own VAD, gets each seat's turns laid end to end, one pass per seat.)
 3. Voices: one per seat of one person (its role from the map); a shared seat (`ChannelSeat.shared`) is
    diarized within its channel by the embedded engine (`diarize_stream`, 1..len(roles) voices), fed only the
    seat's own turns, and its voices get no role: the clerk, the roster or the voice library names them. Each
@@ -36,10 +42,8 @@ import numpy as np
 
 from workbench.progress import Fraction, ProgressHook, no_progress
 from workbench.speech import align, audio, text
-from workbench.speech.asr.engine import AsrEngine, AsrError, AsrOptions, LanguageBox, to_script
-from workbench.speech.asr.whisper import _ZH_PROMPT as ZH_PROMPT  # the same steer to Simplified Chinese
+from workbench.speech.asr.engine import AsrEngine, AsrError, AsrOptions
 from workbench.speech.asr.whisper import WhisperEngine
-from workbench.speech.asr.windows import split_sentences
 from workbench.speech.seats import ChannelSeat
 from workbench.speech.transcript import Segment, SpeakerSummary, Word
 
@@ -234,29 +238,37 @@ def _one_channel(path: Path, channel: int) -> Iterator[np.ndarray]:
         yield block[channel].copy()
 
 
-def _spans_audio(source: Iterable[np.ndarray], spans: Sequence[tuple[int, int]]) -> Iterator[np.ndarray]:
-    """The samples [a, b) of each span (sorted, sample indices) from a stream of mono blocks, in order.
+def _spans_audio(
+    source: Iterable[np.ndarray], spans: Sequence[tuple[int, int]], rows: Sequence[int] | None = None
+) -> Iterator[np.ndarray]:
+    """The samples [a, b) of each span (sorted by start, sample indices) from a stream of blocks, in order.
 
-    Holds at most one span plus one block: samples before the next span are let go as the stream passes.
+    Blocks are mono, or (channels, n) with `rows` naming each span's channel (spans of several channels may
+    overlap). Holds the stream from the start of the first span not yet given, plus one block: samples
+    before it are let go as the stream passes.
     """
     if not spans:
         return
-    buffer = np.zeros(0, dtype=np.float32)
-    base = 0  # index of buffer[0] in the stream
+
+    def cut(buffer: np.ndarray, i: int, a: int, b: int) -> np.ndarray:
+        return (buffer[a:b] if rows is None else buffer[rows[i], a:b]).copy()
+
+    buffer: np.ndarray | None = None
+    base = 0  # index of buffer[..., 0] in the stream
     i = 0
     for block in source:
-        buffer = np.concatenate([buffer, block]) if buffer.size else block
-        while i < len(spans) and spans[i][1] <= base + buffer.shape[0]:
+        buffer = block if buffer is None or not buffer.shape[-1] else np.concatenate([buffer, block], axis=-1)
+        while i < len(spans) and spans[i][1] <= base + buffer.shape[-1]:
             a, b = spans[i]
-            yield buffer[max(a - base, 0) : b - base].copy()
+            yield cut(buffer, i, max(a - base, 0), b - base)
             i += 1
         if i == len(spans):
             return
-        drop = min(max(spans[i][0] - base, 0), buffer.shape[0])
-        buffer, base = buffer[drop:], base + drop
-    while i < len(spans):  # spans reaching past the end of the stream: what there is
+        drop = min(max(spans[i][0] - base, 0), buffer.shape[-1])
+        buffer, base = buffer[..., drop:], base + drop
+    while buffer is not None and i < len(spans):  # spans reaching past the end of the stream: what there is
         a, b = spans[i]
-        yield buffer[max(a - base, 0) : max(b - base, 0)].copy()
+        yield cut(buffer, i, max(a - base, 0), max(b - base, 0))
         i += 1
 
 
@@ -345,11 +357,6 @@ class _Voice:
     embedding: list[float] | None = None
 
 
-# consecutive turns of a seat share a Whisper window up to this long; 0: a window per turn (the default). Packed,
-# Whisper drops a sentence said again in the same window (a repeated "同意。", the bench's voices each repeating
-# one clip: CER 0.13 -> 0.8 on bench/channels.py's 3-minute input), and a court record must not lose a repeated
-# answer; a window per turn pays the 30 s encoder per turn (about 3x the CPU on that input).
-WINDOW_PACK_S = 0.0
 GAP_S = 1.0  # silence between a seat's turns laid end to end: a pause the recogniser and the diarization both see
 
 
@@ -387,6 +394,25 @@ class _Layout:
         """The turn whose laid-out stretch (or the gap after it) holds laid-out time `t`."""
         return int(min(max(np.searchsorted(self.laid, t, side="right") - 1, 0), len(self.spans) - 1))
 
+    def piece_of(self, start: float, end: float) -> int:
+        """The turn a laid-out stretch belongs to: the one it overlaps the most, else the nearest.
+
+        Not its midpoint's: Whisper starts the first word after a pause early, in the silence before it, so
+        a short first word's midpoint can lie in the gap after the turn before (another seat's, in a packed
+        window).
+        """
+        i = self.piece((start + end) / 2)
+        best, most = i, 0.0
+        for k in (i - 1, i, i + 1):
+            if 0 <= k < len(self.spans):
+                overlap = min(end, self.laid[k] + self.lengths[k]) - max(start, self.laid[k])
+                if overlap > most:
+                    best, most = k, overlap
+        if most > 0.0 or i + 1 >= len(self.spans):
+            return best
+        after_end = (start + end) / 2 - (self.laid[i] + self.lengths[i])  # in the gap after turn i
+        return i + 1 if after_end > 0 and self.laid[i + 1] - (start + end) / 2 < after_end else i
+
     def to_original(self, t: float, piece: int) -> float:
         """Laid-out time `t` in the recording's time, kept within turn `piece`."""
         return round(float(self.original[piece] + min(max(t - self.laid[piece], 0.0), self.lengths[piece])), 3)
@@ -409,53 +435,22 @@ class _Layout:
         if block:
             yield np.concatenate(block)
 
-    def chunks(
-        self, path: Path, channel: int, on_turn: Callable[[int, np.ndarray], None] | None = None, most_s: float = 240.0
-    ) -> Iterator[tuple[float, np.ndarray, list[dict[str, float]]]]:
-        """(laid-out offset, audio, windows) of consecutive turns, about `most_s` at most: what Whisper batches.
-
-        Whisper's windows are the turns (a turn over 30 s cut at its quietest moments), consecutive turns
-        packed into one window up to `WINDOW_PACK_S`: the encoder always works on 30 s, so a window per
-        short turn would cost several times a mono recording's recognition. Silero is not run again: the
-        seat's activity already says where its speech is.
-        """
-        parts: list[np.ndarray] = []
-        windows: list[dict[str, float]] = []
-        offset = 0.0
-        size = 0
-        silence = np.zeros(self.gap, dtype=np.float32)
-        for i, samples in enumerate(_spans_audio(_one_channel(path, channel), self.spans)):
-            if on_turn is not None:
-                on_turn(i, samples)
-            if parts and size + samples.shape[0] > most_s * audio.SAMPLE_RATE:
-                yield offset, np.concatenate(parts), windows
-                parts, windows, size = [], [], 0
-            if not parts:
-                offset = float(self.laid[i])
-            start = size
-            for a, b in _window_cuts(samples):
-                begin, end = (start + a) / audio.SAMPLE_RATE, (start + b) / audio.SAMPLE_RATE
-                if windows and end - windows[-1]["start"] <= WINDOW_PACK_S:
-                    windows[-1]["end"] = end  # packed with the turn before, the gap of silence between them
-                else:
-                    windows.append({"start": begin, "end": end})
-            parts += [samples, silence]
-            size += samples.shape[0] + self.gap
-        if parts:
-            yield offset, np.concatenate(parts), windows
-
     def map_segments(self, segments: Iterable[Segment], language: str | None, itn: bool) -> list[Segment]:
         """Laid-out segments in the recording's time; one that runs over two turns is split between them."""
-        out: list[Segment] = []
+        return [segment for _, segment in self.map_pieces(segments, language, itn)]
+
+    def map_pieces(self, segments: Iterable[Segment], language: str | None, itn: bool) -> list[tuple[int, Segment]]:
+        """`map_segments`, each segment with the index of the turn (piece) it lies in."""
+        out: list[tuple[int, Segment]] = []
         for segment in segments:
             if not segment.words:
-                i = self.piece((segment.start + segment.end) / 2)
+                i = self.piece_of(segment.start, segment.end)
                 start, end = self.to_original(segment.start, i), self.to_original(segment.end, i)
-                out.append(Segment(start, max(end, start), segment.text, None, []))
+                out.append((i, Segment(start, max(end, start), segment.text, None, [])))
                 continue
             groups: list[tuple[int, list[Word]]] = []
             for word in segment.words:
-                i = self.piece((word.start + word.end) / 2)
+                i = self.piece_of(word.start, word.end)
                 mapped = replace(word, start=self.to_original(word.start, i), end=self.to_original(word.end, i))
                 if groups and groups[-1][0] == i:
                     groups[-1][1].append(mapped)
@@ -464,12 +459,12 @@ class _Layout:
             if len(groups) == 1:
                 i, words = groups[0]
                 start, end = self.to_original(segment.start, i), self.to_original(segment.end, i)
-                out.append(Segment(start, max(end, start), segment.text, None, words))
+                out.append((i, Segment(start, max(end, start), segment.text, None, words)))
                 continue
-            for _, words in groups:  # the text of a split segment is rebuilt from its words, then finished again
+            for i, words in groups:  # the text of a split segment is rebuilt from its words, then finished again
                 line = text.finish("".join(w.text for w in words).strip(), language or "zh", itn=itn)
                 if line:
-                    out.append(Segment(words[0].start, words[-1].end, line, None, words))
+                    out.append((i, Segment(words[0].start, words[-1].end, line, None, words)))
         return out
 
     def map_turns(self, turns: Iterable[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
@@ -485,7 +480,7 @@ class _Layout:
         return mapped
 
 
-def _recognise(
+def _recognise_one_seat(
     path: Path,
     channel: int,
     turns: list[Turn],
@@ -494,7 +489,8 @@ def _recognise(
     progress: ProgressHook,
     keep_pieces: list[Turn],
 ) -> tuple[list[Segment], str | None, list[np.ndarray]]:
-    """One seat's turns recognised from its own channel; also the audio of the embedding pieces asked for."""
+    """One seat's turns recognised from its own channel by an engine with its own VAD (FunASR), in one
+    decoding pass of that channel; also the audio of the embedding pieces asked for."""
     layout = _Layout(turns)
     pieces_audio: list[np.ndarray] = []
     wanted: dict[int, list[Turn]] = {}
@@ -508,100 +504,344 @@ def _recognise(
             b = round((piece.end - layout.original[i]) * audio.SAMPLE_RATE)
             pieces_audio.append(samples[max(a, 0) : b].copy())
 
-    if isinstance(engine, WhisperEngine):
-        box = LanguageBox(None if options.language == "auto" else options.language)
-        segments_iter: Iterable[Segment] = _whisper_turns(
-            engine, layout.chunks(path, channel, keep), options, layout.duration, progress, box
-        )
-    else:  # FunASR's own VAD cuts at the silences between the laid-out turns
-        chunks = audio.speech_chunks(layout.blocks(path, channel, keep))
-        segments_iter, box = engine.transcribe(chunks, options, layout.duration, progress)
+    # FunASR's own VAD cuts at the silences between the laid-out turns
+    chunks = audio.speech_chunks(layout.blocks(path, channel, keep))
+    segments_iter, box = engine.transcribe(chunks, options, layout.duration, progress)
     segments = layout.map_segments(segments_iter, box.value, options.itn)
     return _snap_edges(segments, turns), box.value, pieces_audio
 
 
-def _snap_edges(segments: list[Segment], turns: Sequence[Turn], reach_s: float = 1.0) -> list[Segment]:
-    """The first and last word heard in each turn moved out to the turn's edges when they are within `reach_s`.
+# --- Whisper: windows filled with the seats' turns in time order ----------------------------------
 
-    Whisper's word times are approximate at the ends of a stretch of speech (a first word starting late, a last
-    one ending early); the seat's activity says when the speech began and ended, to within a few frames.
+WINDOW_S = 28.0  # a Whisper window's pieces and the gaps between them (its encoder always works on 30 s)
+MERGE_GAP_S = 2.0  # a seat's turns this close, no other seat speaking between them: one stretch of speech
+OPEN_WINDOWS = 2  # windows filled at once per language: room to put another seat between two of one seat's
+LANGUAGE_SAMPLE_S = 20.0  # with "auto", a seat's language is detected once from this much of its first speech
+QUEUE_S = 90.0  # ... while at most this much speech waits for it
+REDO_MIN_S = 0.5  # a piece this long that gets no words in its window is decoded again in a window of its own
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """What recognition gets of a seat: one turn, or a seat's turns merged where no other seat spoke between."""
+
+    channel: int
+    start: float
+    end: float
+
+
+def recognition_units(
+    turns_of: dict[int, list[Turn]], merge_gap_s: float = MERGE_GAP_S, most_s: float = WINDOW_S
+) -> list[Unit]:
+    """Each seat's turns merged into stretches of speech, all seats' stretches in time order.
+
+    Two turns of a seat merge (the pause between them kept, as recorded) when the pause is under
+    `merge_gap_s`, no other seat's turn reaches into it and the stretch stays within `most_s`: a seat's
+    turns packed next to each other in a window are then one stretch of speech, never two separate
+    utterances (Whisper drops a sentence said again in the same window).
     """
-    if not segments:
+    bounds = {c: (np.array([t.start for t in ts]), np.array([t.end for t in ts])) for c, ts in turns_of.items()}
+
+    def others_speak(channel: int, a: float, b: float) -> bool:
+        for c, (starts, ends) in bounds.items():
+            if c != channel and starts.size:
+                i = int(np.searchsorted(starts, b, side="left"))  # turns starting before b ...
+                if i and float(ends[:i].max()) > a:  # ... one of which ends after a
+                    return True
+        return False
+
+    units: list[Unit] = []
+    for channel, turns in turns_of.items():
+        current: Turn | None = None
+        for turn in turns:
+            if (
+                current is not None
+                and turn.start - current.end < merge_gap_s
+                and turn.end - current.start <= most_s
+                and not others_speak(channel, current.end, turn.start)
+            ):
+                current = Turn(current.start, turn.end)
+                continue
+            if current is not None:
+                units.append(Unit(channel, current.start, current.end))
+            current = turn
+        if current is not None:
+            units.append(Unit(channel, current.start, current.end))
+    units.sort(key=lambda u: (u.start, u.channel))
+    return units
+
+
+@dataclass(slots=True)
+class _Piece:
+    """A stretch of one seat's audio in a window: a unit, or a part of one over `WINDOW_S`."""
+
+    channel: int
+    start: float  # in the recording's time
+    samples: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.shape[0] / audio.SAMPLE_RATE
+
+
+@dataclass(slots=True)
+class _Window:
+    pieces: list[_Piece] = field(default_factory=list)
+    seconds: float = 0.0  # pieces and the gaps between them
+
+    def takes(self, piece: _Piece, most_s: float) -> bool:
+        """Room for `piece`, and the window's last piece is another seat's."""
+        if not self.pieces:
+            return True
+        return self.pieces[-1].channel != piece.channel and self.seconds + GAP_S + piece.seconds <= most_s
+
+    def add(self, piece: _Piece) -> None:
+        self.seconds += (GAP_S if self.pieces else 0.0) + piece.seconds
+        self.pieces.append(piece)
+
+
+class _Packer:
+    """Windows of one language, filled with the pieces in the order they come (time order across seats).
+
+    A piece goes into the first open window that has room and does not end with the same seat; with none,
+    a new window opens (the oldest is closed when `OPEN_WINDOWS` are open). Closed windows are decoded in
+    batches of the engine's batch size. Holds at most the open windows and one batch.
+    """
+
+    def __init__(self, decode: Callable[[list[_Window]], None], batch: int, most_s: float = WINDOW_S) -> None:
+        self.decode = decode
+        self.batch = max(batch, 1)
+        self.most_s = most_s
+        self.open: list[_Window] = []
+        self.closed: list[_Window] = []
+
+    def add(self, piece: _Piece) -> None:
+        for window in self.open:
+            if window.takes(piece, self.most_s):
+                window.add(piece)
+                break
+        else:
+            if len(self.open) >= OPEN_WINDOWS:
+                self._close(self.open.pop(0))
+            window = _Window()
+            window.add(piece)
+            self.open.append(window)
+        for window in [w for w in self.open if w.seconds >= self.most_s - GAP_S - 0.5]:  # full: let it go
+            self.open.remove(window)
+            self._close(window)
+
+    def _close(self, window: _Window) -> None:
+        self.closed.append(window)
+        if len(self.closed) >= self.batch:
+            self.flush()
+
+    def flush(self, everything: bool = False) -> None:
+        if everything:
+            self.closed += self.open
+            self.open = []
+        if self.closed:
+            windows, self.closed = self.closed, []
+            self.decode(windows)
+
+
+@dataclass(slots=True)
+class _Heard:
+    """What the packed recognition found: each seat's segments (recording time), language, embedding audio."""
+
+    segments: dict[int, list[Segment]]
+    languages: dict[int, str]
+    pieces_audio: dict[int, list[np.ndarray]]
+    redone: int = 0  # pieces decoded again alone (no words in their window)
+
+
+def _decode_windows(
+    engine: WhisperEngine, windows: list[_Window], options: AsrOptions, language: str
+) -> list[tuple[_Piece, list[Segment]]]:
+    """The windows' pieces laid end to end (`GAP_S` of silence between), decoded, mapped back to each piece."""
+    pieces = [p for w in windows for p in w.pieces]
+    layout = _Layout([Turn(p.start, p.start + p.seconds) for p in pieces])  # the piece map
+    laid = [round(float(t) * audio.SAMPLE_RATE) for t in layout.laid]
+    samples = np.zeros(laid[-1] + pieces[-1].samples.shape[0], dtype=np.float32)
+    for at, piece in zip(laid, pieces, strict=True):
+        samples[at : at + piece.samples.shape[0]] = piece.samples
+    clips: list[dict[str, float]] = []
+    first = 0
+    for window in windows:
+        last = first + len(window.pieces) - 1
+        start, end = laid[first] / audio.SAMPLE_RATE, (laid[last] + pieces[last].samples.shape[0]) / audio.SAMPLE_RATE
+        clips.append({"start": start, "end": end})
+        first = last + 1
+    found = engine.transcribe_windows(samples, clips, options, language)
+    heard: list[list[Segment]] = [[] for _ in pieces]
+    for i, segment in layout.map_pieces(found, language, options.itn):
+        heard[i].append(segment)
+    return list(zip(pieces, heard, strict=True))
+
+
+def _recognise_packed(
+    path: Path,
+    info: audio.AudioInfo,
+    turns_of: dict[int, list[Turn]],
+    engine: WhisperEngine,
+    options: AsrOptions,
+    progress: ProgressHook,
+    duration: float,
+    keep_pieces: dict[int, list[Turn]],
+) -> _Heard:
+    """All seats' speech recognised in one decoding pass of the recording (all channels together).
+
+    The seats' units (`recognition_units`), each cut from its own channel, go in time order into Whisper
+    windows of up to `WINDOW_S`, a second of silence between pieces, so that consecutive pieces of a window
+    come from different seats where the hearing alternates; one window holds one language's seats only (the
+    language fixed by the options, or detected once per seat from its first `LANGUAGE_SAMPLE_S` of speech).
+    A piece of `REDO_MIN_S` or more that gets no words is decoded again in a window of its own.
+    """
+    units = recognition_units(turns_of)
+    heard = _Heard({c: [] for c in turns_of}, {}, {c: [] for c in keep_pieces})
+    wanted: dict[tuple[int, int], list[Turn]] = {}
+    unit_index = {c: [i for i, u in enumerate(units) if u.channel == c] for c in turns_of}
+    for c, pieces in keep_pieces.items():  # each embedding piece lies within one turn, so within one unit
+        starts = np.array([units[i].start for i in unit_index[c]])
+        for piece in pieces:
+            k = int(np.searchsorted(starts, piece.start + 1e-6, side="right") - 1)
+            wanted.setdefault((c, unit_index[c][max(k, 0)]), []).append(piece)
+    fixed = None if options.language == "auto" else options.language
+    packers: dict[str, _Packer] = {}
+    reached = 0.0  # how far into the recording the pieces given to the packers reach
+
+    def decode(language: str) -> Callable[[list[_Window]], None]:
+        def run(windows: list[_Window]) -> None:
+            results = _decode_windows(engine, windows, options, language)
+            again = [p for p, found in results if not found and p.seconds >= REDO_MIN_S]
+            if again:  # a sentence Whisper let go in a shared window (it skips what sounds like a repeat)
+                heard.redone += len(again)
+                redone = {
+                    id(p): found
+                    for p, found in _decode_windows(engine, [_Window([p], p.seconds) for p in again], options, language)
+                }
+                results = [(p, found or redone.get(id(p), [])) for p, found in results]
+            for piece, found in results:
+                heard.segments[piece.channel].extend(found)
+            progress("recognition", reached, duration)
+
+        return run
+
+    def pack(piece: _Piece, language: str) -> None:
+        if language not in packers:
+            packers[language] = _Packer(decode(language), engine.batch_size)
+        packers[language].add(piece)
+
+    # With "auto", the pieces wait in time order while a seat among them has no language yet: a seat's
+    # language is detected from its first `LANGUAGE_SAMPLE_S` of speech (or what it has when the queue holds
+    # `QUEUE_S`, or at the end), then the queue's head goes to the packers up to the next unsettled seat's piece.
+    queue: list[_Piece] = []
+
+    def settle(channel: int) -> None:
+        own = [p.samples for p in queue if p.channel == channel]
+        sample = np.concatenate(own)[: int(30 * audio.SAMPLE_RATE)]
+        heard.languages[channel] = engine.detect_language(
+            sample, [{"start": 0.0, "end": sample.shape[0] / audio.SAMPLE_RATE}]
+        )
+
+    def release() -> None:
+        while queue and queue[0].channel in heard.languages:
+            piece = queue.pop(0)
+            pack(piece, heard.languages[piece.channel])
+
+    def offer(piece: _Piece) -> None:
+        if fixed is not None:
+            heard.languages.setdefault(piece.channel, fixed)
+        if piece.channel in heard.languages and not queue:
+            pack(piece, heard.languages[piece.channel])
+            return
+        queue.append(piece)
+        own = sum(p.seconds for p in queue if p.channel == piece.channel)
+        if piece.channel not in heard.languages and own >= LANGUAGE_SAMPLE_S:
+            settle(piece.channel)
+        if sum(p.seconds for p in queue) >= QUEUE_S:
+            settle(queue[0].channel)
+        release()
+
+    spans = [(round(u.start * audio.SAMPLE_RATE), round(u.end * audio.SAMPLE_RATE)) for u in units]
+    rows = [u.channel for u in units]
+    for n, samples in enumerate(_spans_audio(audio.channel_blocks(path, info=info), spans, rows)):
+        unit = units[n]
+        reached = max(reached, unit.end)
+        for piece in wanted.get((unit.channel, n), ()):
+            a = round((piece.start - unit.start) * audio.SAMPLE_RATE)
+            b = round((piece.end - unit.start) * audio.SAMPLE_RATE)
+            heard.pieces_audio[unit.channel].append(samples[max(a, 0) : b].copy())
+        for a, b in _window_cuts(samples):
+            if b > a:  # nothing of a turn reaching past the end of the stream
+                offer(_Piece(unit.channel, round(unit.start + a / audio.SAMPLE_RATE, 3), samples[a:b]))
+    while queue:
+        settle(queue[0].channel)
+        release()
+    reached = duration
+    for packer in packers.values():
+        packer.flush(everything=True)
+    for c, turns in turns_of.items():
+        heard.segments[c] = _snap_edges(sorted(heard.segments[c], key=lambda s: (s.start, s.end)), turns)
+    return heard
+
+
+def _snap_edges(segments: list[Segment], turns: Sequence[Turn], reach_s: float = 1.0) -> list[Segment]:
+    """Words kept within the seat's turns, and the first and last word of each turn moved out to its edges.
+
+    The seat's activity says when its speech began and ended, to within a few frames; Whisper's word times
+    are approximate at the ends of a stretch of speech (a first word starting late, a last one ending early)
+    and across a pause (a word stretched over it). Each word goes to the turn it overlaps the most (else the
+    nearest), is cut to that turn, and the first and last word of a turn move out to its edges when they are
+    within `reach_s` of them. A line without words is treated as one word. Lines span their words again.
+    """
+    if not segments or not turns:
         return segments
     starts = np.array([t.start for t in turns])
 
-    def turn_of(t: float) -> int:
-        return int(min(max(np.searchsorted(starts, t, side="right") - 1, 0), len(turns) - 1))
+    def turn_of(a: float, b: float) -> int:
+        i = int(min(max(np.searchsorted(starts, (a + b) / 2, side="right") - 1, 0), len(turns) - 1))
+        near = [k for k in (i - 1, i, i + 1) if 0 <= k < len(turns)]
+        overlaps = [(min(b, turns[k].end) - max(a, turns[k].start), k) for k in near]
+        most, best = max(overlaps)
+        if most > 0:
+            return best
+        return min(near, key=lambda k: max(turns[k].start - b, a - turns[k].end, 0.0))
 
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
+    # items: (segment, word or -1 for a line without words) -> [start, end], its turn
+    spans: dict[tuple[int, int], list[float]] = {}
+    first: dict[int, tuple[int, int]] = {}
+    last: dict[int, tuple[int, int]] = {}
     for n, segment in enumerate(segments):
-        i = turn_of((segment.start + segment.end) / 2)
-        if i not in first or segment.start < segments[first[i]].start:
-            first[i] = n
-        if i not in last or segment.end > segments[last[i]].end:
-            last[i] = n
-    out = list(segments)
-    for i, n in first.items():
-        segment, turn = out[n], turns[i]
-        if 0 < segment.start - turn.start <= reach_s:
-            words = list(segment.words)
-            if words:
-                words[0] = replace(words[0], start=turn.start)
-            out[n] = replace(segment, start=turn.start, words=words)
-    for i, n in last.items():
-        segment, turn = out[n], turns[i]
-        if 0 < turn.end - segment.end <= reach_s:
-            words = list(segment.words)
-            if words:
-                words[-1] = replace(words[-1], end=turn.end)
-            out[n] = replace(segment, end=turn.end, words=words)
+        items = [((n, k), w.start, w.end) for k, w in enumerate(segment.words)] or [
+            ((n, -1), segment.start, segment.end)
+        ]
+        for key, a, b in items:
+            i = turn_of(a, b)
+            turn = turns[i]
+            a, b = min(max(a, turn.start), turn.end), min(max(b, turn.start), turn.end)
+            spans[key] = [a, max(a, b)]
+            if i not in first or a < spans[first[i]][0]:
+                first[i] = key
+            if i not in last or b > spans[last[i]][1]:
+                last[i] = key
+    for i, key in first.items():
+        if 0 < spans[key][0] - turns[i].start <= reach_s:
+            spans[key][0] = turns[i].start
+    for i, key in last.items():
+        if 0 < turns[i].end - spans[key][1] <= reach_s:
+            spans[key][1] = turns[i].end
+    out: list[Segment] = []
+    for n, segment in enumerate(segments):
+        if not segment.words:
+            a, b = spans[(n, -1)]
+            out.append(replace(segment, start=round(a, 3), end=round(b, 3)))
+            continue
+        words = [
+            replace(w, start=round(spans[(n, k)][0], 3), end=round(spans[(n, k)][1], 3))
+            for k, w in enumerate(segment.words)
+        ]
+        out.append(replace(segment, start=min(w.start for w in words), end=max(w.end for w in words), words=words))
     return out
-
-
-def _whisper_turns(
-    engine: WhisperEngine,
-    chunks: Iterable[tuple[float, np.ndarray, list[dict[str, float]]]],
-    options: AsrOptions,
-    duration: float,
-    progress: ProgressHook,
-    box: LanguageBox,
-) -> Iterator[Segment]:
-    """`WhisperEngine`'s decoding with the turns as its windows (instead of Silero's), batched the same way.
-
-    Mirrors `WhisperEngine._segments` (same decoding options, sentence cuts and text step); only where the
-    windows come from differs.
-    """
-    hotwords = " ".join(h.term for h in options.hotwords) or None
-    for offset, chunk, windows in chunks:
-        if box.value is None:
-            box.value = engine.detect_language(chunk, windows)
-        language = box.value
-        found, _ = engine.pipeline.transcribe(
-            chunk,
-            clip_timestamps=windows,
-            language=language,
-            initial_prompt=ZH_PROMPT if language == "zh" else None,
-            hotwords=hotwords,
-            batch_size=engine.batch_size,
-            word_timestamps=True,
-            beam_size=5,
-        )
-        for seg in found:
-            words = [
-                Word(offset + w.start, offset + w.end, to_script(w.word, language), w.probability)
-                for w in seg.words or ()
-            ]
-            if not words:
-                line = text.finish(seg.text.strip(), language, itn=options.itn)
-                if line:
-                    yield Segment(offset + seg.start, offset + seg.end, line, None, [])
-                continue
-            for sentence in split_sentences(words):
-                line = text.finish("".join(w.text for w in sentence).strip(), language, itn=options.itn)
-                if line:
-                    yield Segment(sentence[0].start, sentence[-1].end, line, None, sentence)
-        progress("recognition", offset + chunk.shape[0] / audio.SAMPLE_RATE, duration)
 
 
 def _diarize_seat(
@@ -652,39 +892,73 @@ def transcribe_channels(
             f"声道数不符 (the recording decodes to {powers.shape[0]} channel(s), the channel map has {len(seats)})",
         )
     per_seat = channel_turns(powers[seat_channels], params)
+    powers_duration = powers.shape[1] * FRAME_S
     del powers
     turns_of = dict(zip(seat_channels, per_seat, strict=True))
     speech = {c: sum(t.duration for t in turns_of[c]) for c in seat_channels}
     weight = sum(speech.values()) or 1.0
     progress("speech activity", 1.0, 1.0)
 
-    done = 0.05
+    warnings: list[str] = []
+    for c in seat_channels:
+        if not turns_of[c]:
+            warnings.append(f"声道 {c + 1}（{seats[c].spec()}）没有检测到讲话 (no speech detected on channel {c + 1})")
+    spoken = [c for c in seat_channels if turns_of[c]]
+    # progress: recognition up to `asr_end`, then the shared seats' diarization (about a fifth of their share)
+    asr_end = 0.05 + 0.95 * (1.0 - 0.2 * sum(speech[c] for c in spoken if seats[c].shared) / weight)
+    pieces_of = {c: embedding_pieces(turns_of[c]) for c in spoken if not seats[c].shared}
+    recognised: dict[int, tuple[list[Segment], str | None, list[np.ndarray]]] = {}
+    if isinstance(engine, WhisperEngine):
+        try:
+            heard = _recognise_packed(
+                path,
+                info,
+                {c: turns_of[c] for c in spoken},
+                engine,
+                asr_options,
+                Fraction(progress, 0.05, asr_end, "recognition"),
+                powers_duration,
+                pieces_of,
+            )
+        except AsrError as e:
+            raise AsrError(f"{path.name}: {e}") from e
+        log.debug("windows: %d piece(s) decoded again alone", heard.redone)
+        for c in spoken:
+            recognised[c] = (heard.segments[c], heard.languages.get(c), heard.pieces_audio.get(c, []))
+    else:
+        done = 0.05
+        for c in spoken:
+            share = (asr_end - 0.05) * speech[c] / weight
+            try:
+                recognised[c] = _recognise_one_seat(
+                    path,
+                    c,
+                    turns_of[c],
+                    engine,
+                    asr_options,
+                    Fraction(progress, done, done + share, "recognition"),
+                    pieces_of.get(c, []),
+                )
+            except AsrError as e:
+                raise AsrError(f"{path.name}: channel {c + 1}: {e}") from e
+            done += share
+
     segments: list[Segment] = []
     voices: list[_Voice] = []
     languages: dict[str, float] = {}
     diarized_by: str | None = None
-    warnings: list[str] = []
-    for c in seat_channels:
+    done = asr_end
+    for c in spoken:
         seat, turns = seats[c], turns_of[c]
-        share = 0.95 * speech[c] / weight
-        if not turns:
-            warnings.append(f"声道 {c + 1}（{seat.spec()}）没有检测到讲话 (no speech detected on channel {c + 1})")
-            done += share
-            continue
-        asr_end = done + share * (0.8 if seat.shared else 1.0)
-        pieces = [] if seat.shared else embedding_pieces(turns)
-        try:
-            found, language, pieces_audio = _recognise(
-                path, c, turns, engine, asr_options, Fraction(progress, done, asr_end, "recognition"), pieces
-            )
-        except AsrError as e:
-            raise AsrError(f"{path.name}: channel {c + 1}: {e}") from e
+        found, language, pieces_audio = recognised[c]
         if language:
             languages[language] = languages.get(language, 0.0) + sum(s.end - s.start for s in found)
         if seat.shared:
+            share = 0.95 * 0.2 * speech[c] / weight
             mapped, embeddings, diarized_by = _diarize_seat(
-                path, c, seat, turns, device, Fraction(progress, asr_end, done + share, "speakers")
+                path, c, seat, turns, device, Fraction(progress, done, done + share, "speakers")
             )
+            done += share
             labelled = align.assign_speakers(found, _as_diarization(mapped))
             for label in dict.fromkeys(lbl for _, _, lbl in mapped):
                 own = [Turn(a, b) for a, b, lbl in mapped if lbl == label]
@@ -697,7 +971,6 @@ def transcribe_channels(
             for segment in found:
                 segment.speaker = f"{c}:"
         segments.extend(found)
-        done += share
     speakers, names = _speakers(voices, segments)
     for segment in segments:
         segment.speaker = names.get(segment.speaker or "")

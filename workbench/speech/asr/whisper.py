@@ -77,6 +77,48 @@ class WhisperEngine(ChunkedEngine):
         allowed = [(p, lang) for lang, p in probs if lang in LANGUAGES]
         return max(allowed)[1] if allowed else "zh"
 
+    def transcribe_windows(
+        self,
+        samples: np.ndarray,
+        windows: list[dict[str, float]],
+        options: AsrOptions,
+        language: str,
+        offset: float = 0.0,
+    ) -> Iterator[Segment]:
+        """The segments of the caller's own speech windows of `samples`, in `samples`' time plus `offset`.
+
+        `windows` are {"start", "end"} in seconds within `samples`, each at most 30 s: each is one encoder
+        pass (Whisper always works on 30 s, however little speech a window holds), decoded in batches of
+        `batch_size`. Lines are split at sentence ends and finished (`text.finish`); words keep their spoken
+        form and are only converted to the transcript's script.
+        """
+        hotwords = " ".join(h.term for h in options.hotwords) or None
+        segments, _ = self.pipeline.transcribe(
+            samples,
+            clip_timestamps=windows,
+            language=language,
+            initial_prompt=_ZH_PROMPT if language == "zh" else None,
+            hotwords=hotwords,
+            batch_size=self.batch_size,
+            word_timestamps=True,
+            beam_size=5,
+        )
+        for seg in segments:
+            # Words keep their spoken form (ITN needs the whole line); only the script is converted.
+            words = [
+                Word(offset + w.start, offset + w.end, to_script(w.word, language), w.probability)
+                for w in seg.words or ()
+            ]
+            if not words:
+                line = text.finish(seg.text.strip(), language, itn=options.itn)
+                if line:
+                    yield Segment(offset + seg.start, offset + seg.end, line, None, [])
+                continue
+            for sentence in split_sentences(words):
+                line = text.finish("".join(w.text for w in sentence).strip(), language, itn=options.itn)
+                if line:
+                    yield Segment(sentence[0].start, sentence[-1].end, line, None, sentence)
+
     def _segments(
         self,
         chunks: Iterable[tuple[float, np.ndarray]],
@@ -85,38 +127,12 @@ class WhisperEngine(ChunkedEngine):
         progress: ProgressHook,
         box: LanguageBox,
     ) -> Iterator[Segment]:
-        hotwords = " ".join(h.term for h in options.hotwords) or None
         for offset, chunk in chunks:
-            windows = speech_windows(chunk)
+            windows = speech_windows(chunk)  # Silero's speech windows of a mono recording's chunk
             if not windows:  # silence: nothing to decode, nothing to hallucinate
                 progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
                 continue
             if box.value is None:
                 box.value = self.detect_language(chunk, windows)
-            language = box.value
-            segments, _ = self.pipeline.transcribe(
-                chunk,
-                clip_timestamps=windows,
-                language=language,
-                initial_prompt=_ZH_PROMPT if language == "zh" else None,
-                hotwords=hotwords,
-                batch_size=self.batch_size,
-                word_timestamps=True,
-                beam_size=5,
-            )
-            for seg in segments:
-                # Words keep their spoken form (ITN needs the whole line); only the script is converted.
-                words = [
-                    Word(offset + w.start, offset + w.end, to_script(w.word, language), w.probability)
-                    for w in seg.words or ()
-                ]
-                if not words:
-                    line = text.finish(seg.text.strip(), language, itn=options.itn)
-                    if line:
-                        yield Segment(offset + seg.start, offset + seg.end, line, None, [])
-                    continue
-                for sentence in split_sentences(words):
-                    line = text.finish("".join(w.text for w in sentence).strip(), language, itn=options.itn)
-                    if line:
-                        yield Segment(sentence[0].start, sentence[-1].end, line, None, sentence)
+            yield from self.transcribe_windows(chunk, windows, options, box.value, offset)
             progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
