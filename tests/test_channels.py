@@ -9,6 +9,7 @@ once per session. Every check on a list first asserts that the list is not empty
 
 from __future__ import annotations
 
+import itertools
 import json
 import wave
 from pathlib import Path
@@ -173,6 +174,40 @@ def test_quiet_channels_and_short_bursts_give_no_turns() -> None:
     samples = (10 ** (-60 / 20) * rng.standard_normal((2, 10 * RATE))).astype(np.float32)
     samples[1, 5 * RATE : 5 * RATE + 800] += 0.3  # a 50 ms knock
     assert turns_of(samples) == [[], []]
+
+
+def test_a_microphone_muted_to_digital_silence_keeps_its_room_noise_below_speech() -> None:
+    """A seat muted (exact zeros) for most of the file: its noise floor comes from its live frames, so the room
+    noise heard once it is live is not taken for that seat speaking."""
+    samples, _ = seat_recording([(0, EN_A, 1.0)], 2, 30.0, bleed_db=20.0)
+    rng = np.random.default_rng(5)
+    samples[1, : 20 * RATE] = 0.0  # muted until 20 s, then room noise alone (no one at that seat speaks)
+    samples[1, 20 * RATE :] = (10 ** (-45 / 20) * rng.standard_normal(10 * RATE)).astype(np.float32)
+    samples[1, 25 * RATE : 25 * RATE + 3 * RATE] += voice(ZH_A)[: 3 * RATE]  # ... but for 3 s of speech
+    turns = turns_of(samples)[1]
+    assert turns and sum(t.end - t.start for t in turns) < 4.5, turns
+    assert all(t.start > 24.5 for t in turns), turns
+
+
+def test_nan_and_inf_samples_decode_as_silence(tmp_path: Path) -> None:
+    samples = np.zeros((2, 2 * RATE), np.float32)
+    samples[0, 100], samples[1, 200], samples[1, 300] = np.nan, np.inf, -np.inf
+    path = tmp_path / "nan.wav"
+    import soundfile
+
+    soundfile.write(str(path), samples.T, RATE, subtype="FLOAT")
+    for block in audio.channel_blocks(path):
+        assert np.isfinite(block).all()
+    assert all(np.isfinite(b).all() for b in audio.blocks(path))
+
+
+def test_a_forty_minute_stretch_is_cut_into_parts_for_decoding() -> None:
+    units = channels.recognition_units({0: [channels.Turn(10.0, 10.0 + 2400.0)], 1: [channels.Turn(5.0, 8.0)]})
+    long = [u for u in units if u.channel == 0]
+    assert len(long) == int(np.ceil(2400 / channels.LONGEST_UNIT_S))
+    assert long[0].start == 10.0 and long[-1].end == 2410.0
+    assert all(b.start == a.end for a, b in itertools.pairwise(long))
+    assert all(u.end - u.start <= channels.LONGEST_UNIT_S for u in long)
 
 
 def test_spans_are_cut_from_a_stream_of_blocks() -> None:

@@ -165,7 +165,8 @@ def _blocks(path: Path, block_seconds: float, info: AudioInfo | None, *, keep_ch
 def _planes(frame: av.AudioFrame) -> np.ndarray:
     """A resampled packed float frame, (1, n * channels) interleaved, as contiguous (channels, n) float32."""
     count = len(frame.layout.channels)
-    array = frame.to_ndarray()
+    # a float file's NaN or inf would poison every later sum (a channel's noise floor, a Whisper window's features)
+    array = np.nan_to_num(frame.to_ndarray(), nan=0.0, posinf=1.0, neginf=-1.0)
     return array.reshape(1, -1) if count == 1 else np.ascontiguousarray(array.reshape(-1, count).T)
 
 

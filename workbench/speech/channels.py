@@ -52,6 +52,7 @@ log = logging.getLogger("workbench.speech.channels")
 FRAME = audio.SAMPLE_RATE // 100  # 10 ms: the unit of speech activity
 FRAME_S = FRAME / audio.SAMPLE_RATE
 _TINY = 1e-12  # power floor: log10 of digital silence
+SILENT_DB = -100.0  # a frame below this is digital silence (a muted input), not a room's noise
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,12 +158,23 @@ def estimate_coupling(levels: np.ndarray, floors: np.ndarray, params: ActivityPa
     return coupling
 
 
+def _noise_floors(levels: np.ndarray, percentile: float) -> np.ndarray:
+    """Each channel's noise floor (dB) among its frames above digital silence: a microphone muted to exact zeros
+    before the opening or in a recess must not put its floor at -120 dB, or its live room noise reads as speech."""
+    floors = np.full(levels.shape[0], SILENT_DB, dtype=np.float32)
+    for c, row in enumerate(levels):
+        live = row[row > SILENT_DB]
+        if live.size:
+            floors[c] = np.percentile(live, percentile)
+    return floors
+
+
 def speech_margins(powers: np.ndarray, params: ActivityParams = ActivityParams()) -> tuple[np.ndarray, np.ndarray]:
     """(seats, frames) power -> dB by which each frame stands over its noise floor, and over predicted crosstalk."""
     smoothed = _smooth(powers.astype(np.float32, copy=False), params.smooth_frames)
     levels = 10.0 * np.log10(smoothed + _TINY)
     del smoothed
-    floors = np.percentile(levels, params.floor_percentile, axis=1).astype(np.float32)
+    floors = _noise_floors(levels, params.floor_percentile)
     coupling = estimate_coupling(levels, floors, params)
     reach = _max_reach(levels, params.bleed_reach_frames)
     over_bleed = np.empty_like(levels)
@@ -518,6 +530,7 @@ MERGE_GAP_S = 2.0  # a seat's turns this close, no other seat speaking between t
 OPEN_WINDOWS = 2  # windows filled at once per language: room to put another seat between two of one seat's
 LANGUAGE_SAMPLE_S = 20.0  # with "auto", a seat's language is detected once from this much of its first speech
 QUEUE_S = 90.0  # ... while at most this much speech waits for it
+LONGEST_UNIT_S = 4 * WINDOW_S  # a longer stretch is cut into parts of this length (memory while it is decoded)
 REDO_MIN_S = 0.5  # a piece this long that gets no words in its window is decoded again in a window of its own
 
 
@@ -567,8 +580,22 @@ def recognition_units(
             current = turn
         if current is not None:
             units.append(Unit(channel, current.start, current.end))
+    units = [part for unit in units for part in _split_long(unit)]
     units.sort(key=lambda u: (u.start, u.channel))
     return units
+
+
+def _split_long(unit: Unit, longest_s: float = LONGEST_UNIT_S) -> list[Unit]:
+    """A unit over `longest_s` (a judgment read for forty minutes) as consecutive parts of at most that length:
+    the decoding pass holds a unit's audio of every channel until it ends."""
+    if unit.end - unit.start <= longest_s:
+        return [unit]
+    parts, start = [], unit.start
+    while start < unit.end:
+        end = min(start + longest_s, unit.end)
+        parts.append(Unit(unit.channel, start, end))
+        start = end
+    return parts
 
 
 @dataclass(slots=True)
@@ -953,20 +980,24 @@ def transcribe_channels(
         found, language, pieces_audio = recognised[c]
         if language:
             languages[language] = languages.get(language, 0.0) + sum(s.end - s.start for s in found)
+        mapped: list[tuple[float, float, str]] = []
         if seat.shared:
             share = 0.95 * 0.2 * speech[c] / weight
             mapped, embeddings, diarized_by = _diarize_seat(
                 path, c, seat, turns, device, Fraction(progress, done, done + share, "speakers")
             )
             done += share
+        if mapped:  # a shared seat's voices, told apart within its channel
             labelled = align.assign_speakers(found, _as_diarization(mapped))
             for label in dict.fromkeys(lbl for _, _, lbl in mapped):
                 own = [Turn(a, b) for a, b, lbl in mapped if lbl == label]
                 voices.append(_Voice(c, seat, f"{c}:{label}", own, embeddings.get(label)))
             for segment in labelled:
                 segment.speaker = f"{c}:{segment.speaker}" if segment.speaker else None
+                # a line split between the two voices is rebuilt from its words: finish it again, as mono does
+                segment.text = text.finish(segment.text, language, itn=asr_options.itn)
             found = labelled
-        else:
+        else:  # one person's seat; or a shared seat with too little speech to tell two voices: one voice, no role
             voices.append(_Voice(c, seat, f"{c}:", turns, mean_embedding(pieces_audio, device)))
             for segment in found:
                 segment.speaker = f"{c}:"
