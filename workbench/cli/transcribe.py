@@ -101,7 +101,8 @@ def transcribe_cmd(
             writers.write(fmt, transcript, out_dir / f"{path.stem}.{fmt}")
         click.echo(f"{path.name}: {len(transcript.segments)} segments, {transcript.duration:.1f} s → {out_dir}")
 
-    _batch(files, lambda path, bar: transcribe(path, options, progress=bar), keep)
+    # one-shot: each stage's models are released before the next loads its own (see `pipeline.transcribe`)
+    _batch(files, lambda path, bar: transcribe(path, options, progress=bar, release_between_stages=True), keep)
 
 
 def _batch(files: tuple[Path, ...], work: Callable[[Path, ProgressHook], T], keep: Callable[[Path, T], None]) -> None:
@@ -168,7 +169,7 @@ def diarize_cmd(
     from workbench.speech.diarization.pipeline import diarize_file  # torch and pyannote: only when diarizing
 
     count = _check_speakers(speakers or settings.get("speakers"))
-    chosen_device = resolve_device(device or settings.get("device"))
+    chosen_device = resolve_device(device or settings.get("device"), library="torch")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def keep(path: Path, result: Diarization) -> None:

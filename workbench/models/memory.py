@@ -15,7 +15,7 @@ import gc
 import logging
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,10 +86,31 @@ def _clear_library_caches() -> None:
     """Caches filled outside `load()`: faster-whisper keeps its Silero VAD (an onnxruntime session) in an
     lru_cache (looked up only if faster-whisper was imported), and the keyword index keeps term hashes
     that grow with every transcript stored."""
+    _clear_vad_cache()
+    keyword_index.clear_caches()
+
+
+def _clear_vad_cache() -> None:
     vad = getattr(sys.modules.get("faster_whisper.vad"), "get_vad_model", None)
     if vad is not None and hasattr(vad, "cache_clear"):
         vad.cache_clear()
-    keyword_index.clear_caches()
+
+
+def release(kinds: Iterable[str]) -> list[str]:
+    """Drops the cached models whose key starts with one of `kinds` ("whisper", "funasr", ...) and gives
+    the memory back; returns the names released.
+
+    For a one-shot process between its stages: `workbench transcribe` needs Whisper no more once
+    recognition is done, and diarization's peak need not carry it. Whisper's Silero VAD session goes with it.
+    """
+    wanted = set(kinds)
+    with _lock:
+        keys = [key for key in _loaded if key[0] in wanted]
+        names = [_loaded.pop(key).name for key in keys]  # no reference kept: the instances can be collected
+        if "whisper" in wanted:
+            _clear_vad_cache()
+    trim()
+    return names
 
 
 def unload_all() -> list[str]:

@@ -8,10 +8,12 @@ from the seats' microphones instead (`workbench.speech.channels`): no mix, no di
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import settings
 from workbench.files import sha256_file
+from workbench.models import memory
 from workbench.progress import Fraction, ProgressHook, no_progress
 from workbench.speech import align, asr, audio, text
 from workbench.speech.diarization import SpeakerCount
@@ -23,8 +25,19 @@ from workbench.speech.transcript import EngineInfo, Segment, SpeakerSummary, Tra
 log = logging.getLogger("workbench.speech.pipeline")
 
 
-def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressHook = no_progress) -> Transcript:
-    """Transcribes one file; raises `audio.AudioError` or `asr.AsrError` naming the file and reason."""
+def transcribe(
+    path: str | Path,
+    options: TranscribeOptions,
+    progress: ProgressHook = no_progress,
+    *,
+    release_between_stages: bool = False,
+) -> Transcript:
+    """Transcribes one file; raises `audio.AudioError` or `asr.AsrError` naming the file and reason.
+
+    `release_between_stages`: unload the recognition model once recognition is done, before diarization
+    loads its own, so that the process's peak is the larger stage's and not both together. For a one-shot
+    process (`workbench transcribe`); the server's job child keeps its models for the next job.
+    """
     path = Path(path)
     info = audio.probe(path)
     seats = parse_channels(options.channels) if options.channels else ()
@@ -51,25 +64,32 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
     if seats:
         return _transcribe_channels(path, info, seats, options, engine, hotwords, warnings, progress)
     asr_share = 0.7 if options.diarize else 1.0
+    recognition = Fraction(progress, 0.0, asr_share, "recognition")
+    recognition("recognition", 0.0, 1.0)  # the stage begins now, not when its first chunk is done
     segments_iter, language = engine.transcribe(
         audio.speech_chunks(audio.blocks(path, info=info)),
         asr.AsrOptions(options.language, options.itn, hotwords),
         info.duration,
-        Fraction(progress, 0.0, asr_share, "recognition"),
+        recognition,
     )
     try:
         segments = list(segments_iter)
     except asr.AsrError as e:
         raise asr.AsrError(f"{path.name}: {e}") from e
+    del segments_iter
+    facts = _EngineFacts.of(engine)
     speakers = None
     diarization_name = None
     if options.diarize:
+        if release_between_stages:
+            del engine  # the cache held the only other reference
+            memory.release(("whisper", "funasr"))
         from workbench.speech.diarization.pipeline import diarize_file  # torch and pyannote: only when diarizing
 
         result = diarize_file(
             path,
             SpeakerCount.parse(options.speakers),
-            device=engine.device,
+            device=_diarization_device(options.device, facts.device),
             progress=Fraction(progress, asr_share, 1.0, "speakers"),
         )
         segments = align.assign_speakers(segments, result)
@@ -78,8 +98,35 @@ def transcribe(path: str | Path, options: TranscribeOptions, progress: ProgressH
         speakers = result.speakers
         diarization_name = result.engine or "pyannote"
     progress("done", 1.0, 1.0)
-    return _transcript(path, info, options, engine, hotwords, language.value, segments, speakers, diarization_name,
+    return _transcript(path, info, options, facts, hotwords, language.value, segments, speakers, diarization_name,
                        warnings)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _EngineFacts:
+    """What the transcript records of the recognition engine: kept when the engine itself is released."""
+
+    name: str
+    model_name: str
+    device: str
+    punctuation: str | None
+
+    @classmethod
+    def of(cls, engine: asr.AsrEngine) -> _EngineFacts:
+        return cls(engine.name, engine.model_name, engine.device, engine.punctuation)
+
+
+def _diarization_device(asked: str, recognition_device: str) -> str:
+    """Diarization's device: as asked; for "auto", the recognition engine's, if torch sees a GPU too.
+
+    Whisper's "auto" is answered by CTranslate2, diarization runs on torch: a GPU one sees the other
+    may not (a CPU-only torch wheel).
+    """
+    if asked != "auto":
+        return asked
+    if recognition_device != "cuda":
+        return recognition_device
+    return asr.resolve_device("auto", library="torch")
 
 
 def _transcribe_channels(
@@ -104,7 +151,8 @@ def _transcribe_channels(
         progress,
         device=engine.device,
     )
-    return _transcript(path, info, options, engine, hotwords, result.language, result.segments, result.speakers,
+    facts = _EngineFacts.of(engine)
+    return _transcript(path, info, options, facts, hotwords, result.language, result.segments, result.speakers,
                        result.diarization, [*warnings, *result.warnings])  # fmt: skip
 
 
@@ -112,7 +160,7 @@ def _transcript(
     path: Path,
     info: audio.AudioInfo,
     options: TranscribeOptions,
-    engine: asr.AsrEngine,
+    engine: _EngineFacts,
     hotwords: tuple[Hotword, ...],
     language: str | None,
     segments: list[Segment],

@@ -86,14 +86,24 @@ class ChunkedEngine:
         raise NotImplementedError
 
 
-def resolve_device(device: str) -> str:
+def resolve_device(device: str, library: str = "ctranslate2") -> str:
+    """`device`, with "auto" made concrete: "cuda" if `library` (the one that runs the model) sees a GPU, else "cpu".
+
+    Whisper runs on CTranslate2, so its question goes to CTranslate2: asking torch would import it
+    (~300 MB and seconds) into a process that never uses it. FunASR and diarization ask torch, which
+    they import anyway.
+    """
     if device != "auto":
         return device
     try:
+        if library == "ctranslate2":
+            import ctranslate2
+
+            return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
+    except (ImportError, RuntimeError):  # no such library, or a driver that fails to answer
         return "cpu"
 
 

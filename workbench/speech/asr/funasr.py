@@ -54,7 +54,7 @@ class FunAsrEngine(ChunkedEngine):
         batch_size: int = 8,
     ):
         self.model_name = entry.name
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, library="torch")
         self.model_class = entry.detail.get("class", "")
         self.batch_size = batch_size
         writes_punctuation = self.model_class in ("SenseVoiceSmall", "FunASRNano")
