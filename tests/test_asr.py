@@ -106,6 +106,40 @@ def test_hotwords_that_reach_whisper_fit_its_prompt_and_the_rest_are_named(
     assert f"{len(left_out)} hotword(s)" in warning and all(term in warning for term in left_out)
 
 
+def test_speech_packed_across_chunks_keeps_its_own_times(whisper_engine) -> None:
+    """Two clips 40 s apart, in 30 s chunks: decoded in one packed window, each line at the time it was said."""
+    first, second = audio.load(clip("en_jfk.flac")), audio.load(clip("en_librivox_ss01_0880.wav"))
+    gap = np.zeros(40 * audio.SAMPLE_RATE, dtype=np.float32)
+    recording = np.concatenate([first, gap, second])
+    later = (first.shape[0] + gap.shape[0]) / audio.SAMPLE_RATE  # 51 s
+    blocks = (recording[i : i + 30 * audio.SAMPLE_RATE] for i in range(0, recording.shape[0], 30 * audio.SAMPLE_RATE))
+    calls = []
+    decode = whisper_engine.pipeline.transcribe
+
+    def counted(samples, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["clip_timestamps"])
+        return decode(samples, **kwargs)
+
+    whisper_engine.pipeline.transcribe = counted
+    try:
+        segments, _ = whisper_engine.transcribe(
+            audio.speech_chunks(blocks, chunk_seconds=30, search_seconds=5),
+            asr.AsrOptions("en", itn=False),
+            recording.shape[0] / audio.SAMPLE_RATE,
+        )
+        segments = list(segments)
+    finally:
+        whisper_engine.pipeline.transcribe = decode
+    assert len(calls) == 1 and len(calls[0]) == 1  # one window holds both clips' speech: one encoder pass
+    early = [s for s in segments if s.start < 20]
+    late = [s for s in segments if s.start >= 20]
+    assert "country" in " ".join(s.text for s in early) and early[-1].end <= 11.5
+    assert "disposed" in " ".join(s.text for s in late)
+    assert later - 0.5 <= late[0].start and late[-1].end <= later + 3.5
+    for seg in segments:
+        assert all(seg.start - 0.01 <= w.start <= w.end <= seg.end + 0.01 for w in seg.words)
+
+
 def test_split_sentences_keeps_every_word() -> None:
     from workbench.speech.transcript import Word
 

@@ -5,6 +5,7 @@ faster-whisper is imported when an engine is made, not with this module.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -21,7 +22,7 @@ from workbench.speech.asr.engine import (
     resolve_device,
     to_script,
 )
-from workbench.speech.asr.windows import speech_windows, split_sentences
+from workbench.speech.asr.windows import PackedBatch, Timeline, WindowPacker, speech_regions, split_sentences
 from workbench.speech.audio import SAMPLE_RATE
 from workbench.speech.text import Hotword
 from workbench.speech.transcript import Segment, Word
@@ -92,6 +93,19 @@ class WhisperEngine(ChunkedEngine):
         `batch_size`. Lines are split at sentence ends and finished (`text.finish`); words keep their spoken
         form and are only converted to the transcript's script.
         """
+        timeline = Timeline()
+        timeline.add(0.0, offset, samples.shape[0] / SAMPLE_RATE)
+        return self._decode(samples, windows, options, language, timeline)
+
+    def _decode(
+        self,
+        samples: np.ndarray,
+        windows: list[dict[str, float]],
+        options: AsrOptions,
+        language: str,
+        timeline: Timeline,
+    ) -> Iterator[Segment]:
+        """`transcribe_windows` with times mapped back through `timeline` (packed speech → the recording)."""
         hotwords = " ".join(h.term for h in options.hotwords) or None
         segments, _ = self.pipeline.transcribe(
             samples,
@@ -103,16 +117,25 @@ class WhisperEngine(ChunkedEngine):
             word_timestamps=True,
             beam_size=5,
         )
+        starts = [w["start"] for w in windows]
         for seg in segments:
+            # Whisper may place a last word up to a second past its window: keep it inside, so it is not
+            # mapped onto the speech packed after it. A segment's start is its window's start floored to
+            # Whisper's 10 ms frames, hence the tolerance.
+            window = windows[max(bisect.bisect_right(starts, seg.start + 0.02) - 1, 0)]
+
+            def inside(t: float, window: dict[str, float] = window) -> float:
+                return min(max(t, window["start"]), window["end"])
+
             # Words keep their spoken form (ITN needs the whole line); only the script is converted.
             words = [
-                Word(offset + w.start, offset + w.end, to_script(w.word, language), w.probability)
+                Word(*timeline.span(inside(w.start), inside(w.end)), to_script(w.word, language), w.probability)
                 for w in seg.words or ()
             ]
             if not words:
                 line = text.finish(seg.text.strip(), language, itn=options.itn)
                 if line:
-                    yield Segment(offset + seg.start, offset + seg.end, line, None, [])
+                    yield Segment(timeline.start(inside(seg.start)), timeline.end(inside(seg.end)), line, None, [])
                 continue
             for sentence in split_sentences(words):
                 line = text.finish("".join(w.text for w in sentence).strip(), language, itn=options.itn)
@@ -127,12 +150,26 @@ class WhisperEngine(ChunkedEngine):
         progress: ProgressHook,
         box: LanguageBox,
     ) -> Iterator[Segment]:
+        """Speech of consecutive chunks packed into full windows (see `WindowPacker`), `batch_size` a call.
+
+        Waiting for a full batch holds at most batch × 30 s of speech; a chunk's last words wait for the
+        next chunk's first, so no window is cut, nor a batch left short, where a chunk happens to end.
+        """
+        packer = WindowPacker()
         for offset, chunk in chunks:
-            windows = speech_windows(chunk)  # Silero's speech windows of a mono recording's chunk
-            if not windows:  # silence: nothing to decode, nothing to hallucinate
-                progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
-                continue
-            if box.value is None:
-                box.value = self.detect_language(chunk, windows)
-            yield from self.transcribe_windows(chunk, windows, options, box.value, offset)
-            progress("recognition", offset + chunk.shape[0] / SAMPLE_RATE, duration)
+            packer.add(offset, chunk, speech_regions(chunk))  # Silero's speech regions of a mono chunk
+            while packer.ready() >= self.batch_size:
+                batch = packer.take(self.batch_size)
+                assert batch is not None
+                yield from self._decode_batch(batch, options, box)
+            done = offset + chunk.shape[0] / SAMPLE_RATE
+            waiting = packer.pending_start()
+            progress("recognition", done if waiting is None else min(waiting, done), duration)
+        for batch in packer.flush():
+            yield from self._decode_batch(batch, options, box)
+        progress("recognition", duration, duration)
+
+    def _decode_batch(self, batch: PackedBatch, options: AsrOptions, box: LanguageBox) -> Iterator[Segment]:
+        if box.value is None:  # the language of the first window of speech
+            box.value = self.detect_language(batch.samples, batch.windows[:1])
+        yield from self._decode(batch.samples, batch.windows, options, box.value, batch.timeline)
