@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import torchaudio
 
 from workbench.speech.audio import SAMPLE_RATE
+from workbench.speech.diarization.segmentation import SILENT_PEAK
 from workbench.speech.diarization.types import DiarizationError
 
 # CAM++ trunk runs over sub-blocks of this many seconds (plus context) to bound activation memory.
@@ -44,6 +45,8 @@ class CamppEmbedding:
         if "stats" not in names or "dense" not in names:
             raise DiarizationError("CAM++ model has no stats/dense layers; expected a segment-level CAMPPlus")
         self._dense = xvector.dense
+        # the trunk's output channels: the dense layer takes their mean and standard deviation
+        self._channels = int(self._dense.linear.in_channels) // 2
 
     def to(self, device: torch.device) -> CamppEmbedding:
         self.model.to(device)
@@ -104,12 +107,16 @@ class CamppEmbedding:
         for start in range(0, samples.shape[0], block):
             lo = max(start - context, 0)
             hi = min(start + block + context, samples.shape[0])
+            keep = min(block, samples.shape[0] - start) // hop
+            if float(np.abs(samples[lo:hi]).max(initial=0.0)) < SILENT_PEAK:
+                # silence (a muted microphone, a recess): no speaker is marked there, so no mask pools these
+                parts.append(torch.zeros(self._channels, max(keep, 1), device=self.device))
+                continue
             piece = torch.from_numpy(np.ascontiguousarray(samples[lo:hi]))
             if piece.shape[0] < 400 * 2:  # shorter than two fbank windows: pad (only at the very end)
                 piece = F.pad(piece, (0, 800 - piece.shape[0]))
             frames = self.trunk(self.fbank(piece.float())[None])[0]
             skip = (start - lo) // hop
-            keep = min(block, samples.shape[0] - start) // hop
             parts.append(frames[:, skip : skip + max(keep, 1)])
         out = torch.cat(parts, dim=1)
         if out.shape[1] < total_frames:

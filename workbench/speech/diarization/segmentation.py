@@ -17,6 +17,9 @@ from workbench.speech.diarization.types import DiarizationError
 # (diarization real-time factor 0.044-0.056 on this 2-core machine, against 0.024 at 0.25; 0.039 since
 # `SharedSincSegmentation`).
 SEGMENTATION_STEP = 0.1
+# A chunk whose loudest sample stays below this (-60 dBFS) holds no speech: its segmentation is all zero
+# without running the model (a muted microphone, a recess). Speech peaks 30-50 dB above it.
+SILENT_PEAK = 1e-3
 
 
 class SharedSincSegmentation:
@@ -35,7 +38,7 @@ class SharedSincSegmentation:
     the same as `Inference(skip_aggregation=True)`'s (tests/test_diarize.py compares them).
     """
 
-    def __init__(self, inference: Any) -> None:
+    def __init__(self, inference: Any, silent_peak: float = SILENT_PEAK) -> None:
         model = inference.model
         sinc = model.sincnet
         self.inference = inference
@@ -54,6 +57,9 @@ class SharedSincSegmentation:
         self.gamma, self.beta, self.eps = float(norm.weight), float(norm.bias), float(norm.eps)
         self.pooled_per_chunk = ((self.window - self.filters.shape[-1]) // self.stride + 1) // self.pool
         self.batch_size = int(inference.batch_size)
+        self.silent_peak = silent_peak
+        self.num_frames = int(model.num_frames(self.window))
+        self.num_classes = len(model.specifications.classes)
 
     def __call__(self, samples: np.ndarray, max_chunks: int | None = None) -> np.ndarray:
         """(chunks, frames, local speakers) 0/1 for the chunks of `samples`, a last partial one zero-padded."""
@@ -66,12 +72,15 @@ class SharedSincSegmentation:
         x = torch.zeros(length, dtype=torch.float32)
         x[: min(n, length)] = torch.from_numpy(np.ascontiguousarray(samples[:length], dtype=np.float32))
         step_frames, width = self.step // self.stride, self.pooled_per_chunk
-        out = []
         with torch.inference_mode():
             chunks = x.unfold(0, self.window, self.step)  # (chunks, window), a view
             mean = chunks.mean(dim=1)
             std = torch.sqrt(chunks.var(dim=1, unbiased=False) + self.eps)
             del chunks
+            # the LSTM is about 70% of the model's time: not run on chunks of silence (each chunk's peak from
+            # one pass over the samples; `chunks.abs()` would copy every sample ten times)
+            peaks = F.max_pool1d(x.abs()[None, None], self.window, self.step)[0, 0]
+            sounding = (peaks >= self.silent_peak).tolist()
             filtered = F.conv1d(x[None, None], self.filters, stride=self.stride)  # (1, 80, frames)
             highs = [F.max_pool1d(filtered[..., r:], self.pool)[0] for r in range(self.pool)]
             filtered.neg_()  # in place: max of -c is -min(c)
@@ -79,19 +88,21 @@ class SharedSincSegmentation:
             del filtered
             scale = self.gamma / std  # (chunks,)
             shift = (self.beta / scale - mean)[:, None] * self.filter_sums  # o / a, (chunks, 80)
-            for lo in range(0, num_chunks, self.batch_size):
-                batch = range(lo, min(lo + self.batch_size, num_chunks))
+            heard = [c for c in range(num_chunks) if sounding[c]]
+            result = np.zeros((num_chunks, self.num_frames, self.num_classes), dtype=np.uint8)
+            for lo in range(0, len(heard), self.batch_size):
+                batch = heard[lo : lo + self.batch_size]
                 phase = [(c * step_frames) % self.pool for c in batch]
                 first = [(c * step_frames - r) // self.pool for c, r in zip(batch, phase, strict=True)]
                 high = torch.stack([highs[r][:, f : f + width] for r, f in zip(phase, first, strict=True)])
                 neg_low = torch.stack([neg_lows[r][:, f : f + width] for r, f in zip(phase, first, strict=True)])
-                o = shift[lo : lo + len(batch), :, None]
+                o = shift[batch, :, None]
                 # |a| * max(max(c) + o/a, -(min(c) + o/a)); neg_low is -min(c)
                 pooled = torch.maximum(high.add_(o), neg_low.sub_(o))
-                pooled.mul_(scale[lo : lo + len(batch), None, None].abs())
+                pooled.mul_(scale[batch, None, None].abs())
                 scores = self._after_filterbank(pooled)
-                out.append(self.inference.conversion(scores).cpu().numpy())
-        return np.concatenate(out).astype(np.uint8) if out else np.zeros((0, 1, 3), np.uint8)
+                result[batch] = self.inference.conversion(scores).cpu().numpy()
+        return result
 
     def _after_filterbank(self, first: torch.Tensor) -> torch.Tensor:
         """The rest of PyanNet's forward pass from SincNet's first pooled output on."""
