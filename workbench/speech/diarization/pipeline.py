@@ -12,10 +12,9 @@ from pyannote.audio import Pipeline
 
 from workbench import settings
 from workbench.models import memory, registry
-from workbench.models.imports import without_package_init
 from workbench.progress import ProgressHook, no_progress
 from workbench.speech import audio
-from workbench.speech.diarization.embedding import CamppEmbedding, load_campp
+from workbench.speech.diarization.embedding import load_campp
 from workbench.speech.diarization.segmentation import SEGMENTATION_STEP, load_segmentation
 from workbench.speech.diarization.streaming import CAMPP_PARAMS, CamppSpeakerDiarization
 from workbench.speech.diarization.types import Diarization, DiarizationError, SpeakerCount, SpeakerTurn
@@ -49,18 +48,12 @@ def load_embedded(
         ("campplus", str(emb_entry.path), device),
         emb_entry.name,
         emb_entry.path,
-        lambda: _load_campp(emb_entry.path, device),
+        lambda: load_campp(emb_entry.path, device),
     )
     # the pipeline object itself is cheap and holds per-call state (parameters), so each call builds its own
     pipeline = CamppSpeakerDiarization(segmentation, embedding, segmentation_step=segmentation_step)
     pipeline.instantiate(params or CAMPP_PARAMS)
     return pipeline
-
-
-def _load_campp(path: Path, device: str) -> CamppEmbedding:
-    """CAM++ with FunASR's package `__init__` skipped: only its CAM++ module is needed (100 MB and 9 s less)."""
-    with without_package_init("funasr"):
-        return load_campp(path, device)
 
 
 def _load_imported(entry: registry.ModelEntry, device: str) -> Any:
