@@ -23,7 +23,7 @@ from workbench.models import memory, registry
 from workbench.speech.asr.engine import LANGUAGES, AsrEngine, AsrError, AsrOptions, LanguageBox, resolve_device
 from workbench.speech.asr.funasr import FunAsrEngine
 from workbench.speech.asr.whisper import HOTWORD_PROMPT_TOKENS, WhisperEngine
-from workbench.speech.asr.windows import speech_windows, split_sentences
+from workbench.speech.asr.windows import split_sentences
 
 __all__ = [
     "HOTWORD_PROMPT_TOKENS",
@@ -36,7 +36,6 @@ __all__ = [
     "WhisperEngine",
     "load_engine",
     "resolve_device",
-    "speech_windows",
     "split_sentences",
 ]
 

@@ -1,4 +1,4 @@
-"""Where to decode and where to cut: Silero VAD windows for Whisper, and sentences out of a window's words."""
+"""Where to decode and where to cut: speech regions packed into Whisper windows, and sentences out of words."""
 
 from __future__ import annotations
 
@@ -36,18 +36,6 @@ def speech_regions(
     return regions
 
 
-def speech_windows(chunk: np.ndarray, max_window: float = 30.0, vad_slice: float = 60.0) -> list[dict[str, float]]:
-    """Speech regions (Silero VAD) merged into windows of at most `max_window` seconds, silences between kept."""
-    limit = max_window * SAMPLE_RATE
-    windows: list[list[int]] = []
-    for start, end in speech_regions(chunk, max_window, vad_slice):
-        if windows and end - windows[-1][0] <= limit:
-            windows[-1][1] = end
-        else:
-            windows.append([start, end])
-    return [{"start": s / SAMPLE_RATE, "end": e / SAMPLE_RATE} for s, e in windows]
-
-
 @dataclass(slots=True)
 class Piece:
     """A stretch of speech in a packed window: where it was in the recording, and its samples."""
@@ -83,8 +71,6 @@ class Timeline:
         places across a seam would otherwise stretch over the silence left out between two pieces."""
         middle = (start + end) / 2
         i = max(bisect.bisect_right(self._packed, middle) - 1, 0)
-        if middle > self._packed[i] + self._length[i] and i + 1 < len(self._packed):
-            i += 1  # cannot happen with pieces laid end to end; kept safe for gaps
         lo, hi = self._packed[i], self._packed[i] + self._length[i]
         to = self._recorded[i] - lo
         begin = min(max(start, lo), hi) + to
