@@ -89,7 +89,7 @@ def transcribe(
         result = diarize_file(
             path,
             SpeakerCount.parse(options.speakers),
-            device=_diarization_device(options.device, facts.device),
+            device=asr.resolve_device(options.device, library="torch"),  # diarization runs on torch
             progress=Fraction(progress, asr_share, 1.0, "speakers"),
         )
         segments = align.assign_speakers(segments, result)
@@ -116,19 +116,6 @@ class _EngineFacts:
         return cls(engine.name, engine.model_name, engine.device, engine.punctuation)
 
 
-def _diarization_device(asked: str, recognition_device: str) -> str:
-    """Diarization's device: as asked; for "auto", the recognition engine's, if torch sees a GPU too.
-
-    Whisper's "auto" is answered by CTranslate2, diarization runs on torch: a GPU one sees the other
-    may not (a CPU-only torch wheel).
-    """
-    if asked != "auto":
-        return asked
-    if recognition_device != "cuda":
-        return recognition_device
-    return asr.resolve_device("auto", library="torch")
-
-
 def _transcribe_channels(
     path: Path,
     info: audio.AudioInfo,
@@ -149,7 +136,7 @@ def _transcribe_channels(
         engine,
         asr.AsrOptions(options.language, options.itn, hotwords),
         progress,
-        device=engine.device,
+        device=asr.resolve_device(options.device, library="torch"),  # CAM++ and a shared seat's diarization
     )
     facts = _EngineFacts.of(engine)
     return _transcript(path, info, options, facts, hotwords, result.language, result.segments, result.speakers,
