@@ -23,16 +23,22 @@ def speech_regions(
 
     faster-whisper would run its VAD over the whole chunk at once, and its memory grows with the
     chunk (about 3 MB per second of audio); running it over 60 s slices keeps that flat. A region cut
-    at a slice edge ends where the next begins.
+    at a slice edge is joined again to the one the next slice begins with, unless that would make
+    it longer than `max_window`.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     vad = VadOptions(max_speech_duration_s=max_window, min_silence_duration_ms=160, speech_pad_ms=pad_ms)
     step = int(vad_slice * SAMPLE_RATE)
+    limit = int(max_window * SAMPLE_RATE)
     regions: list[tuple[int, int]] = []
     for begin in range(0, chunk.shape[0], step):
-        for region in get_speech_timestamps(chunk[begin : begin + step], vad):
-            regions.append((begin + region["start"], begin + region["end"]))
+        for i, region in enumerate(get_speech_timestamps(chunk[begin : begin + step], vad)):
+            start, end = begin + region["start"], begin + region["end"]
+            if i == 0 and regions and regions[-1][1] == begin == start and end - regions[-1][0] <= limit:
+                regions[-1] = (regions[-1][0], end)
+            else:
+                regions.append((start, end))
     return regions
 
 
@@ -41,7 +47,11 @@ class Piece:
     """A stretch of speech in a packed window: where it was in the recording, and its samples."""
 
     start: float  # seconds in the recording
-    samples: np.ndarray
+    samples: np.ndarray  # float32, a copy (the chunk it came from can go)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.samples.shape[0] / SAMPLE_RATE
 
 
 @dataclass(slots=True)
@@ -62,6 +72,12 @@ class Timeline:
         self._length: list[float] = []
 
     def add(self, packed_start: float, recorded_start: float, length: float) -> None:
+        """A piece; one that carries on the last both in the packed samples and in the recording extends it."""
+        if self._packed:
+            packed_end, recorded_end = self._packed[-1] + self._length[-1], self._recorded[-1] + self._length[-1]
+            if abs(packed_end - packed_start) < 1e-6 and abs(recorded_end - recorded_start) < 1e-6:
+                self._length[-1] += length
+                return
         self._packed.append(packed_start)
         self._recorded.append(recorded_start)
         self._length.append(length)
@@ -92,8 +108,10 @@ class WindowPacker:
 
     Whisper encodes 30 s whatever a window holds, so the fewer and fuller the windows, the less it
     costs: silences between regions are left out (Silero's padding around each region is kept), and
-    a window is not cut where one chunk ends and the next begins. Pieces are copied out of their
-    chunk, so what waits here is at most a batch of windows (batch × 30 s of samples), not chunks.
+    a window is not cut where one chunk ends and the next begins. A window closes between two
+    regions (Silero's, split at pauses of 160 ms or more), never inside one, but a region the chunk
+    edge cut in two moves whole to the next window. Pieces are copied out of their chunk, so what
+    waits here is at most a batch of windows (batch × 30 s of samples), not chunks.
     """
 
     def __init__(self, max_window: float = 30.0) -> None:
@@ -105,32 +123,27 @@ class WindowPacker:
     def add(self, offset: float, chunk: np.ndarray, regions: list[tuple[int, int]]) -> None:
         """The regions (samples within `chunk`, whose first sample is at `offset` s) in the order spoken."""
         for start, end in regions:
-            while end > start:  # a region longer than a window (it should not be) is laid over several
-                room = self.limit - self._open_len
-                if room <= 0:
-                    self._close()
-                    continue
-                length = min(end - start, self.limit)
-                last = self._open[-1] if self._open else None
-                recorded = offset + start / SAMPLE_RATE
-                joins = last is not None and abs(last.start + last.samples.shape[0] / SAMPLE_RATE - recorded) < 1e-6
-                if length > room:
-                    if joins and last is not None and last.samples.shape[0] + length <= self.limit:
-                        # one stretch cut by a VAD slice or a chunk edge moves whole to the next window
-                        self._open.pop()
-                        self._open_len -= last.samples.shape[0]
-                        self._close()
-                        self._open, self._open_len = [last], last.samples.shape[0]
-                    else:
-                        self._close()
-                    continue
-                piece = np.array(chunk[start : start + length], dtype=np.float32)  # a copy: the chunk can go
-                if joins and last is not None:
-                    last.samples = np.concatenate([last.samples, piece])  # one stretch cut at a VAD slice edge
-                else:
-                    self._open.append(Piece(recorded, piece))
-                self._open_len += length
-                start += length
+            last = self._open[-1] if self._open else None
+            # a region at the chunk's first sample that the previous chunk's last region runs into
+            carries_on = start == 0 and last is not None and abs(last.end - offset) < 1e-6
+            for begin in range(start, end, self.limit):  # a region longer than a window (Silero caps them at one)
+                samples = np.array(chunk[begin : min(end, begin + self.limit)], dtype=np.float32)
+                self._place(Piece(offset + begin / SAMPLE_RATE, samples), carries_on)
+                carries_on = False
+
+    def _place(self, piece: Piece, carries_on: bool) -> None:
+        length = piece.samples.shape[0]
+        if self._open_len + length > self.limit:
+            last = self._open[-1] if carries_on else None
+            if last is not None and last.samples.shape[0] + length <= self.limit:
+                self._open.pop()  # the two halves of a region cut at a chunk edge stay together
+                self._open_len -= last.samples.shape[0]
+                self._close()
+                self._open, self._open_len = [last], last.samples.shape[0]
+            else:
+                self._close()
+        self._open.append(piece)
+        self._open_len += length
 
     def _close(self) -> None:
         if self._open:
