@@ -79,3 +79,15 @@ def test_a_word_across_a_seam_stays_in_the_piece_that_holds_most_of_it() -> None
     assert timeline.span(10.8, 11.5) == pytest.approx((51.0, 51.5))  # not 10.8 → 51.5, over 40 s of silence
     assert timeline.span(10.2, 11.1) == pytest.approx((10.2, 11.0))
     assert timeline.span(12.0, 12.4) == pytest.approx((52.0, 52.4))
+
+
+def test_a_window_closes_between_touching_regions_not_before_their_whole_run() -> None:
+    packer = WindowPacker(max_window=30.0)
+    chunk = _chunk(120, 1.0)
+    # 20 s, then three 6 s regions whose padding meets (pauses of a few hundred ms between them)
+    packer.add(0.0, chunk, [(0, _s(20)), (_s(25), _s(31)), (_s(31), _s(37)), (_s(37), _s(43))])
+    (batch,) = packer.flush()
+    # 20 + 6 fill the first window; the run of touching regions is not moved whole (which left 20 s)
+    assert [w["end"] - w["start"] for w in batch.windows] == pytest.approx([26.0, 12.0])
+    assert batch.timeline.start(27.0) == pytest.approx(32.0)  # touching pieces map as one stretch
+    assert batch.timeline.span(37.0, 38.5) == pytest.approx((42.0, 43.0))
