@@ -39,8 +39,8 @@ class SharedSincSegmentation:
     |a| * max(max(c) + o / a, -(min(c) + o / a)). So the convolution and the max- and min-pools of
     a span of chunks (`SPAN_BATCHES`) are computed once (one pool per phase: a chunk starts 1600
     filterbank frames after the previous, which is not a multiple of 3), and each chunk only adds
-    its offset, scales and goes on through the model. Measured here: 25-30% less segmentation time; the output is
-    the same as `Inference(skip_aggregation=True)`'s (tests/test_diarize.py compares them).
+    its offset, scales and goes on through the model. Measured here: 25-30% less segmentation time;
+    the output is the same as `Inference(skip_aggregation=True)`'s (tests/test_diarize.py compares them).
     """
 
     def __init__(self, inference: Any, silent_peak: float = SILENT_PEAK) -> None:
