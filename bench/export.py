@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.record import ExportError, RecordOptions, export_docx, formats, to_pdf
+from workbench import formats
+from workbench.record import ExportError, RecordOptions, export_docx, to_pdf
 from workbench.speech.transcript import EngineInfo, HearingRecord, Party, Segment, SpeakerLabel, Transcript
 
 PHRASES = [

@@ -17,10 +17,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from workbench import issuing
+from workbench import formats, issuing
 from workbench.accounts import HEARING_NOT_YOURS, Access, NotYours
 from workbench.display import clock, md_escape, parse_clock
-from workbench.record import RecordOptions, formats
+from workbench.record import RecordOptions
 from workbench.store import ROLES, StoredSegment, StoreError, audit, jobs
 from workbench.store.status import HearingStatus
 from workbench.web import session

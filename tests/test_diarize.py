@@ -83,7 +83,7 @@ def test_rttm_of_segments_skips_those_without_a_speaker() -> None:
 def test_package_import_loads_neither_torch_nor_pyannote() -> None:
     """The dataclasses and the RTTM writer are light: CLI start-up and the export path must not pay for torch."""
     code = (
-        "import sys, workbench.speech.diarization, workbench.record.formats\n"
+        "import sys, workbench.speech.diarization, workbench.formats\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'pyannote', 'funasr'))\n"
         "sys.exit(f'imported: {heavy[:5]}' if heavy else 0)"
     )

@@ -18,7 +18,7 @@ from hearing_samples import (
     transcript_from_rttm,
 )
 
-from workbench.record import formats
+from workbench import formats
 from workbench.speech.transcript import EngineInfo, Segment, Transcript
 
 DIARIZATION = ["pyannote_sample", "pyannote_ami_dev00", "pyannote_ami_dev01", "pyannote_ami_tst00"]

@@ -21,13 +21,16 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 # The libraries only diarization, the channel voices and the FunASR engine need.
 FORBIDDEN = ("torch", "torchaudio", "pyannote", "funasr")
+# What only the store and the court record need: a CLI verb that writes files, not the database, does without.
+STORE_LIBRARIES = ("duckdb", "docx")
 MARK = "IMPORT-BUDGET "
 CHILD_TIMEOUT_S = 600
 
 
 def _loaded_model_libraries() -> list[str]:
     tops = {name.partition(".")[0] for name in sys.modules}
-    return sorted(t for t in tops if t in (*FORBIDDEN, "ctranslate2", "faster_whisper", "onnxruntime"))
+    watched = (*FORBIDDEN, "ctranslate2", "faster_whisper", "onnxruntime", *STORE_LIBRARIES)
+    return sorted(t for t in tops if t in watched)
 
 
 def _report_at_exit(extra: dict[str, object] | None = None) -> None:
@@ -115,6 +118,8 @@ def test_transcribe_without_diarization_never_imports_torch(models_dir: Path, tm
     assert transcript["segments"], "the clip was not transcribed: the check would prove nothing"
     assert "ctranslate2" in report["modules"], report  # the child really ran Whisper
     assert not set(FORBIDDEN) & set(report["modules"]), f"imported {report['modules']}"
+    # nor the database and python-docx (~70 MB): each CLI verb's module is imported only when it runs
+    assert not set(STORE_LIBRARIES) & set(report["modules"]), f"imported {report['modules']}"
 
 
 def test_the_web_server_at_rest_imports_no_model_library(models_dir: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import requests
 from click.testing import CliRunner
@@ -239,7 +240,7 @@ def test_workbench_verify_exit_codes(store: Store, world: World, tmp_path: Path)
 
 
 def test_verify_is_a_workbench_command() -> None:
-    assert main.commands.get("verify") is verify_cmd  # registered in workbench/cli/__init__.py
+    assert main.get_command(click.Context(main), "verify") is verify_cmd  # named in workbench/cli/__init__.py
 
 
 # --- the API ----------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from workbench.record import ExportError, RecordOptions, formats, render_docx
+from workbench import formats
+from workbench.record import ExportError, RecordOptions, render_docx
 from workbench.record.batch import entry_name
 from workbench.record.evidence import read_evidence, text_parts
 from workbench.record.manifest import Manifest, body_lines, text_sha256, visible_notes

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from workbench import formats
 from workbench.cli.common import with_api
-from workbench.record import DRAFT_MARK, ExportError, RecordOptions, export_zip, formats, render_docx
+from workbench.record import DRAFT_MARK, ExportError, RecordOptions, export_zip, render_docx
 from workbench.record.pdf import docx_to_pdf_bytes
 from workbench.record.redact import PROFILES, redact
 from workbench.speech.transcript import HearingRecord, SpeakerLabel, Transcript

@@ -79,7 +79,7 @@ def transcribe_cmd(
     own channel. One file that fails does not stop the others; each failure is printed with its reason
     and the exit code is 1.
     """
-    from workbench.record import formats as writers
+    from workbench import formats as writers
     from workbench.speech.options import TranscribeOptions
     from workbench.speech.pipeline import transcribe
 

@@ -1,10 +1,10 @@
-"""The court record (庭审笔录) as Word and PDF, and the transcript's interchange formats.
+"""The court record (庭审笔录) as Word and PDF.
 
-Callers import the record's API from here (`from workbench.record import export_docx, RecordOptions`), and
-the interchange formats as their own module (`from workbench.record import formats`). The parts, each
-importing only those listed before it:
+Callers import the record's API from here (`from workbench.record import export_docx, RecordOptions`). The
+transcript's interchange formats (json, srt, vtt, txt, csv, rttm) are `workbench.formats`, outside this
+package, so that writing transcript files never loads python-docx; the record shares its `turns()` and
+`clean_text()`. The parts, each importing only those listed before it:
 
-- `formats`: json, srt, vtt, txt, csv, rttm from a transcript; `turns()` and `clean_text()` shared by all;
 - `manifest`: the record manifest and its verification code (`Manifest`, `code()`), `body_lines()` (the
   dialogue paragraphs' text) and `text_sha256()`;
 - `sealing`: sealed parts (不公开) replaced by one placeholder line each (`seal`);

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from workbench.record import formats
+from workbench import formats
 from workbench.record.fill import ExportError, RecordOptions, render_docx
 from workbench.speech.transcript import HearingRecord
 

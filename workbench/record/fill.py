@@ -42,7 +42,7 @@ from docx.oxml.ns import qn
 from docx.text.paragraph import Paragraph
 from lxml import etree
 
-from workbench.record import formats
+from workbench import formats
 from workbench.record.manifest import (
     DIALOGUE_BOOKMARK,
     MANIFEST_PROPERTY,

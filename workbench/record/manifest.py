@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from workbench.record import formats
+from workbench import formats
 from workbench.speech.transcript import HearingRecord, LogNote, Segment, speaker_display
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from workbench.record import formats
+from workbench import formats
 from workbench.record.manifest import SEALED_PREFIX
 from workbench.speech.transcript import CorrectionNote, HearingRecord, Segment
 
