@@ -186,6 +186,46 @@ def test_release_drops_only_the_kinds_named_and_frees_them(tmp_path: Path) -> No
         memory.release(("test-asr", "test-diarization"))
 
 
+_HEAPS_AFTER_FOUR_THREADS = """
+import ctypes, sys, tempfile, threading
+if sys.argv[1] == "one":
+    from workbench.models import memory
+    memory.one_heap_arena()
+together = threading.Barrier(4)
+def work():
+    together.wait()  # all four allocate at once, as a model's worker threads do
+    held = [bytearray(65536) for _ in range(50)]  # below glibc's mmap threshold: from an arena
+    together.wait()
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile("r") as out:
+    stream = ctypes.c_void_p(libc.fopen(out.name.encode(), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(out.read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's arenas")
+def test_one_heap_arena_keeps_the_threads_of_a_model_process_on_one_heap() -> None:
+    """Job children and the CLI call `one_heap_arena()`: four threads then allocate from glibc's one heap,
+    where by default they get arenas of their own (each keeping what its thread freed)."""
+
+    def heaps(mode: str) -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", _HEAPS_AFTER_FOUR_THREADS, mode], capture_output=True, text=True, cwd=REPO,
+            timeout=CHILD_TIMEOUT_S,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout)
+
+    assert heaps("default") > 1  # else this check could not tell
+    assert heaps("one") == 1
+
+
 @pytest.mark.slow
 def test_releasing_the_recogniser_between_stages_changes_no_result(models_dir: Path) -> None:
     """`workbench transcribe`'s one-shot release gives the same transcript as the server's keep-everything run."""

@@ -111,9 +111,11 @@ def _batch(files: tuple[Path, ...], work: Callable[[Path, ProgressHook], T], kee
     One file that fails does not stop the others: each failure is printed as one line naming the
     file and the reason, and the exit code is 1.
     """
+    from workbench.models import memory
     from workbench.progress import TqdmHook
     from workbench.speech.audio import AudioError
 
+    memory.one_heap_arena()  # before any model starts its threads
     failures: list[str] = []
     for i, path in enumerate(files, 1):
         bar = TqdmHook(f"[{i}/{len(files)}] {path.name}")

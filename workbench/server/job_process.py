@@ -252,6 +252,7 @@ class _ForwardProgress:
 def serve(read_fd: int, write_fd: int, target: str) -> None:
     """The child's loop: one job at a time until told to exit or the server goes away."""
     os.nice(JOB_NICENESS)  # before the models start threads: each inherits this
+    memory.one_heap_arena()  # likewise before any model thread allocates
     # The server decides when this process ends. A stop signal sent to the whole process group (Ctrl-C,
     # `systemctl stop`, `kill -- -PGID`) must not end a job here first: the server would record it as
     # failed. Ignored, the job stops when the server is gone (PDEATHSIG) and is resumed on restart.
