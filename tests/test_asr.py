@@ -140,6 +140,62 @@ def test_speech_packed_across_chunks_keeps_its_own_times(whisper_engine) -> None
         assert all(seg.start - 0.01 <= w.start <= w.end <= seg.end + 0.01 for w in seg.words)
 
 
+class _CountingEncoder:
+    """CTranslate2's Whisper with its encoder passes counted (everything else passed through)."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.encoded = inner, 0
+
+    def encode(self, features, **kwargs):  # type: ignore[no-untyped-def]
+        self.encoded += features.shape[0]
+        return self.inner.encode(features, **kwargs)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_language_detection_reuses_the_first_windows_encoder_pass(whisper_engine) -> None:
+    samples = audio.load(clip("en_jfk.flac"))
+    counting = _CountingEncoder(whisper_engine.model.model)
+    whisper_engine.model.model = counting
+    try:
+        segments, language = whisper_engine.transcribe(
+            iter([(0.0, samples)]), asr.AsrOptions("auto", itn=False), samples.shape[0] / audio.SAMPLE_RATE
+        )
+        lines = list(segments)
+    finally:
+        whisper_engine.model.model = counting.inner
+    assert language.value == "en" and "country" in " ".join(s.text for s in lines)
+    assert counting.encoded == 1  # one window: detected and decoded from the same encoder output
+
+
+def test_window_by_window_encoding_and_alignment_match_the_batch(whisper_engine) -> None:
+    """On CPU the engine encodes and aligns one window at a time (`_encode_window_by_window`): the same
+    encoder output and word times as faster-whisper's own batched calls."""
+    from faster_whisper import WhisperModel
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.tokenizer import Tokenizer
+
+    model = whisper_engine.model
+    clips = [audio.load(clip("en_jfk.flac")), audio.load(clip("en_librivox_ss01_0880.wav"))]
+    features = np.stack([pad_or_trim(model.feature_extractor(c)[..., :-1]) for c in clips])
+    one_by_one = np.asarray(model.encode(features))
+    batched = np.asarray(WhisperModel.encode(model, features))
+    assert one_by_one.shape == batched.shape == (2, 1500, 512)
+    assert np.allclose(one_by_one, batched, atol=0.05), np.abs(one_by_one - batched).max()
+
+    tokens = Tokenizer(model.hf_tokenizer, True, task="transcribe", language="en")
+    texts = [" And so my fellow Americans, ask not", " It was the first great sorrow of his life."]
+    text_tokens = [tokens.encode(t) for t in texts]
+    frames = [c.shape[0] // 160 for c in clips]
+    encoder_output = model.encode(features)
+    ours = model.find_alignment(tokens, text_tokens, encoder_output, frames)
+    theirs = WhisperModel.find_alignment(model, tokens, text_tokens, encoder_output, frames)
+    assert [[w["word"] for w in window] for window in ours] == [[w["word"] for w in window] for window in theirs]
+    for mine, peer in zip(ours, theirs, strict=True):
+        assert all(abs(a["start"] - b["start"]) <= 0.02 for a, b in zip(mine, peer, strict=True))
+
+
 def test_split_sentences_keeps_every_word() -> None:
     from workbench.speech.transcript import Word
 

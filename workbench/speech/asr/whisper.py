@@ -52,10 +52,20 @@ def _encode_window_by_window(model: WhisperModel) -> None:
 
     encode_batch, align_batch = model.encode, model.find_alignment
 
+    last: list[tuple[np.ndarray, np.ndarray]] = []  # the latest window encoded, and its encoder output
+
+    def encode_one(window: np.ndarray) -> np.ndarray:
+        # Language detection encodes the first window of speech, then its batch encodes it again
+        if last and np.array_equal(last[0][0], window):
+            return last[0][1]
+        output = np.asarray(encode_batch(window[np.newaxis]))
+        last[:] = [(window, output)]
+        return output
+
     def encode(features: np.ndarray) -> ctranslate2.StorageView:
-        if features.ndim == 2 or features.shape[0] == 1:
-            return encode_batch(features)
-        outputs = [np.asarray(encode_batch(features[i : i + 1])) for i in range(features.shape[0])]
+        if features.ndim == 2:
+            return ctranslate2.StorageView.from_array(encode_one(features))
+        outputs = [encode_one(window) for window in features]
         return ctranslate2.StorageView.from_array(np.concatenate(outputs))
 
     def find_alignment(
@@ -115,7 +125,11 @@ class WhisperEngine(ChunkedEngine):
         """The most likely of the court's languages in the first speech window."""
         first = windows[0]
         speech = chunk[int(first["start"] * SAMPLE_RATE) : int(first["end"] * SAMPLE_RATE)]
-        _, _, probs = self.model.detect_language(speech, vad_filter=False)
+        from faster_whisper.audio import pad_or_trim
+
+        # the features exactly as the batch computes them, so that its encoder output is reused
+        features = pad_or_trim(self.model.feature_extractor(speech)[..., :-1])
+        _, _, probs = self.model.detect_language(features=features)
         allowed = [(p, lang) for lang, p in probs if lang in LANGUAGES]
         return max(allowed)[1] if allowed else "zh"
 
