@@ -141,7 +141,7 @@ def _blocks(path: Path, block_seconds: float, info: AudioInfo | None, *, keep_ch
                     pending_len += pending[-1].shape[1]
                 while pending_len >= block_len:
                     joined = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
-                    yield joined[:, :block_len]
+                    yield _finite(joined[:, :block_len])
                     total += block_len
                     pending, pending_len = [joined[:, block_len:]], joined.shape[1] - block_len
             for out in resampler.resample(None):
@@ -152,7 +152,7 @@ def _blocks(path: Path, block_seconds: float, info: AudioInfo | None, *, keep_ch
             tail = np.concatenate(pending, axis=1)
             if tail.shape[1]:
                 total += tail.shape[1]
-                yield tail
+                yield _finite(tail)
         if total == 0:
             raise AudioError(path, "no audio could be decoded from it (corrupt or truncated)")
         decoded = info.decoded = total / SAMPLE_RATE
@@ -165,9 +165,14 @@ def _blocks(path: Path, block_seconds: float, info: AudioInfo | None, *, keep_ch
 def _planes(frame: av.AudioFrame) -> np.ndarray:
     """A resampled packed float frame, (1, n * channels) interleaved, as contiguous (channels, n) float32."""
     count = len(frame.layout.channels)
-    # a float file's NaN or inf would poison every later sum (a channel's noise floor, a Whisper window's features)
-    array = np.nan_to_num(frame.to_ndarray(), nan=0.0, posinf=1.0, neginf=-1.0)
+    array = frame.to_ndarray()
     return array.reshape(1, -1) if count == 1 else np.ascontiguousarray(array.reshape(-1, count).T)
+
+
+def _finite(block: np.ndarray) -> np.ndarray:
+    """`block` with a float file's NaN and inf made 0 and ±1, which would poison every later sum (a channel's
+    noise floor, a Whisper window's features); in place, once a block rather than once a frame."""
+    return np.nan_to_num(block, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
 
 
 def _decode(
