@@ -93,7 +93,17 @@ def one_heap_arena() -> None:
 def trim() -> None:
     """Collects garbage and returns freed heap pages to the OS (glibc only)."""
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+    return_freed_heap()
+
+
+def return_freed_heap() -> None:
+    """Gives the pages of heap that are free back to the OS (glibc's `malloc_trim`; elsewhere nothing).
+
+    A stage that alternates between two large working sets calls it between them: glibc keeps what one
+    freed (its mmap threshold rises to 32 MB after the first large free, so torch's buffers come from the
+    heap), and the next one's peak would sit on top of it.
+    """
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 

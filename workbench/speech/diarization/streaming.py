@@ -15,6 +15,7 @@ from pyannote.audio.pipelines.utils.diarization import set_num_speakers
 from pyannote.core import Annotation, SlidingWindow, SlidingWindowFeature
 from pyannote.pipeline.parameter import ParamDict, Uniform
 
+from workbench.models import memory
 from workbench.progress import ProgressHook, no_progress
 from workbench.speech.audio import SAMPLE_RATE
 from workbench.speech.diarization.clustering import BoundedAgglomerativeClustering
@@ -161,8 +162,14 @@ class CamppSpeakerDiarization(SpeakerDiarization):
         """Segmentation and sub-window embeddings of the chunks starting in one window of audio."""
         # shape: (num_chunks, num_frames, local_num_speakers); powerset output is already 0/1
         binary = self._segment(samples, exact_chunks)
+        # Segmentation's and CAM++'s buffers, each a few hundred MB, would otherwise be kept by the heap for
+        # the other's peak to sit on: 1,593 → 1,444 MB diarizing the 20-minute built input, no slower
+        memory.return_freed_heap()
         frames = self._embedding.trunk_long(samples)  # (512, T') for the whole window
-        return binary, self._pool_chunks(frames, binary)
+        embeddings = self._pool_chunks(frames, binary)
+        del frames
+        memory.return_freed_heap()
+        return binary, embeddings
 
     def _segment(self, samples: np.ndarray, max_chunks: int | None) -> np.ndarray:
         if self._shared is not None:
