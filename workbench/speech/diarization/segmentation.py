@@ -22,8 +22,8 @@ SEGMENTATION_STEP = 0.1
 SILENT_PEAK = 1e-3
 # The shared filterbank is computed over spans of this many batches of chunks rather than the whole
 # streaming window: its three float32 copies (filtered, max- and min-pooled) of a 120 s window held
-# ~200 MB; over 32 chunks (41 s at the batch of 16) ~65 MB, for 28% more filterbank work, about 1% of
-# segmentation's time.
+# ~200 MB; over 16 chunks (25 s at the batch of 8) ~40 MB, for 56% more filterbank work, about 2% of
+# segmentation's time (4 batches a span measured no faster and no smaller).
 SPAN_BATCHES = 2
 
 
