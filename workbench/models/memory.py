@@ -82,9 +82,9 @@ def one_heap_arena() -> None:
     their threads (a process that runs models: the CLI, a job's child).
 
     glibc gives each thread that contends for the heap an arena of its own, and each arena keeps what
-    its thread freed. CTranslate2's and onnxruntime's worker threads so held about 70 MB of a 20-minute
-    Whisper run's 650 MB peak (measured with `bench/asr.py --peer`), at no measurable gain in speed: their
-    large buffers are mmap'd either way. Not glibc: nothing to do.
+    its thread freed. CTranslate2's and onnxruntime's worker threads so held about 100 MB of a 20-minute
+    `transcribe --no-diarize` run's peak (639-648 MB, 516-546 MB with one arena), at no measurable cost in
+    speed. Not glibc: nothing to do.
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 1)

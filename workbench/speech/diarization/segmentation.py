@@ -22,7 +22,7 @@ SEGMENTATION_STEP = 0.1
 SILENT_PEAK = 1e-3
 # The shared filterbank is computed over spans of this many batches of chunks rather than the whole
 # streaming window: its three float32 copies (filtered, max- and min-pooled) of a 120 s window held
-# ~200 MB; over 16 chunks (25 s at the batch of 8) ~40 MB, for 56% more filterbank work, about 2% of
+# ~200 MB; over 16 chunks (25 s at the batch of 8) ~40 MB (computed), for 56% more filterbank work, about 2% of
 # segmentation's time (4 batches a span measured no faster and no smaller).
 SPAN_BATCHES = 2
 
