@@ -19,6 +19,7 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 from hearing_samples import sample_record, transcript_from_reference
 
+from workbench import formats
 from workbench.cli import main
 from workbench.record import (
     DEFAULT_TEMPLATE,
@@ -31,7 +32,6 @@ from workbench.record import (
     build_record,
     export_docx,
     export_zip,
-    formats,
     to_pdf,
 )
 from workbench.speech.transcript import EngineInfo, HearingRecord, Segment, Transcript

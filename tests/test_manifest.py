@@ -20,6 +20,7 @@ import pytest
 from conftest import require_tool
 from hearing_samples import sample_record
 
+from workbench import formats
 from workbench.record import (
     DRAFT_MARK,
     NO_SPEECH,
@@ -27,7 +28,6 @@ from workbench.record import (
     RecordOptions,
     body_lines,
     docx_to_pdf_bytes,
-    formats,
     read_evidence,
     render_docx,
     seal,
