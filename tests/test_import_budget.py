@@ -27,7 +27,7 @@ MARK = "IMPORT-BUDGET "
 CHILD_TIMEOUT_S = 600
 
 
-def _loaded_model_libraries() -> list[str]:
+def _loaded_watched_libraries() -> list[str]:
     tops = {name.partition(".")[0] for name in sys.modules}
     watched = (*FORBIDDEN, "ctranslate2", "faster_whisper", "onnxruntime", *STORE_LIBRARIES)
     return sorted(t for t in tops if t in watched)
@@ -39,7 +39,7 @@ def _report_at_exit(extra: dict[str, object] | None = None) -> None:
     import psutil
 
     def report() -> None:
-        line = {"modules": _loaded_model_libraries(), "rss": psutil.Process().memory_info().rss, **(extra or {})}
+        line = {"modules": _loaded_watched_libraries(), "rss": psutil.Process().memory_info().rss, **(extra or {})}
         print(MARK + json.dumps(line), flush=True)
 
     atexit.register(report)

@@ -52,14 +52,15 @@ def _encode_window_by_window(model: WhisperModel) -> None:
 
     encode_batch, align_batch = model.encode, model.find_alignment
 
-    last: list[tuple[np.ndarray, np.ndarray]] = []  # the latest window encoded, and its encoder output
+    last: tuple[np.ndarray, np.ndarray] | None = None  # the latest window encoded, and its encoder output
 
     def encode_one(window: np.ndarray) -> np.ndarray:
         # Language detection encodes the first window of speech, then its batch encodes it again
-        if last and np.array_equal(last[0][0], window):
-            return last[0][1]
+        nonlocal last
+        if last is not None and np.array_equal(last[0], window):
+            return last[1]
         output = np.asarray(encode_batch(window[np.newaxis]))
-        last[:] = [(window, output)]
+        last = (window, output)
         return output
 
     def encode(features: np.ndarray) -> ctranslate2.StorageView:
