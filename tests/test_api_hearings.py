@@ -475,7 +475,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _beside_a_browser(served: Served, args: tuple[str, ...], file_name: str) -> Any:
-    """Runs `workbench ARGS` beside the server while a signed-in browser's upload page (its queue) shows the job."""
+    """Runs `workbench ARGS` beside the server while a signed-in browser's upload page (its queue) shows the job.
+
+    Nothing here races the job: the write is made once the API says the job runs (polled every 50 ms; the job
+    runs for seconds), and the browser's queue is only asked to list the job and to follow it to done."""
     import os
     import subprocess
     import sys
@@ -489,6 +492,7 @@ def _beside_a_browser(served: Served, args: tuple[str, ...], file_name: str) -> 
     for name in ("WORKBENCH_DB", "WORKBENCH_TOKEN"):
         env.pop(name, None)
     exe = str(Path(sys.executable).with_name("workbench"))
+    bearer = {"Authorization": f"Bearer {served.cleo_token}"}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -496,25 +500,31 @@ def _beside_a_browser(served: Served, args: tuple[str, ...], file_name: str) -> 
             sign_in(page, served.url, "ada", next_path="/upload")
             cli = subprocess.Popen([exe, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
-                # The queue (a fragment redrawn every few seconds) lists the CLI's job while the CLI waits on it.
-                expect(page.get_by_text(file_name).first).to_be_visible(timeout=60_000)
-                shot(page, "cli-job-in-the-browser-queue")
-                seen_while_waiting = cli.poll() is None
+                deadline, running = time.monotonic() + 120, False
+                while not running and cli.poll() is None and time.monotonic() < deadline:
+                    listed = requests.get(f"{served.url}/api/v1/jobs?state=running", headers=bearer, timeout=30).json()
+                    running = any(j["file"] == file_name for j in listed["items"])
+                    time.sleep(0.05)
                 # One owner, no lock to wait for: a write through the API while the job runs answers at once
-                # (a write that queued behind the job would take its whole run, 15 s and more).
+                # (a write that queued behind the job would take its whole run).
                 t0 = time.monotonic()
                 # (a token made: a write with its audit row, which changes nothing the later tests look at)
                 made = requests.post(f"{served.url}/api/v1/tokens", json={"name": "made-during-the-job"},
-                                     headers={"Authorization": f"Bearer {served.cleo_token}"}, timeout=30)  # fmt: skip
+                                     headers=bearer, timeout=30)  # fmt: skip
                 write_s = time.monotonic() - t0
                 job_busy = cli.poll() is None
+                # The queue (a fragment redrawn every 2 s) lists the CLI's job and follows it to done, unreloaded.
+                # (the served queue's first job: the one "done" line on the page is this one's)
+                expect(page.get_by_text(file_name).first).to_be_visible(timeout=60_000)
+                shot(page, "cli-job-in-the-browser-queue")
                 out, err = cli.communicate(timeout=240)
+                expect(page.get_by_text("完成 · 已可审阅")).to_be_visible(timeout=30_000)
             finally:
                 if cli.poll() is None:
                     cli.kill()
         finally:
             browser.close()
-    assert seen_while_waiting, "the CLI had finished before the browser showed its job"
+    assert running, "the API never showed the CLI's job running"
     assert made.status_code == 201, made.text
     assert job_busy and write_s < 5, (job_busy, write_s)
     return subprocess.CompletedProcess(cli.args, cli.returncode, out, err)
@@ -522,14 +532,20 @@ def _beside_a_browser(served: Served, args: tuple[str, ...], file_name: str) -> 
 
 @pytest.mark.slow
 def test_hearings_add_wait_beside_the_server_prints_what_it_prints_without_one(served: Served, tmp_path: Path) -> None:
+    import numpy as np
     from conftest import TESTDATA
+    from media import write_wav
 
-    clip = TESTDATA / "asr" / "en_librivox_ss01_0880.wav"  # 3 s of speech
+    from workbench.speech import audio
+
+    # 100 s of speech (two 5-s clips, ten times over): a job that runs for seconds, long beside a 50-ms poll
+    clips = [audio.load(TESTDATA / "asr" / f"en_librivox_ss01_{n}.wav") for n in ("0880", "0870")]
+    clip = write_wav(np.concatenate(clips * 10), tmp_path / "en_librivox_ten_times.wav")
     args = ("hearings", "add", str(clip), "--case", CLIP_CASE, "--language", "en", "--no-diarize", "--wait")
     through = _beside_a_browser(served, args, clip.name)
     assert through.returncode == 0, through.stdout + through.stderr
     lines = through.stdout.splitlines()
-    assert lines[0] == "en_librivox_ss01_0880.wav: hearing 1, job 1 queued", lines
+    assert lines[0] == "en_librivox_ten_times.wav: hearing 1, job 1 queued", lines
     assert len(lines) == 2 and lines[1].startswith("hearing 1: ") and lines[1].endswith(" segments, transcribed")
     log = (served.data / "server.log").read_text(errors="replace")
     assert "api ada POST /hearings 201" in log and "api ada GET /jobs/1 200" in log  # it went through the server
