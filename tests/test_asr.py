@@ -170,7 +170,7 @@ def test_language_detection_reuses_the_first_windows_encoder_pass(whisper_engine
 
 
 def test_window_by_window_encoding_and_alignment_match_the_batch(whisper_engine) -> None:
-    """On CPU the engine encodes and aligns one window at a time (`_encode_window_by_window`): the same
+    """On CPU the engine encodes and aligns one window at a time (`_share_out_windows`): the same
     encoder output and word times as faster-whisper's own batched calls."""
     from faster_whisper import WhisperModel
     from faster_whisper.audio import pad_or_trim
@@ -194,6 +194,25 @@ def test_window_by_window_encoding_and_alignment_match_the_batch(whisper_engine)
     assert [[w["word"] for w in window] for window in ours] == [[w["word"] for w in window] for window in theirs]
     for mine, peer in zip(ours, theirs, strict=True):
         assert all(abs(a["start"] - b["start"]) <= 0.02 for a, b in zip(mine, peer, strict=True))
+
+
+def test_beam_search_split_among_workers_finds_what_one_batch_finds(whisper_engine) -> None:
+    """On CPU each beam search batch is split between two workers run at once (`_SplitBeamSearch`): the
+    tokens, in the batch's order, are those of the unsplit batch."""
+    from faster_whisper.audio import pad_or_trim
+
+    model = whisper_engine.model
+    split = model.model
+    whole = split._whisper  # CTranslate2's own model under the split
+    names = ("en_jfk.flac", "en_librivox_ss01_0880.wav", "zh_aishell1_BAC009S0724W0121.wav")
+    features = np.stack([pad_or_trim(model.feature_extractor(audio.load(clip(n)))[..., :-1]) for n in names])
+    encoded = model.encode(features)
+    prompts = [[50258, 50259, 50359, 50363], [50258, 50259, 50359, 50363], [50258, 50260, 50359, 50363]]
+    ours = split.generate(encoded, prompts, beam_size=5)
+    theirs = whole.generate(encoded, prompts, beam_size=5)
+    assert [r.sequences_ids for r in ours] == [r.sequences_ids for r in theirs]
+    words = [model.hf_tokenizer.decode(r.sequences_ids[0]) for r in ours]
+    assert "country" in words[0] and "ill-disposed" in words[1] and "广州" in text.to_simplified(words[2]), words
 
 
 def test_split_sentences_keeps_every_word() -> None:
