@@ -89,8 +89,9 @@ def _share_out_windows(model: WhisperModel, workers: int) -> None:
     peaked 140 MB lower at batch 4. Beam search is the other way round (a larger batch takes fewer
     decoder steps per window), so each worker gets its share of the batch as one.
 
-    Two windows encoding at once peak about 100 MB above one, so the heap they freed is handed back
-    before beam search, and what a batch freed before the next batch encodes.
+    Two windows encoding at once peak about 100 MB above one, so the encoder's blocks, reused while it
+    runs (`memory.large_blocks_kept`), are handed back before beam search, and what a batch freed
+    before the next batch encodes.
     """
     import ctranslate2
 
@@ -107,11 +108,10 @@ def _share_out_windows(model: WhisperModel, workers: int) -> None:
         nonlocal last
         windows = [features] if features.ndim == 2 else list(features)
         outputs = [last[1]] if last is not None and np.array_equal(last[0], windows[0]) else []
-        outputs.extend(pool.map(encode_one, windows[len(outputs) :]))
+        with memory.large_blocks_kept():
+            outputs.extend(pool.map(encode_one, windows[len(outputs) :]))
         last = (windows[-1], outputs[-1])
-        encoded = ctranslate2.StorageView.from_array(np.concatenate(outputs))
-        memory.return_freed_heap()
-        return encoded
+        return ctranslate2.StorageView.from_array(np.concatenate(outputs))
 
     def find_alignment(
         tokenizer: Any, text_tokens: list[list[int]], encoder_output: Any, num_frames: list[int], *args: Any
