@@ -102,12 +102,14 @@ def large_blocks_kept() -> Iterator[None]:
     trimming the heap's top from 64 MB), so whatever runs next is as before. Not glibc: nothing.
     """
     try:
-        libc = ctypes.CDLL("libc.so.6")
+        libc: Any = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
-        libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
     except (OSError, AttributeError):
+        libc = None
+    if libc is None:
         yield
         return
+    libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
     try:
         yield
     finally:
