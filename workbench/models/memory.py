@@ -87,8 +87,9 @@ def one_heap_arena() -> None:
     `transcribe --no-diarize` run's peak (639-648 MB, 516-546 MB with one arena), at no measurable cost in
     speed. Not glibc: nothing to do.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 1)
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(_M_ARENA_MAX, 1)
 
 
 @contextlib.contextmanager
@@ -101,14 +102,11 @@ def large_blocks_kept() -> Iterator[None]:
     12 s of system time. Outside, glibc is left where its own adjusting ends (mapping from 32 MB,
     trimming the heap's top from 64 MB), so whatever runs next is as before. Not glibc: nothing.
     """
-    try:
-        libc: Any = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
-    except (OSError, AttributeError):
-        libc = None
+    libc = _glibc()
     if libc is None:
         yield
         return
+    libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
     libc.mallopt(_M_TRIM_THRESHOLD, 256 << 20)
     try:
         yield
@@ -131,8 +129,19 @@ def return_freed_heap() -> None:
     freed (its mmap threshold rises to 32 MB after the first large free, so torch's buffers come from the
     heap), and the next one's peak would sit on top of it.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def _glibc() -> Any:
+    """glibc, for its allocator's knobs (`mallopt`, `malloc_trim`); None on any other C library."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
 def _clear_library_caches() -> None:
