@@ -131,6 +131,16 @@ def test_the_web_server_at_rest_imports_no_model_library(models_dir: Path, tmp_p
     assert not {"ctranslate2", "faster_whisper", "onnxruntime"} & set(report["modules"]), report["modules"]
 
 
+def test_diarization_does_not_load_transformers_models_for_torchmetrics() -> None:
+    """pyannote brings Lightning and torchmetrics; torchmetrics would import transformers' AutoModel at once."""
+    report = _run_child("diarization")
+    assert {"pyannote", "torchmetrics"} <= set(report["tops"])  # the path that loaded them ran
+    loaded = [n for n in report["all"] if n.startswith(("transformers.models", "transformers.modeling_utils"))]
+    assert not loaded, loaded[:5]
+    # only torchmetrics' transformers checks answer no; its others are left to find what is installed
+    assert report["checks"] == {"_TRANSFORMERS_AVAILABLE": False, "_MATPLOTLIB_AVAILABLE": True}, report["checks"]
+
+
 def test_the_check_sees_an_import() -> None:
     """The child's report does list a model library that was imported (else the tests above prove nothing)."""
     pytest.importorskip("torch")
@@ -256,9 +266,16 @@ if __name__ == "__main__":
         _child_cli(rest)
     elif kind == "server":
         _child_server(rest[0])
+    elif kind == "diarization":
+        import workbench.speech.diarization.streaming  # noqa: F401  pyannote, Lightning, torchmetrics
+
+        checks = sys.modules["torchmetrics.utilities.imports"]
+        answers = {name: bool(getattr(checks, name)) for name in ("_TRANSFORMERS_AVAILABLE", "_MATPLOTLIB_AVAILABLE")}
+        tops = sorted({n.partition(".")[0] for n in sys.modules})
+        _report_at_exit({"tops": tops, "all": sorted(sys.modules), "checks": answers})
     elif kind == "import-torch":
         import torch  # noqa: F401
 
         _report_at_exit()
     else:
-        raise SystemExit(f"unknown child {kind!r}: cli, server or import-torch")
+        raise SystemExit(f"unknown child {kind!r}: cli, server, diarization or import-torch")

@@ -19,8 +19,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from workbench.models.imports import hide_optional_transformers
 from workbench.speech.diarization.rttm import SpeakerSpan, rttm_speaker_count, to_rttm
 from workbench.speech.diarization.types import Diarization, DiarizationError, SpeakerCount, SpeakerTurn
+
+# Before any submodule imports pyannote (this package's init runs first): pyannote -> Lightning -> torchmetrics
+# would otherwise load transformers' models for a metric never computed, ~30 MB in every diarizing process.
+hide_optional_transformers()
 
 if TYPE_CHECKING:
     from workbench.speech.diarization.embedding import CamppEmbedding
