@@ -54,7 +54,7 @@ def test_campp_trunk_skips_silent_blocks(models_dir: Path, speech_after_silence:
 
     embedding = load_embedded()._embedding
     samples = np.concatenate([np.zeros(45 * 16000, np.float32), speech_after_silence[25 * 16000 :]])
-    frames = embedding.trunk_long(samples)  # 65 s: blocks 0-30 s (silent), 30-60 s (speech from 45 s), 60-65 s
+    frames = embedding.trunk_long(samples)  # 65 s: 15 s blocks, the first two silent (with their context)
     assert frames.shape[1] == 65 * 50
     assert torch.count_nonzero(frames[:, : 29 * 50]) == 0  # the silent block was never run
     assert torch.count_nonzero(frames[:, 45 * 50 :]) > 0
