@@ -14,10 +14,11 @@ from workbench.speech.diarization.segmentation import SILENT_PEAK
 from workbench.speech.diarization.types import DiarizationError
 
 # CAM++ trunk runs over sub-blocks of this many seconds (plus context) to bound activation memory. 15 s,
-# not 30: its 2-D convolutional head holds ~100 MB of activations per 15 s, and diarizing 20 minutes peaked
-# 90-180 MB lower for 2% more time; DER no worse on any file of bench/diarization.py (dev00 19.0 -> 11.6%,
-# dev01 25.5 -> 23.1%, the 1-hour built input 41.9 -> 40.6% with 15 voices found for 8 instead of 16),
-# though 10 s (35% on dev00) and 20 s blocks are worse: the fbank mean and CAM++'s context pooling are per block.
+# not 30: diarizing 20 minutes, RSS inside the trunk peaked 126-216 MB lower (its 2-D convolutional head's
+# activations grow with the block), the whole stage 90-180 MB lower, for 2% more time; DER no worse on any
+# file of bench/diarization.py (dev00 19.0 -> 11.6%, dev01 25.5 -> 23.1%, the 1-hour built input 41.9 ->
+# 40.6% with 15 voices found for 8 instead of 16), though 10 s (35% on dev00) and 20 s blocks are worse:
+# the fbank mean and CAM++'s context pooling are per block.
 TRUNK_BLOCK_S = 15.0
 TRUNK_CONTEXT_S = 1.0
 
