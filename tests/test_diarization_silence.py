@@ -56,6 +56,6 @@ def test_campp_trunk_skips_silent_blocks(models_dir: Path, speech_after_silence:
     samples = np.concatenate([np.zeros(45 * 16000, np.float32), speech_after_silence[25 * 16000 :]])
     frames = embedding.trunk_long(samples)  # 65 s: 15 s blocks, the first two silent (with their context)
     assert frames.shape[1] == 65 * 50
-    assert torch.count_nonzero(frames[:, : 29 * 50]) == 0  # the silent block was never run
+    assert torch.count_nonzero(frames[:, : 29 * 50]) == 0  # the silent blocks were never run
     assert torch.count_nonzero(frames[:, 45 * 50 :]) > 0
     assert frames.shape[0] == embedding._channels == 512
