@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/asr.py                 # per-file CER/WER, wall time, RTF, peak RSS
     .venv/bin/python bench/asr.py --minutes 30    # adds the ASR step on a 30-minute built input
-    nice -n 5 .venv/bin/python bench/asr.py --peer [--minutes 20] [--rounds 2]
+    nice -n 5 .venv/bin/python bench/asr.py --peer [--minutes 20] [--rounds 2] [--peer-words]
 
 Defaults as shipped: Whisper base, language auto, ITN off (AISHELL references spell numbers in
 characters), no diarization. Each long run is a fresh process so its peak RSS is its own.
@@ -12,7 +12,9 @@ characters), no diarization. Each long run is a fresh process so its peak RSS is
 alternately (ours, peer, ours, peer, ...) so the machine's load hits both: wall s, CPU s (the child's
 ru_utime + ru_stime from os.wait4) and peak RSS of each whole process, then the CER/WER of both on the
 clips that have references (../shared/testdata/asr; the built input has none, its diarization clips are
-untranscribed).
+untranscribed). `--peer-words` asks the peer for word timestamps too (`word_timestamps=True`), which ours
+always computes (speakers are assigned and the review desk follows the audio word by word) and the peer's
+defaults skip: the like-for-like figure beside the defaults' one.
 """
 
 from __future__ import annotations
@@ -170,15 +172,16 @@ def ours(files: list[Path], threads: int, out_dir: Path) -> ChildRun:
     return run
 
 
-def peer(files: list[Path], model_dir: Path, threads: int) -> ChildRun:
-    """faster-whisper's BatchedInferencePipeline with its defaults (VAD on, language detected, batch 8)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--peer-child", str(model_dir), str(threads)]
+def peer(files: list[Path], model_dir: Path, threads: int, words: bool = False) -> ChildRun:
+    """faster-whisper's BatchedInferencePipeline with its defaults (VAD on, language detected, batch 8),
+    with word timestamps if `words`."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--peer-child", str(model_dir), str(threads), str(int(words))]
     run, stdout = run_child("peer", [*cmd, *map(str, files)])
     run.texts = json.loads(stdout.strip().splitlines()[-1])
     return run
 
 
-def peer_child(model_dir: str, threads: int, files: list[str]) -> None:
+def peer_child(model_dir: str, threads: int, words: bool, files: list[str]) -> None:
     """Inside the peer's child: only faster-whisper, as its README uses it; prints {file name: text} as JSON."""
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -186,7 +189,7 @@ def peer_child(model_dir: str, threads: int, files: list[str]) -> None:
     pipeline = BatchedInferencePipeline(model)
     texts = {}
     for file in files:
-        segments, _ = pipeline.transcribe(file, batch_size=PEER_BATCH)
+        segments, _ = pipeline.transcribe(file, batch_size=PEER_BATCH, word_timestamps=words)
         texts[Path(file).name] = "\n".join(s.text.strip() for s in segments)
     print(json.dumps(texts, ensure_ascii=False))
 
@@ -210,7 +213,9 @@ def score(language: str, reference: str, hypothesis: str) -> tuple[int, int]:
     return text.edit_distance(ref, hyp), len(ref)
 
 
-def compare(long_inputs: list[Path], clips: list[Path], rounds: int = 1, threads: int = 2) -> PeerReport:
+def compare(
+    long_inputs: list[Path], clips: list[Path], rounds: int = 1, threads: int = 2, words: bool = False
+) -> PeerReport:
     """Ours and the peer alternately on each long input (`rounds` times each), then both on the clips once."""
     from workbench.models import registry
 
@@ -223,11 +228,11 @@ def compare(long_inputs: list[Path], clips: list[Path], rounds: int = 1, threads
         for _ in range(rounds):
             for path in long_inputs:
                 seconds = _duration(path)
-                for run in (ours([path], threads, Path(tmp)), peer([path], entry.path, threads)):
+                for run in (ours([path], threads, Path(tmp)), peer([path], entry.path, threads, words)):
                     run.audio_s = seconds
                     runs.append(run)
         if clips:
-            clip_runs = [ours(clips, threads, Path(tmp)), peer(clips, entry.path, threads)]
+            clip_runs = [ours(clips, threads, Path(tmp)), peer(clips, entry.path, threads, words)]
     refs = references()
     scores: dict[str, dict[str, tuple[str, float]]] = {}
     totals = {side: {"zh": Score(), "en": Score()} for side in ("ours", "peer")}
@@ -251,9 +256,11 @@ def _duration(path: Path) -> float:
     return audio.probe(path).duration
 
 
-def print_report(report: PeerReport, threads: int) -> None:
+def print_report(report: PeerReport, threads: int, words: bool = False) -> None:
     print(f"\nASR side by side — whisper base int8, {threads} CPU threads, no diarization; whole child processes")
-    print(f"ours: workbench transcribe --no-diarize; peer: faster-whisper BatchedInferencePipeline, batch {PEER_BATCH}")
+    peer_words = "word timestamps on" if words else "its defaults (no word timestamps)"
+    print(f"ours: workbench transcribe --no-diarize (word timestamps); peer: faster-whisper BatchedInferencePipeline, "
+          f"batch {PEER_BATCH}, {peer_words}")  # fmt: skip
     if report.runs:
         names = ", ".join(p.name for p in report.long_inputs)
         print(f"\nlong input(s): {names} ({report.audio_s:.0f} s of audio)\n")
@@ -293,6 +300,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="--peer: runs of each side on each long input")
     parser.add_argument("--threads", type=int, default=2, help="--peer: CPU threads for both sides")
     parser.add_argument("--clips", type=Path, nargs="*", help="--peer: reference clips (default: all of testdata/asr)")
+    parser.add_argument("--peer-words", action="store_true", help="--peer: the peer computes word timestamps too")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--peer-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -300,8 +308,8 @@ def main() -> None:
         print(json.dumps(long_run(args.child, args.engine, args.model)))
         return
     if args.peer_child:
-        model_dir, threads, *files = args.peer_child
-        peer_child(model_dir, int(threads), files)
+        model_dir, threads, words, *files = args.peer_child
+        peer_child(model_dir, int(threads), words == "1", files)
         return
     if args.peer:
         if args.rounds < 1:
@@ -312,8 +320,8 @@ def main() -> None:
         for clip in clips:
             if not clip.is_file():
                 parser.error(f"--clips: {clip} is not a file")
-        report = compare(long_inputs, clips, args.rounds, args.threads)
-        print_report(report, args.threads)
+        report = compare(long_inputs, clips, args.rounds, args.threads, args.peer_words)
+        print_report(report, args.threads, args.peer_words)
         return
     if not args.skip_accuracy:
         accuracy(args.engine, args.model)
